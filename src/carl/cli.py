@@ -1,0 +1,166 @@
+"""The ``carl`` command line: train, run (the main job), embed, data list / fetch."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import logging
+import os
+import pathlib
+import platform
+import sys
+from typing import List, Optional
+
+import typer
+
+from carl.errors import CarlError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="CARL: emotion-aware text embeddings (MCCL + PTD). See README.md.")
+data_app = typer.Typer(no_args_is_help=True, help="Corpora: what is known, what is present, fetching.")
+app.add_typer(data_app, name="data")
+
+PACKAGED_CONFIGS = pathlib.Path(__file__).parent / "configs"
+
+
+def _load_config(config: Optional[pathlib.Path], overrides: dict, sets: List[str]):
+    from carl.config import CarlConfig
+
+    cfg = CarlConfig.load(config) if config else CarlConfig()
+    dotted = {k: v for k, v in overrides.items() if v is not None}
+    for item in sets:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CarlError(f"--set {item!r}: expected KEY=VALUE, e.g. --set ptd.epsilon=1e-3")
+        dotted[key] = value
+    return cfg.override(dotted).validate()
+
+
+def _train_options(data, model, max_steps, epochs, batch_size, seed, output_dir, resume, data_dir) -> dict:
+    return {"data.train": data, "model.name_or_path": model, "train.max_steps": max_steps, "train.epochs": epochs,
+            "train.batch_size": batch_size, "train.seed": seed, "train.output_dir": output_dir,
+            "train.resume": True if resume else None, "data.data_dir": data_dir}
+
+
+DataOpt = typer.Option(None, "--data", help="Training corpora or tables, comma-separated (e.g. emobank,facebook-va).")
+ModelOpt = typer.Option(None, "--model", help="Hugging Face id or local path of the encoder ('minilm' = offline default).")
+StepsOpt = typer.Option(None, "--max-steps", help="Optimiser steps (overrides --epochs).")
+EpochsOpt = typer.Option(None, "--epochs")
+BatchOpt = typer.Option(None, "--batch-size", help="Global batch size.")
+SeedOpt = typer.Option(None, "--seed")
+ResumeOpt = typer.Option(False, "--resume", help="Continue from the last complete checkpoint in the output folder.")
+DataDirOpt = typer.Option(None, "--data-dir", help="Corpus folder (default: $CARL_DATA_DIR, else the user data folder).")
+SetOpt = typer.Option([], "--set", help="Any setting as KEY=VALUE, e.g. --set ptd.epsilon=1e-3 (repeatable).")
+
+
+@app.command()
+def train(
+    config: Optional[pathlib.Path] = typer.Option(None, "--config", help="YAML config (e.g. configs/cpu.yaml)."),
+    data: Optional[str] = DataOpt, model: Optional[str] = ModelOpt, max_steps: Optional[int] = StepsOpt,
+    epochs: Optional[float] = EpochsOpt, batch_size: Optional[int] = BatchOpt, seed: Optional[int] = SeedOpt,
+    output_dir: Optional[str] = typer.Option(None, "--output-dir"), resume: bool = ResumeOpt,
+    data_dir: Optional[str] = DataDirOpt, set_: List[str] = SetOpt,
+):
+    """Train CARL; writes config.yaml, metrics.jsonl, checkpoints/ and model/ to the output folder."""
+    from carl.training.trainer import train as run_training
+
+    cfg = _load_config(config, _train_options(data, model, max_steps, epochs, batch_size, seed, output_dir, resume,
+                                              data_dir), set_)
+    result = run_training(cfg)
+    typer.echo(f"model: {result.model_dir} (best dev V-A Pearson {result.best_dev} at step {result.best_step}); "
+               f"{result.steps} steps in {result.seconds:.0f}s")
+
+
+@app.command()
+def run(
+    config: Optional[pathlib.Path] = typer.Option(None, "--config", help="Default: the packaged cpu preset."),
+    output_dir: str = typer.Option("runs/main", "--output-dir"), data_dir: Optional[str] = DataDirOpt,
+    resume: bool = ResumeOpt, max_steps: Optional[int] = StepsOpt, set_: List[str] = SetOpt,
+):
+    """The main job: train CARL on EmoBank + Facebook-VA, then probe V-A for CARL beside the frozen encoder."""
+    from carl.data import resolve_data_dir
+    from carl.evaluation.compare import comparison_table, va_probe_comparison
+    from carl.training.trainer import train as run_training
+
+    cfg = _load_config(config or PACKAGED_CONFIGS / "cpu.yaml",
+                       _train_options(None, None, max_steps, None, None, None, output_dir, resume, data_dir), set_)
+    out = pathlib.Path(cfg.train.output_dir)
+    model_done = (out / "summary.json").is_file() and resume
+    result = None if model_done else run_training(cfg)
+    models = {f"frozen {cfg.model.name_or_path}": cfg.model.name_or_path, "CARL": str(out / "model")}
+    results = va_probe_comparison(models, resolve_data_dir(cfg.data.data_dir), split_seed=cfg.data.split_seed)
+    table = comparison_table(results)
+    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    report = {"results": results, "command": " ".join(["carl", *sys.argv[1:]]), "machine": machine,
+              "date": datetime.date.today().isoformat(),
+              "train_seconds": result.seconds if result else None, "config": cfg.to_dict()}
+    (out / "comparison.json").write_text(json.dumps(report, indent=1))
+    (out / "comparison.md").write_text(f"# V-A probes (test splits)\n\n{table}\n\nmachine: {machine}; "
+                                       f"date: {report['date']}; command: `{report['command']}`\n")
+    typer.echo("\nV-A linear probe on test splits (ridge on frozen embeddings, alpha chosen on dev):\n")
+    typer.echo(table)
+    typer.echo(f"\nwritten: {out / 'comparison.md'}, {out / 'comparison.json'}")
+
+
+@app.command()
+def embed(
+    model: str = typer.Argument(..., help="Folder written by `carl train` (OUTPUT/model), or any sentence-transformers model."),
+    input: pathlib.Path = typer.Option(..., "--input", help="Texts: .txt (one per line), .csv/.tsv/.jsonl (a text column)."),
+    output: pathlib.Path = typer.Option(..., "--output", help=".npy (float32 matrix) or .jsonl ({text, embedding})."),
+    text_column: str = typer.Option("text", "--text-column"),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    normalize: bool = typer.Option(False, "--normalize", help="L2-normalise the embeddings."),
+):
+    """Embed texts with a trained model."""
+    from carl.export import load
+    from carl.io import read_texts, write_embeddings
+
+    texts = read_texts(input, text_column)
+    vectors = load(model).encode(texts, batch_size=batch_size, normalize=normalize)
+    write_embeddings(output, texts, vectors)
+    typer.echo(f"{len(texts)} embeddings of dimension {vectors.shape[1]} -> {output}")
+
+
+@data_app.command("list")
+def data_list(data_dir: Optional[str] = DataDirOpt):
+    """Known corpora, whether each is present in the data folder, and its licence."""
+    from carl.data import cli_list_rows, resolve_data_dir
+
+    folder = resolve_data_dir(data_dir)
+    typer.echo(f"data folder: {folder}")
+    for name, present, licence, description in cli_list_rows(folder):
+        typer.echo(f"  {'[x]' if present else '[ ]'} {name:<18} {licence:<28} {description}")
+
+
+@data_app.command("fetch")
+def data_fetch(names: List[str] = typer.Argument(..., help="Corpus names (see `carl data list`)."),
+               data_dir: Optional[str] = DataDirOpt,
+               base_url: Optional[str] = typer.Option(None, "--base-url", help="Mirror to download from instead of the canonical sources.")):
+    """Download openly licensed corpora into the data folder (checksummed, atomic)."""
+    from carl.data import fetch, resolve_data_dir
+
+    paths = fetch(names, resolve_data_dir(data_dir), base_url=base_url)
+    typer.echo(f"{len(paths)} files ready")
+
+
+def main() -> None:
+    logging.basicConfig(level=os.environ.get("CARL_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except CarlError as exc:
+        typer.echo(f"carl: error: {exc}", err=True)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("carl: interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()

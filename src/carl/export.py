@@ -1,0 +1,115 @@
+"""The model users get: a sentence-transformers folder (encoder + pooling), and loading it.
+
+The exported folder is at once
+  * a sentence-transformers model: ``SentenceTransformer(path)`` (no trust_remote_code),
+  * a plain Hugging Face model: ``AutoModel.from_pretrained(path)`` (config.json and
+    model.safetensors sit at its root), and
+  * a carl model: ``carl.load(path)``, which also reads ``carl.json`` (how it was trained).
+Heads, the target branch and the discriminator are training-only and are not exported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+from typing import Sequence
+
+import numpy as np
+
+from carl.errors import ModelError
+
+CARL_META = "carl.json"
+
+
+def _st_modules():
+    try:  # sentence-transformers >= 6
+        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    except ImportError:  # older releases
+        from sentence_transformers.models import Pooling, Transformer
+    return Transformer, Pooling
+
+
+def export_sentence_transformer(encoder, tokenizer, path: str | os.PathLike, *, pooling: str, max_seq_length: int,
+                                metadata: dict | None = None) -> pathlib.Path:
+    """Write encoder + pooling as a sentence-transformers folder, atomically (tmp dir + rename)."""
+    from sentence_transformers import SentenceTransformer
+
+    Transformer, Pooling = _st_modules()
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+        hf_dir = pathlib.Path(tmp) / "hf"
+        encoder.save_pretrained(hf_dir, safe_serialization=True)
+        tokenizer.save_pretrained(hf_dir)
+        transformer = Transformer(str(hf_dir), max_seq_length=max_seq_length)
+        pool = Pooling(encoder.config.hidden_size, pooling_mode=pooling)
+        staged = pathlib.Path(tmp) / "model"
+        SentenceTransformer(modules=[transformer, pool], device="cpu").save(str(staged), create_model_card=False)
+        (staged / CARL_META).write_text(json.dumps({"pooling": pooling, "max_seq_length": max_seq_length,
+                                                    **(metadata or {})}, indent=1, default=str))
+        (staged / "README.md").write_text(_model_card(metadata or {}))
+        if path.exists():
+            os.replace(path, pathlib.Path(tmp) / "old")
+        os.replace(staged, path)
+    return path
+
+
+def _model_card(metadata: dict) -> str:
+    base = metadata.get("base_model", "unknown")
+    return (
+        "---\nlibrary_name: sentence-transformers\ntags: [sentence-transformers, emotion, valence-arousal, carl]\n---\n"
+        f"# CARL emotion-aware sentence encoder\n\nFine-tuned from `{base}` with CARL "
+        "(momentum continuous contrastive learning on valence-arousal labels + perturbed token detection; "
+        "Son et al. 2025, arXiv:2502.20613) using the `carl` library. Training configuration: `carl.json`.\n\n"
+        "```python\nfrom sentence_transformers import SentenceTransformer\n"
+        "model = SentenceTransformer('PATH')\nembeddings = model.encode(['I won', 'I lost'])\n```\n"
+    )
+
+
+class CarlEmbedder:
+    """Embeddings from an exported carl model (or any sentence-transformers folder/id)."""
+
+    def __init__(self, path: str | os.PathLike, device: str | None = None):
+        from sentence_transformers import SentenceTransformer
+
+        self.path = pathlib.Path(path)
+        if self.path.exists():
+            if not (self.path / "modules.json").is_file() and not (self.path / "config.json").is_file():
+                raise ModelError(f"{self.path} is not a model folder (no modules.json or config.json); "
+                                 "give the folder that `carl train` wrote (OUTPUT/model)")
+        elif not _looks_like_hub_id(str(path)):
+            raise ModelError(f"model path {path} does not exist; give the folder that `carl train` wrote (OUTPUT/model)")
+        try:
+            self.model = SentenceTransformer(str(path), device=device)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"cannot load model {path}: {exc}") from None
+        meta = self.path / CARL_META
+        self.metadata = json.loads(meta.read_text()) if meta.is_file() else {}
+
+    def encode(self, texts: Sequence[str], *, batch_size: int = 64, normalize: bool = False,
+               show_progress_bar: bool = False) -> np.ndarray:
+        """(N, H) float32 embeddings, in input order."""
+        return self.model.encode(list(texts), batch_size=batch_size, normalize_embeddings=normalize,
+                                 convert_to_numpy=True, show_progress_bar=show_progress_bar).astype(np.float32)
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    return name.count("/") == 1 and not name.startswith((".", "/"))
+
+
+def load(path: str | os.PathLike, device: str | None = None) -> CarlEmbedder:
+    """Load an exported carl model: ``carl.load(path).encode(texts)``."""
+    return CarlEmbedder(path, device=device)
+
+
+def copy_model(src: pathlib.Path, dst: pathlib.Path) -> None:
+    """Replace ``dst`` by a copy of the exported model ``src`` (atomically)."""
+    with tempfile.TemporaryDirectory(dir=dst.parent, prefix=f".{dst.name}.") as tmp:
+        staged = pathlib.Path(tmp) / "model"
+        shutil.copytree(src, staged)
+        if dst.exists():
+            os.replace(dst, pathlib.Path(tmp) / "old")
+        os.replace(staged, dst)

@@ -1,0 +1,1 @@
+"""Training: batching, the CARL step, checkpoints, and the loop."""

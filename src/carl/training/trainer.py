@@ -1,0 +1,261 @@
+"""The CARL training loop, readable top to bottom: data -> model -> step -> EMA -> log/eval/save.
+
+Runs unchanged on CPU, one GPU or several processes (``accelerate launch -m carl.cli train``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import pathlib
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from carl.config import CarlConfig
+from carl.data import load_corpus, read_table, resolve_data_dir
+from carl.errors import CheckpointError, ConfigError
+from carl.export import export_sentence_transformer
+from carl.losses.functional import cosine_momentum
+from carl.model.carl import CarlModel
+from carl.model.encoder import load_encoder
+from carl.training import checkpoint as ckpt
+from carl.training.batching import collate, encode_records, epoch_batches, label_vocabulary
+from carl.training.dev import dev_score
+from carl.training.step import CarlStep, average_gradients
+
+log = logging.getLogger("carl.train")
+
+TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl")
+
+
+@dataclass
+class TrainResult:
+    output_dir: pathlib.Path
+    model_dir: pathlib.Path
+    steps: int
+    best_dev: float | None
+    best_step: int | None
+    seconds: float
+
+
+def parse_table_spec(spec: str) -> tuple[str, dict[str, str]]:
+    """``reviews.csv:text=body,valence=v,arousal=a`` -> (path, column names)."""
+    path, _, columns = spec.partition(":") if not spec.startswith(":") else (spec, "", "")
+    names = {"text_column": "text", "valence_column": "valence", "arousal_column": "arousal"}
+    for item in filter(None, columns.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or key not in ("text", "valence", "arousal", "label"):
+            raise ConfigError(f"bad table spec {spec!r}: expected PATH[:text=COL,valence=COL,arousal=COL,label=COL]")
+        names[f"{key}_column"] = value
+    return path, names
+
+
+def is_table(spec: str) -> bool:
+    return spec.partition(":")[0].lower().endswith(TABLE_SUFFIXES)
+
+
+def load_records(specs: list[str], data_dir: pathlib.Path, split: str, seed: int) -> list:
+    records = []
+    for spec in specs:
+        if is_table(spec):
+            path, columns = parse_table_spec(spec)
+            records.extend(read_table(path, split=split, **columns))
+        else:
+            records.extend(load_corpus(spec, data_dir, [split], seed=seed))
+    return records
+
+
+def build_optimizer(model: CarlModel, config: CarlConfig, total_steps: int, fused: bool):
+    from transformers import get_linear_schedule_with_warmup
+
+    encoder_params, head_params = model.trainable_groups()
+    decay = config.train.weight_decay
+    optimizer = torch.optim.AdamW(
+        [{"params": encoder_params, "lr": config.train.learning_rate, "weight_decay": decay},
+         {"params": head_params, "lr": config.train.head_learning_rate, "weight_decay": decay}],
+        fused=fused or None,
+    )
+    warmup = int(config.train.warmup_ratio * total_steps)
+    return optimizer, get_linear_schedule_with_warmup(optimizer, warmup, total_steps)
+
+
+class MetricsLog:
+    """metrics.jsonl (and TensorBoard when installed). On resume, rows past the checkpoint are dropped."""
+
+    def __init__(self, path: pathlib.Path, resume_step: int | None, enabled: bool):
+        self.path = path
+        self.enabled = enabled
+        self.tensorboard = None
+        if not enabled:
+            return
+        if resume_step is not None and path.is_file():
+            kept = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= resume_step]
+            path.write_text("".join(line + "\n" for line in kept))
+        elif resume_step is None:
+            path.write_text("")
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tensorboard = SummaryWriter(str(path.parent / "tensorboard"))
+        except ImportError:
+            pass
+
+    def write(self, row: dict) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps(row) + "\n")
+        if self.tensorboard is not None:
+            for key, value in row.items():
+                if key != "step" and isinstance(value, (int, float)):
+                    self.tensorboard.add_scalar(key, value, row["step"])
+
+
+def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    config.validate()
+    tc = config.train
+    started = time.time()
+    accelerator = Accelerator(mixed_precision=tc.mixed_precision)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    if tc.batch_size % world:
+        raise ConfigError(f"train.batch_size {tc.batch_size} is not divisible by the {world} processes")
+    set_seed(tc.seed)
+    if tc.deterministic:
+        torch.use_deterministic_algorithms(True)
+    out = pathlib.Path(tc.output_dir)
+    ckpt_dir = out / "checkpoints"
+    model_dir = out / "model"
+
+    # -- data ---------------------------------------------------------------
+    data_dir = resolve_data_dir(config.data.data_dir)
+    train_records = load_records(config.data.train, data_dir, "train", config.data.split_seed)
+    dev_specs = config.data.dev if config.data.dev is not None else [s for s in config.data.train if not is_table(s)]
+    dev_records = [r for r in load_records(dev_specs, data_dir, "dev", config.data.split_seed)
+                   if r.valence is not None and r.arousal is not None]
+    if len(train_records) < tc.batch_size:
+        raise ConfigError(f"only {len(train_records)} training texts, fewer than one batch of {tc.batch_size}; "
+                          "lower train.batch_size or add data")
+
+    # -- model --------------------------------------------------------------
+    encoder, tokenizer = load_encoder(config.model.name_or_path)
+    model = CarlModel.from_config(encoder, config.model, config.mccl).to(accelerator.device)
+    vocabulary = label_vocabulary(train_records) if config.mccl.label_mode == "one_hot" else None
+    encoded = encode_records(train_records, tokenizer, config.data.max_length, config.mccl.label_mode, vocabulary)
+    lengths = [len(ids) for ids in encoded.input_ids]
+    batches_per_epoch = len(encoded) // tc.batch_size
+    total_steps = tc.max_steps or max(1, math.ceil(tc.epochs * batches_per_epoch))
+    optimizer, scheduler = build_optimizer(model, config, total_steps, fused=accelerator.device.type == "cuda")
+    generator = torch.Generator().manual_seed(tc.seed + rank)
+    step_fn = CarlStep(config, accelerator.backward, generator)
+    special_ids = tokenizer.all_special_ids
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    # -- resume -------------------------------------------------------------
+    state = {"epoch": 0, "batch_in_epoch": 0, "best_dev": None, "best_step": None}
+    step = 0
+    resume_step = None
+    if tc.resume:
+        ckpt.clean_partial(ckpt_dir)
+        found = ckpt.complete_checkpoints(ckpt_dir)
+        if not found:
+            raise CheckpointError(f"--resume: no complete checkpoint under {ckpt_dir}; start without --resume")
+        state = ckpt.load_checkpoint(found[-1], model, optimizer, scheduler, generator)
+        step = resume_step = state.pop("step")
+        log.info("resumed from %s (step %d)", found[-1], step)
+    if accelerator.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        config.save(out / "config.yaml")
+    metrics = MetricsLog(out / "metrics.jsonl", resume_step, accelerator.is_main_process)
+    if accelerator.is_main_process and not tc.resume:
+        metrics.write({"step": 0, "event": "start", "train_texts": len(encoded), "dev_texts": len(dev_records),
+                       "total_steps": total_steps, "processes": world, "device": str(accelerator.device)})
+
+    def evaluate_and_keep_best(candidate: bool = True) -> None:
+        if not dev_records or not accelerator.is_main_process:
+            return
+        score = dev_score(model.encoder, tokenizer, dev_records, pooling=config.model.pooling,
+                          max_length=config.data.max_length, seed=tc.seed)
+        metrics.write({"step": step, **{f"dev/{k}": v for k, v in score.items()}})
+        if candidate and (state["best_dev"] is None or score["va_pearson"] > state["best_dev"]):
+            state["best_dev"], state["best_step"] = score["va_pearson"], step
+            export(model_dir)
+
+    def export(path: pathlib.Path) -> None:
+        export_sentence_transformer(model.encoder, tokenizer, path, pooling=config.model.pooling,
+                                    max_seq_length=config.model.max_seq_length,
+                                    metadata={"base_model": config.model.name_or_path, "step": step,
+                                              "config": config.to_dict()})
+
+    def save() -> None:
+        if accelerator.is_main_process:
+            ckpt.save_checkpoint(ckpt_dir, step, model, optimizer, scheduler, dict(state), generator, tc.keep_checkpoints)
+        accelerator.wait_for_everyone()
+
+    if step == 0:
+        evaluate_and_keep_best(candidate=False)  # the starting point, for the learning curve
+
+    # -- loop ---------------------------------------------------------------
+    model.train()
+    bar = tqdm(total=total_steps, initial=step, disable=not (progress and accelerator.is_main_process), desc="CARL")
+    per_process = tc.batch_size // world
+    tick = time.time()
+    stop_at = min(total_steps, tc.stop_after) if tc.stop_after else total_steps
+    while step < stop_at:
+        batches = epoch_batches(lengths, tc.batch_size, tc.seed, state["epoch"])
+        if not batches:
+            raise ConfigError("no full batch fits in the training data; lower train.batch_size")
+        indices = batches[state["batch_in_epoch"]][rank * per_process : (rank + 1) * per_process]
+        batch = collate([encoded.input_ids[i] for i in indices], pad_id, special_ids)
+        batch["labels"] = torch.from_numpy(encoded.labels[indices])
+        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+
+        with accelerator.autocast():
+            result = step_fn(model, batch, step)
+        average_gradients(model.parameters())
+        grad_norm = accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        momentum = cosine_momentum(step, total_steps, config.mccl.base_momentum)
+        model.update_target(momentum)
+
+        step += 1
+        state["batch_in_epoch"] += 1
+        if state["batch_in_epoch"] >= len(batches):
+            state["epoch"], state["batch_in_epoch"] = state["epoch"] + 1, 0
+        bar.update(1)
+        if step % tc.log_every == 0 or step == total_steps:
+            values = {"loss": result.loss, "loss_mccl": result.mccl, "loss_ptd": result.ptd,
+                      "perturbed_fraction": result.perturbed_fraction, "grad_norm": grad_norm}
+            row = {"step": step, **{k: float(v) for k, v in values.items()}, "momentum": momentum,
+                   "lr": scheduler.get_last_lr()[0], "seconds_per_step": (time.time() - tick) / tc.log_every}
+            tick = time.time()
+            metrics.write(row)
+            bar.set_postfix(loss=f"{row['loss']:.3f}", mccl=f"{row['loss_mccl']:.3f}", ptd=f"{row['loss_ptd']:.4f}")
+        if step % tc.eval_every == 0 or step == total_steps:
+            evaluate_and_keep_best()
+            model.train()
+        if step % tc.save_every == 0 or step == stop_at:
+            save()
+    bar.close()
+
+    if step < total_steps:
+        log.warning("stopped at step %d of %d; continue with --resume", step, total_steps)
+        return TrainResult(out, model_dir, step, state["best_dev"], state["best_step"], time.time() - started)
+    if accelerator.is_main_process:
+        if not dev_records:
+            export(model_dir)
+        export(out / "last-model")
+        summary = {"steps": step, "best_dev_va_pearson": state["best_dev"], "best_step": state["best_step"],
+                   "seconds": time.time() - started}
+        (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    accelerator.wait_for_everyone()
+    return TrainResult(out, model_dir, step, state["best_dev"], state["best_step"], time.time() - started)

@@ -1,0 +1,207 @@
+"""Each piece of CARL's math against its defining property."""
+
+import math
+
+import pytest
+import torch
+
+from carl.losses import FocalTokenLoss, MCCLLoss, perturb_salient_tokens
+from carl.losses import functional as CF
+
+
+def test_centre_labels_maps_unit_interval_to_symmetric():
+    y = torch.tensor([[0.0, 1.0], [0.5, 0.5]])
+    assert torch.equal(CF.centre_labels(y), torch.tensor([[-1.0, 1.0], [0.0, 0.0]]))
+
+
+def test_label_similarity_is_cosine_and_handles_origin():
+    y = torch.tensor([[1.0, 0.0], [0.0, 2.0], [-3.0, 0.0], [0.0, 0.0]])
+    sim = CF.label_similarity(y)
+    assert sim.shape == (4, 4)
+    assert sim[0, 1] == pytest.approx(0.0)
+    assert sim[0, 2] == pytest.approx(-1.0)
+    assert sim[1, 1] == pytest.approx(1.0)
+    assert torch.all(sim[3] == 0) and torch.isfinite(sim).all()
+
+
+def test_centring_spreads_label_similarity():
+    # Un-centred V-A in [0, 1]^2 are all in one quadrant: cosines crowd near 1.
+    y = torch.rand(64, 2, generator=torch.Generator().manual_seed(0))
+    raw = CF.label_similarity(y)
+    centred = CF.label_similarity(CF.centre_labels(y))
+    assert raw.min() >= 0
+    assert centred.min() < -0.9 and centred.std() > 2 * raw.std()
+
+
+def test_soft_targets_rows_sum_to_one_and_prefer_similar_labels():
+    sim = CF.label_similarity(torch.randn(8, 2))
+    t = CF.soft_targets(sim, 0.1)
+    assert torch.allclose(t.sum(-1), torch.ones(8))
+    assert torch.all(t.argmax(-1) == sim.argmax(-1))
+
+
+def test_embedding_similarity_scales_cosine_by_temperature():
+    p = torch.tensor([[3.0, 0.0]])
+    z = torch.tensor([[1.0, 0.0], [0.0, 5.0]])
+    assert torch.allclose(CF.embedding_similarity(p, z, 0.5), torch.tensor([[2.0, 0.0]]))
+
+
+def test_symmetric_ce_is_minimised_by_logits_matching_targets():
+    labels = CF.centre_labels(torch.rand(6, 2, generator=torch.Generator().manual_seed(1)))
+    sim = CF.label_similarity(labels)
+    matched = CF.symmetric_soft_cross_entropy(sim / 0.1, sim, 0.1)
+    rand = CF.symmetric_soft_cross_entropy(torch.randn(6, 6) * 3, sim, 0.1)
+    entropy = -(CF.soft_targets(sim, 0.1) * CF.soft_targets(sim, 0.1).log()).sum(-1).mean()
+    assert matched == pytest.approx(float(entropy), abs=1e-5)  # CE(T, T) = H(T), the minimum
+    assert rand > matched
+
+
+def test_symmetric_ce_uses_both_directions():
+    sim = CF.label_similarity(torch.randn(5, 2))
+    logits = torch.randn(5, 5)
+    rows = CF.soft_cross_entropy(logits, CF.soft_targets(sim, 0.2))
+    cols = CF.soft_cross_entropy(logits.T, CF.soft_targets(sim.T, 0.2))
+    assert CF.symmetric_soft_cross_entropy(logits, sim, 0.2) == pytest.approx(float(rows + cols) / 2)
+
+
+def test_mccl_loss_prefers_embeddings_ordered_like_labels():
+    va = torch.tensor([[0.9, 0.9], [0.1, 0.1], [0.9, 0.85], [0.1, 0.15]])
+    aligned = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [1.0, 0.05], [-1.0, 0.05]])
+    crossed = aligned[[0, 1, 3, 2]]
+    loss = MCCLLoss(0.1, 0.1)
+    assert loss(aligned, aligned, va) < loss(crossed, aligned, va)
+
+
+def test_cosine_momentum_endpoints_and_monotone():
+    m0 = 0.9996
+    assert CF.cosine_momentum(0, 100, m0) == pytest.approx(m0)
+    assert CF.cosine_momentum(100, 100, m0) == 1.0
+    assert CF.cosine_momentum(50, 100, m0) == pytest.approx(1 - (1 - m0) / 2)
+    values = [CF.cosine_momentum(k, 100, m0) for k in range(101)]
+    assert all(b >= a for a, b in zip(values, values[1:]))
+    assert CF.cosine_momentum(500, 100, m0) == 1.0
+
+
+def test_ema_update_interpolates():
+    target = [torch.zeros(3)]
+    online = [torch.ones(3)]
+    CF.ema_update_(target, online, 0.75)
+    assert torch.allclose(target[0], torch.full((3,), 0.25))
+    CF.ema_update_(target, online, 1.0)
+    assert torch.allclose(target[0], torch.full((3,), 0.25))
+
+
+def test_saliency_is_squared_gradient_norm():
+    g = torch.tensor([[[3.0, 4.0], [1.0, 0.0]]])
+    assert torch.equal(CF.saliency_scores(g), torch.tensor([[25.0, 1.0]]))
+
+
+def test_top_fraction_never_selects_padding_or_specials_and_selects_at_least_one():
+    scores = torch.tensor([[9.0, 1.0, 2.0, 3.0, 100.0, 50.0], [5.0, 4.0, 0.0, 0.0, 0.0, 0.0]])
+    candidates = torch.tensor([[0, 1, 1, 1, 0, 0], [0, 1, 0, 0, 0, 0]], dtype=torch.bool)
+    mask = CF.top_fraction_mask(scores, candidates, 0.1)
+    assert mask.sum(-1).tolist() == [1, 1]
+    assert mask[0, 3] and mask[1, 1]
+    assert not (mask & ~candidates).any()
+
+
+def test_top_fraction_count_and_empty_rows():
+    scores = torch.randn(3, 40)
+    candidates = torch.zeros(3, 40, dtype=torch.bool)
+    candidates[0, 1:31] = True   # 30 real tokens -> 3 selected
+    candidates[1, 1:5] = True    # 4 real tokens -> at least one
+    mask = CF.top_fraction_mask(scores, candidates, 0.1)
+    assert mask.sum(-1).tolist() == [3, 1, 0]
+    top3 = scores[0].masked_fill(~candidates[0], -1e9).topk(3).indices
+    assert set(mask[0].nonzero().flatten().tolist()) == set(top3.tolist())
+
+
+def test_random_fraction_has_same_count_as_saliency():
+    candidates = torch.zeros(2, 30, dtype=torch.bool)
+    candidates[:, 1:21] = True
+    g = torch.Generator().manual_seed(0)
+    mask = CF.random_fraction_mask(candidates, 0.1, g)
+    assert mask.sum(-1).tolist() == [2, 2]
+    assert not (mask & ~candidates).any()
+
+
+def test_projection_respects_ball():
+    delta = torch.randn(4, 7, 16) * 10
+    radius = torch.full((4, 7, 1), 0.5)
+    projected = CF.project_to_ball(delta, radius)
+    assert torch.all(projected.norm(dim=-1) <= 0.5 + 1e-6)
+    small = torch.randn(4, 7, 16) * 1e-4
+    assert torch.allclose(CF.project_to_ball(small, radius), small)
+
+
+def test_relative_epsilon_scales_with_token_norm():
+    e = torch.tensor([[[3.0, 4.0], [0.0, 1.0]]])
+    assert torch.allclose(CF.epsilon_radius(e, 0.1, relative=True).squeeze(-1), torch.tensor([[0.5, 0.1]]))
+    assert torch.allclose(CF.epsilon_radius(e, 0.1, relative=False).squeeze(-1), torch.tensor([[0.1, 0.1]]))
+
+
+def test_pgd_perturbs_only_selected_tokens_within_epsilon_and_ascends():
+    torch.manual_seed(0)
+    e = torch.randn(2, 5, 8)
+    w = torch.randn(8)
+
+    def loss_of(x):
+        return (x @ w).pow(2).sum()
+
+    x = e.clone().requires_grad_(True)
+    grad = torch.autograd.grad(loss_of(x), x)[0]
+    selected = torch.zeros(2, 5, dtype=torch.bool)
+    selected[0, 1] = selected[1, 3] = True
+
+    def loss_grad(d):
+        d = d.detach().requires_grad_(True)
+        return torch.autograd.grad(loss_of(e + d), d)[0]
+
+    delta = perturb_salient_tokens(e, grad, selected, epsilon=0.05, relative_epsilon=False, steps=3,
+                                   step_scale=0.5, loss_grad=loss_grad)
+    assert torch.all(delta[~selected] == 0)
+    assert torch.all(delta.norm(dim=-1) <= 0.05 + 1e-6)
+    assert torch.all(delta[selected].norm(dim=-1) > 0.04)
+    assert loss_of(e + delta) > loss_of(e)
+
+
+def test_paper_epsilon_is_below_float32_resolution_of_typical_embeddings():
+    # Documented finding: with |e| ~ 0.05, eps = 5e-9 is below half the float32 spacing,
+    # so e + delta rounds back to e for most coordinates.
+    e = torch.full((1000,), 0.05)
+    spacing = torch.finfo(torch.float32).eps * 0.05
+    assert 5e-9 < spacing
+    direction = torch.randn(1000)
+    delta = 5e-9 * direction / direction.norm()
+    assert torch.equal(e + delta, e)
+
+
+def test_focal_loss_reduces_to_weighted_bce_at_gamma_zero_and_ignores_padding():
+    logits = torch.tensor([[2.0, -1.0, 0.5, 7.0]])
+    targets = torch.tensor([[1, 0, 1, 0]], dtype=torch.bool)
+    valid = torch.tensor([[1, 1, 1, 0]], dtype=torch.bool)
+    fl = CF.binary_focal_loss(logits, targets, valid, gamma=0.0, alpha=0.5)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, :3], targets[:, :3].float())
+    assert fl == pytest.approx(float(bce) * 0.5)
+    changed = logits.clone()
+    changed[0, 3] = -50.0
+    assert CF.binary_focal_loss(changed, targets, valid) == CF.binary_focal_loss(logits, targets, valid)
+
+
+def test_focal_loss_down_weights_easy_examples():
+    targets = torch.ones(1, 2, dtype=torch.bool)
+    valid = torch.ones(1, 2, dtype=torch.bool)
+    easy = torch.tensor([[4.0, 4.0]])
+    bce_easy = CF.binary_focal_loss(easy, targets, valid, gamma=0.0, alpha=1.0)
+    focal_easy = CF.binary_focal_loss(easy, targets, valid, gamma=2.0, alpha=1.0)
+    p = torch.sigmoid(torch.tensor(4.0))
+    assert focal_easy == pytest.approx(float(bce_easy * (1 - p) ** 2), rel=1e-5)
+    assert FocalTokenLoss()(easy, targets, valid) < bce_easy
+
+
+def test_pooling():
+    hidden = torch.tensor([[[1.0, 1.0], [3.0, 5.0], [100.0, 100.0]]])
+    mask = torch.tensor([[1, 1, 0]])
+    assert torch.equal(CF.mean_pool(hidden, mask), torch.tensor([[2.0, 3.0]]))
+    assert torch.equal(CF.cls_pool(hidden, mask), torch.tensor([[1.0, 1.0]]))
+    assert math.isfinite(float(CF.mean_pool(hidden, torch.zeros(1, 3)).sum()))

@@ -1,0 +1,116 @@
+"""End to end on real EmoBank rows with a tiny encoder: train, stop, resume, export, reload."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from carl.config import CarlConfig
+from carl.training.trainer import train
+
+TEXTS = ["I won the final!", "I lost everything today.", "The meeting is at noon.", "Terrified of what comes next."]
+
+
+def tiny_config(tiny_encoder, data_dir, output_dir, **train_overrides) -> CarlConfig:
+    overrides = {"data.train": ["emobank"], "data.data_dir": str(data_dir), "data.max_length": 24,
+                 "model.name_or_path": str(tiny_encoder), "model.projection_hidden": 32, "model.projection_dim": 16,
+                 "train.batch_size": 8, "train.max_steps": 6, "train.eval_every": 3, "train.save_every": 3,
+                 "train.log_every": 1, "train.deterministic": True, "train.output_dir": str(output_dir),
+                 "ptd.epsilon": 1e-2, "ptd.relative_epsilon": True}
+    overrides.update({f"train.{k}": v for k, v in train_overrides.items()})
+    return CarlConfig().override(overrides)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_encoder, data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run-a")
+    result = train(tiny_config(tiny_encoder, data_dir, out), progress=False)
+    return out, result
+
+
+def test_run_writes_config_metrics_checkpoints_and_model(uninterrupted):
+    out, result = uninterrupted
+    assert result.steps == 6
+    saved = CarlConfig.load(out / "config.yaml")
+    assert saved.train.max_steps == 6 and saved.data.train == ["emobank"]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    train_rows = [r for r in rows if "loss" in r]
+    assert [r["step"] for r in train_rows] == [1, 2, 3, 4, 5, 6]
+    assert all(np.isfinite(r["loss_mccl"]) and r["loss_ptd"] > 0 for r in train_rows)
+    assert all(0 < r["perturbed_fraction"] < 0.5 for r in train_rows)
+    dev_rows = [r for r in rows if "dev/va_pearson" in r]
+    assert [r["step"] for r in dev_rows] == [0, 3, 6]
+    assert result.best_step in (3, 6)
+    assert (out / "model" / "modules.json").is_file() and (out / "last-model" / "config.json").is_file()
+    checkpoints = sorted(p.name for p in (out / "checkpoints").iterdir())
+    assert checkpoints == ["step-0000003", "step-0000006"]
+
+
+def test_training_changes_online_encoder_and_target_follows_by_ema(uninterrupted, tiny_encoder):
+    out, _ = uninterrupted
+    state = load_file(out / "checkpoints" / "step-0000006" / "model.safetensors")
+    initial = load_file(tiny_encoder / "model.safetensors")
+    key = next(k for k in initial if k.endswith("encoder.layer.0.attention.self.query.weight"))
+    online = state[f"encoder.{key}"]
+    target = state[f"target_encoder.{key}"]
+    start = initial[key]
+    assert not torch.equal(online, start)
+    # m >= 0.9996 for 6 steps: the target moves far less than the online encoder.
+    assert (target - start).abs().max() < (online - start).abs().max() / 100
+    assert not torch.equal(target, start)
+
+
+def test_stop_and_resume_equals_uninterrupted_run(uninterrupted, tiny_encoder, data_dir, tmp_path):
+    out_a, _ = uninterrupted
+    first = train(tiny_config(tiny_encoder, data_dir, tmp_path, stop_after=3), progress=False)
+    assert first.steps == 3
+    assert not (tmp_path / "last-model").exists()
+    resumed = train(tiny_config(tiny_encoder, data_dir, tmp_path, resume=True), progress=False)
+    assert resumed.steps == 6
+    a = load_file(out_a / "checkpoints" / "step-0000006" / "model.safetensors")
+    b = load_file(tmp_path / "checkpoints" / "step-0000006" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4, 5, 6]
+
+
+def test_exported_model_loads_everywhere_with_same_embeddings(uninterrupted):
+    from sentence_transformers import SentenceTransformer
+    from transformers import AutoModel, AutoTokenizer
+
+    import carl
+    from carl.model.embedding import encode_texts
+
+    out, _ = uninterrupted
+    path = out / "model"
+    ours = carl.load(path).encode(TEXTS)
+    st = SentenceTransformer(str(path)).encode(TEXTS)
+    hf = encode_texts(AutoModel.from_pretrained(path), AutoTokenizer.from_pretrained(path), TEXTS, pooling="mean")
+    assert ours.shape == (4, 32)
+    np.testing.assert_allclose(ours, st, atol=1e-6)
+    np.testing.assert_allclose(ours, hf, atol=1e-5)
+    assert np.linalg.norm(ours[0] - ours[1]) > 0
+    meta = json.loads((path / "carl.json").read_text())
+    assert meta["pooling"] == "mean" and meta["config"]["train"]["max_steps"] == 6
+    # The exported encoder is the online encoder at the best dev step.
+    best_step = json.loads((out / "summary.json").read_text())["best_step"]
+    assert meta["step"] == best_step
+
+
+def test_ablations_train(tiny_encoder, data_dir, tmp_path):
+    for name, extra in {"no-ptd": {"ptd.enabled": False}, "no-mccl": {"mccl.enabled": False},
+                        "online-only": {"mccl.momentum": False}, "random-tokens": {"ptd.token_selection": "random"},
+                        "pgd3": {"ptd.pgd_steps": 3}}.items():
+        cfg = tiny_config(tiny_encoder, data_dir, tmp_path / name, max_steps=2, eval_every=100, save_every=100)
+        result = train(cfg.override(extra), progress=False)
+        rows = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        losses = [r for r in rows if "loss" in r]
+        assert result.steps == 2 and len(losses) == 2, name
+        if name == "no-ptd":
+            assert all(r["loss_ptd"] == 0 for r in losses)
+        if name == "no-mccl":
+            assert all(r["loss"] == pytest.approx(0.2 * r["loss_ptd"]) for r in losses)

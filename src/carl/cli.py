@@ -145,6 +145,9 @@ def data_fetch(names: List[str] = typer.Argument(..., help="Corpus names (see `c
 
 def main() -> None:
     logging.basicConfig(level=os.environ.get("CARL_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-file "Loading weights" bars drown carl's own progress
     try:
         app(standalone_mode=False)
     except CarlError as exc:

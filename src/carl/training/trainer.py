@@ -237,7 +237,6 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
                       "perturbed_fraction": result.perturbed_fraction, "grad_norm": grad_norm}
             row = {"step": step, **{k: float(v) for k, v in values.items()}, "momentum": momentum,
                    "lr": scheduler.get_last_lr()[0], "seconds_per_step": (time.time() - tick) / tc.log_every}
-            tick = time.time()
             metrics.write(row)
             bar.set_postfix(loss=f"{row['loss']:.3f}", mccl=f"{row['loss_mccl']:.3f}", ptd=f"{row['loss_ptd']:.4f}")
         if step % tc.eval_every == 0 or step == total_steps:
@@ -245,6 +244,8 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
             model.train()
         if step % tc.save_every == 0 or step == stop_at:
             save()
+        if step % tc.log_every == 0:
+            tick = time.time()  # time steps only, not evaluation or checkpoints
     bar.close()
 
     if step < total_steps:

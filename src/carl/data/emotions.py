@@ -39,7 +39,8 @@ def _goemotions_label_ids(field: str, names: list[str], path: Path, line: int) -
     return tuple(names[label_id] for label_id in ids)
 
 
-def _goemotions_rows(info: CorpusInfo, vocabulary: str, data_dir: Path) -> Iterator[tuple[str, str, str, tuple[str, ...]]]:
+def _goemotions_rows(info: CorpusInfo, vocabulary: str, data_dir: Path
+                     ) -> Iterator[tuple[str, str, str, tuple[str, ...]]]:
     """(split, comment id, text, label names) for every row of a GoEmotions folder.
 
     The TSVs are unquoted (comments contain quotes), so they are split on tabs rather
@@ -56,14 +57,16 @@ def _goemotions_rows(info: CorpusInfo, vocabulary: str, data_dir: Path) -> Itera
                 raise DataError(f"expected 3 tab-separated fields (text, label ids, id), found {len(fields)}",
                                 path=path, line=line)
             text, label_field, comment_id = fields
-            yield split, comment_id, require_text(text, path, line), _goemotions_label_ids(label_field, names, path, line)
+            labels = _goemotions_label_ids(label_field, names, path, line)
+            yield split, comment_id, require_text(text, path, line), labels
 
 
 def read_goemotions_variant(name: str, data_dir: Path) -> list[Record]:
     """goemotions, goemotions-ekman or goemotions-group: all rows, multi-label."""
+    rows = list(_goemotions_rows(CORPORA[name], name, data_dir))
     coordinates = label_coordinates(name, data_dir)
     return [labelled_record(text, labels, coordinates, name, split, comment_id)
-            for split, comment_id, text, labels in _goemotions_rows(CORPORA[name], name, data_dir)]
+            for split, comment_id, text, labels in rows]
 
 
 def read_goemotions_10(data_dir: Path, seed: int) -> list[Record]:
@@ -72,10 +75,10 @@ def read_goemotions_10(data_dir: Path, seed: int) -> list[Record]:
     Multi-label rows and rows of other emotions (neutral included) are outside the
     definition, in every split alike; see lexicon.GOEMOTIONS_10_LABELS.
     """
+    rows = list(_goemotions_rows(CORPORA["goemotions-10"], "goemotions", data_dir))
     coordinates = label_coordinates("goemotions-10", data_dir)
     return [labelled_record(text, labels, coordinates, "goemotions-10", split, comment_id)
-            for split, comment_id, text, labels in _goemotions_rows(CORPORA["goemotions-10"], "goemotions", data_dir)
-            if len(labels) == 1 and labels[0] in coordinates]
+            for split, comment_id, text, labels in rows if len(labels) == 1 and labels[0] in coordinates]
 
 
 # --- DailyDialog ------------------------------------------------------------------
@@ -101,13 +104,11 @@ def _utterances(dialogue: str, path: Path, line: int) -> list[str]:
 
 
 def _dailydialog_labels(content: str, path: Path, line: int) -> list[str]:
-    labels = []
-    for token in content.split():
-        if token not in {str(i) for i in range(len(DAILYDIALOG_LABELS))}:
-            raise DataError(f"unknown emotion label {token!r}; expected 0-{len(DAILYDIALOG_LABELS) - 1}",
-                            path=path, line=line)
-        labels.append(DAILYDIALOG_LABELS[int(token)])
-    return labels
+    by_id = {str(label_id): name for label_id, name in enumerate(DAILYDIALOG_LABELS)}
+    unknown = [token for token in content.split() if token not in by_id]
+    if unknown:
+        raise DataError(f"unknown emotion label {unknown[0]!r}; expected 0-{len(by_id) - 1}", path=path, line=line)
+    return [by_id[token] for token in content.split()]
 
 
 def _align(folder: str, line: int, utterances: list[str], labels: list[str], path: Path) -> list[str]:
@@ -119,7 +120,7 @@ def _align(folder: str, line: int, utterances: list[str], labels: list[str], pat
         log.warning("%s, line %d: 12 utterances but 11 labels (known defect); joined utterances %d and %d",
                     path, line, index + 1, index + 2)
         joined = f"{utterances[index]} {utterances[index + 1]}"
-        return utterances[:index] + [joined] + utterances[index + 2:]
+        return [*utterances[:index], joined, *utterances[index + 2:]]
     raise DataError(f"{len(utterances)} utterances but {len(labels)} emotion labels", path=path, line=line,
                     fix="restore the dialogue and emotion files from the same DailyDialog release")
 

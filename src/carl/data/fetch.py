@@ -70,7 +70,7 @@ def _download(url: str, destination: Path, expected_sha256: str) -> int:
         if digest.hexdigest() != expected_sha256:
             raise DataError(f"checksum mismatch for {url}: got sha256 {digest.hexdigest()}, "
                             f"expected {expected_sha256}; nothing was written", path=destination,
-                            fix="retry later; if it persists the source has changed, so report it to carl's maintainers")
+                            fix="retry later; if it persists, the source has changed: report it to carl's maintainers")
         os.replace(temporary, destination)
         _fsync_directory(destination.parent)
         return size

@@ -80,7 +80,6 @@ class CorpusInfo:
     obtain: str
     openly_licensed: bool = False
     urls: dict[str, str] = field(default_factory=dict)
-    needs_lexicon: bool = True
 
     @property
     def sha256(self) -> dict[str, str]:
@@ -123,10 +122,9 @@ _CORPUS_LIST = [
         licence="CC BY-SA 4.0",
         files=("emobank/corpus_emobank.csv",),
         homepage="https://github.com/JULIELab/EmoBank",
-        obtain="run `carl data fetch emobank` (file corpus/emobank.csv of JULIELab/EmoBank)",
+        obtain="run `carl data fetch emobank`",
         openly_licensed=True,
         urls={"emobank/corpus_emobank.csv": f"{_GITHUB_RAW}/JULIELab/EmoBank/master/corpus/emobank.csv"},
-        needs_lexicon=False,
     ),
     CorpusInfo(
         name="facebook-va",
@@ -138,7 +136,6 @@ _CORPUS_LIST = [
         openly_licensed=True,
         urls={"facebook-va/dataset-fb-valence-arousal-anon.csv":
               f"{_GITHUB_RAW}/wwbp/additional_data_sets/master/valence_arousal/dataset-fb-valence-arousal-anon.csv"},
-        needs_lexicon=False,
     ),
     CorpusInfo(
         name="goemotions",
@@ -152,7 +149,7 @@ _CORPUS_LIST = [
         name="goemotions-ekman",
         description="GoEmotions relabelled to Ekman's 6 emotions + neutral, multi-label",
         files=_goemotions_files("ekman"),
-        obtain="run `carl data fetch goemotions-ekman` (files from monologg/GoEmotions-pytorch data/ekman)",
+        obtain="run `carl data fetch goemotions-ekman`",
         urls=_goemotions_urls("ekman"),
         **_GOEMOTIONS_COMMON,
     ),
@@ -160,7 +157,7 @@ _CORPUS_LIST = [
         name="goemotions-group",
         description="GoEmotions relabelled to positive/negative/ambiguous + neutral, multi-label",
         files=_goemotions_files("group"),
-        obtain="run `carl data fetch goemotions-group` (files from monologg/GoEmotions-pytorch data/group)",
+        obtain="run `carl data fetch goemotions-group`",
         urls=_goemotions_urls("group"),
         **_GOEMOTIONS_COMMON,
     ),
@@ -176,8 +173,8 @@ _CORPUS_LIST = [
         name="dailydialog",
         description="DailyDialog: 13k dialogues, one emotion per utterance (7 classes incl. no emotion)",
         licence="CC BY-NC-SA 4.0 (non-commercial)",
-        files=tuple(path for split in ("train", "validation", "test") for path in
-                    (f"dailydialog/{split}/dialogues_{split}.txt", f"dailydialog/{split}/dialogues_emotion_{split}.txt")),
+        files=tuple(f"dailydialog/{split}/dialogues_{kind}{split}.txt"
+                    for split in ("train", "validation", "test") for kind in ("", "emotion_")),
         homepage="http://yanran.li/dailydialog",
         obtain=("it is published only as a zip archive: download http://yanran.li/files/ijcnlp_dailydialog.zip, "
                 "unzip it, then unzip its train.zip, validation.zip and test.zip into <data dir>/dailydialog/"),
@@ -189,7 +186,8 @@ _CORPUS_LIST = [
         licence="research use only (NRC terms)",
         files=("tec/Jan9-2012-tweets-clean.txt",),
         homepage="http://saifmohammad.com/WebPages/lexicons.html",
-        obtain="download http://saifmohammad.com/WebDocs/Jan9-2012-tweets-clean.txt.zip and unzip it into <data dir>/tec/",
+        obtain=("download http://saifmohammad.com/WebDocs/Jan9-2012-tweets-clean.txt.zip "
+                "and unzip it into <data dir>/tec/"),
     ),
     CorpusInfo(
         name="carer",
@@ -248,7 +246,6 @@ _CORPUS_LIST = [
         homepage="https://sail.usc.edu/iemocap/",
         obtain=("request it from USC SAIL (release form on the homepage) and unpack it so that "
                 "<data dir>/iemocap/IEMOCAP_full_release/Session1 ... Session5 exist"),
-        needs_lexicon=False,
     ),
 ]
 
@@ -262,9 +259,9 @@ NRC_VAD = CorpusInfo(
     licence="research / non-commercial use (NRC terms)",
     files=("nrc-vad/NRC-VAD-Lexicon.txt",),
     homepage="https://saifmohammad.com/WebPages/nrc-vad.html",
-    obtain=("download NRC-VAD-Lexicon-Aug2018Release.zip from the homepage and copy its "
+    obtain=("every discrete-label corpus needs it for its V-A: download NRC-VAD-Lexicon-Aug2018Release.zip "
+            "from the homepage and copy its "
             "NRC-VAD-Lexicon.txt to <data dir>/nrc-vad/NRC-VAD-Lexicon.txt"),
-    needs_lexicon=False,
 )
 
 
@@ -301,10 +298,10 @@ def require_files(info: CorpusInfo, data_dir: Path) -> dict[str, Path]:
     for relative, path in paths.items():
         if not path.exists():
             raise DataError(
-                f"corpus {info.name!r} needs this file, which does not exist",
+                f"{info.name!r} is missing from the data directory (this path does not exist)",
                 path=path,
-                fix=f"{info.obtain.replace('<data dir>', str(data_dir))}; or point --data-dir / CARL_DATA_DIR "
-                    f"at the folder that holds {relative}",
+                fix=f"{info.obtain.replace('<data dir>', str(data_dir))} (source: {info.homepage}); "
+                    f"or point --data-dir / CARL_DATA_DIR at the folder that holds {relative}",
             )
     return paths
 

@@ -32,24 +32,26 @@ KNOWN_EMPTY_LINES: dict[str, frozenset[int]] = {
 def _coded_lines(path: Path, names: tuple[str, ...], known_empty: frozenset[int] = frozenset()
                  ) -> list[tuple[int, str, str]]:
     """(line, label name, text) for files of `<class id> <text>` lines."""
+    by_code = {str(code): name for code, name in enumerate(names)}
     rows = []
     for line, content in numbered_lines(path):
         code, _, text = content.partition(" ")
-        if code not in {str(i) for i in range(len(names))}:
+        if code not in by_code:
             raise DataError(f"unknown label {code!r}; expected a class id 0-{len(names) - 1} then a space",
                             path=path, line=line)
         if line in known_empty and not text.strip():
             log.warning("%s, line %d: label without text in the release; row dropped (see docs/data.md)", path, line)
             continue
-        rows.append((line, names[int(code)], require_text(text, path, line)))
+        rows.append((line, by_code[code], require_text(text, path, line)))
     return rows
 
 
 def _read_official_splits(corpus: str, names: tuple[str, ...], data_dir: Path) -> list[Record]:
     """SST files are named `stsa.<kind>.<split>`, the split being train, dev or test."""
+    paths = require_files(CORPORA[corpus], data_dir)
     coordinates = label_coordinates(corpus, data_dir)
     records = []
-    for relative, path in require_files(CORPORA[corpus], data_dir).items():
+    for relative, path in paths.items():
         split = relative.rsplit(".", 1)[1]
         records.extend(labelled_record(text, (label,), coordinates, corpus, split, f"{split}-L{line}")
                        for line, label, text in _coded_lines(path, names))

@@ -23,7 +23,7 @@ def seeded_split(keys: Sequence[str], seed: int) -> list[str]:
     the seed, never on platform, Python hash randomisation or NumPy version.
     """
     def rank(key: str) -> bytes:
-        return hashlib.sha256(f"{seed}:{key}".encode("utf-8")).digest()
+        return hashlib.sha256(f"{seed}:{key}".encode()).digest()
 
     groups = sorted(set(keys), key=rank)
     n_train = round(len(groups) * TRAIN_FRACTION)

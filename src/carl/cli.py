@@ -129,7 +129,7 @@ def data_list(data_dir: Optional[str] = DataDirOpt):
     folder = resolve_data_dir(data_dir)
     typer.echo(f"data folder: {folder}")
     for name, present, licence, description in cli_list_rows(folder):
-        typer.echo(f"  {'[x]' if present else '[ ]'} {name:<18} {licence:<28} {description}")
+        typer.echo(f"  {'present' if present else 'missing':<8} {name:<18} {description}  [{licence}]")
 
 
 @data_app.command("fetch")

@@ -1,0 +1,86 @@
+"""The `carl` command as a user runs it: real processes, real exit codes, real files."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+
+def carl(*args, cwd=None, timeout=300):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "carl.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_encoder, data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli-run")
+    done = carl("train", "--data", "emobank,facebook-va", "--model", tiny_encoder, "--max-steps", 2,
+                "--batch-size", 8, "--seed", 1, "--output-dir", out, "--data-dir", data_dir,
+                "--set", "train.eval_every=2", "--set", "model.projection_hidden=32", "--set", "data.max_length=24")
+    assert done.returncode == 0, done.stderr[-2000:]
+    return out, done
+
+
+def test_train_command_applies_overrides_and_reports(trained):
+    out, done = trained
+    assert "model:" in done.stdout and "2 steps" in done.stdout
+    config = (out / "config.yaml").read_text()
+    assert "seed: 1" in config and "facebook-va" in config and "projection_hidden: 32" in config
+    assert (out / "model" / "modules.json").is_file()
+
+
+def test_embed_writes_npy_and_jsonl_in_input_order(trained, tmp_path):
+    out, _ = trained
+    texts = tmp_path / "texts.txt"
+    texts.write_text("I won\nI lost\nI won\n")
+    npy = tmp_path / "e.npy"
+    done = carl("embed", out / "model", "--input", texts, "--output", npy)
+    assert done.returncode == 0, done.stderr
+    vectors = np.load(npy)
+    assert vectors.shape == (3, 32) and vectors.dtype == np.float32
+    np.testing.assert_allclose(vectors[0], vectors[2], atol=1e-6)
+    assert not np.allclose(vectors[0], vectors[1])
+    jsonl = tmp_path / "e.jsonl"
+    table = tmp_path / "t.csv"
+    table.write_text('id,body\n1,"I won"\n2,"I lost"\n')
+    assert carl("embed", out / "model", "--input", table, "--text-column", "body", "--output", jsonl).returncode == 0
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [r["text"] for r in rows] == ["I won", "I lost"]
+    np.testing.assert_allclose(rows[0]["embedding"], vectors[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["train", "--model", "/nonexistent/model", "--max-steps", "1"], "does not exist"),
+    (["train", "--set", "train.nonsense=1"], "unknown setting 'train.nonsense'"),
+    (["train", "--set", "ptd.top_fraction=2"], "top_fraction"),
+    (["train", "--data", "no-such-corpus", "--max-steps", "1"], "no-such-corpus"),
+])
+def test_user_errors_exit_2_with_a_message_not_a_traceback(args, expected, data_dir):
+    done = carl(*args, "--data-dir", data_dir)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_embed_bad_input_names_the_line_and_leaves_no_output(trained, tmp_path):
+    out, _ = trained
+    texts = tmp_path / "bad.txt"
+    texts.write_text("fine\n   \nalso fine\n")
+    target = tmp_path / "never.npy"
+    done = carl("embed", out / "model", "--input", texts, "--output", target)
+    assert done.returncode == 2
+    assert "line 2" in done.stderr and "empty text" in done.stderr
+    assert not target.exists()
+    assert carl("embed", tmp_path, "--input", texts, "--output", target).returncode == 2
+
+
+def test_data_list_shows_presence(data_dir):
+    done = carl("data", "list", "--data-dir", data_dir)
+    assert done.returncode == 0
+    status = {line.split()[1]: line.split()[0] for line in done.stdout.splitlines()[1:]}
+    assert status["emobank"] == "present" and status["goemotions"] == "present"
+    assert status["iemocap"] == "missing"

@@ -103,6 +103,10 @@ class TrainConfig:
     stop_after: int | None = None
     """Stop (with a checkpoint) after this many steps of the schedule, to finish later with
     ``--resume``: splits a long run over several sittings without changing its schedule."""
+    collapse_threshold: float = 0.05
+    """Embedding spread (see training.step.embedding_spread; ~1 = spread, 0 = collapsed)
+    below which the run warns or stops."""
+    on_collapse: Literal["warn", "stop"] = "warn"
     deterministic: bool = False
     """torch.use_deterministic_algorithms(True): bit-identical resumes on CPU."""
 

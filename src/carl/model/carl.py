@@ -55,9 +55,9 @@ class CarlModel(nn.Module):
     def online_hidden(self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.encoder(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
 
-    def online_prediction(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """p = q(g(pool(h)))."""
-        return self.prediction(self.projection(self.pool(hidden, attention_mask)))
+    def predict(self, pooled: torch.Tensor) -> torch.Tensor:
+        """p = q(g(h)) for pooled online embeddings h."""
+        return self.prediction(self.projection(pooled))
 
     @torch.no_grad()
     def target_projection_of(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

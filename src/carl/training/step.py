@@ -31,6 +31,7 @@ class StepOutput:
     mccl: torch.Tensor       # detached
     ptd: torch.Tensor        # detached
     perturbed_fraction: torch.Tensor  # share of real tokens perturbed
+    spread: torch.Tensor     # collapse monitor, see embedding_spread
 
 
 def world_size() -> int:
@@ -77,9 +78,9 @@ class CarlStep:
                                   centre_labels=config.mccl.centre_labels and config.mccl.label_mode == "continuous")
         self.focal_loss = FocalTokenLoss(config.ptd.focal_gamma, config.ptd.focal_alpha)
 
-    def global_mccl(self, model: CarlModel, hidden, attention_mask, target, labels, all_labels) -> torch.Tensor:
+    def global_mccl(self, model: CarlModel, pooled, target, all_labels) -> torch.Tensor:
         """MCCL over the global batch: every process computes the same full loss."""
-        online = gather_rows(model.online_prediction(hidden, attention_mask), differentiable=True)
+        online = gather_rows(model.predict(pooled), differentiable=True)
         return self.mccl_loss(online, target, all_labels)
 
     def __call__(self, model: CarlModel, batch: dict[str, torch.Tensor], step: int) -> StepOutput:
@@ -90,10 +91,11 @@ class CarlStep:
         embeddings = model.word_embeddings(ids)
         if ptd_cfg.enabled:
             embeddings.retain_grad()
-        hidden = model.online_hidden(embeddings, mask)
+        pooled = model.pool(model.online_hidden(embeddings, mask), mask)
+        spread = embedding_spread(pooled.detach())
         target = gather_rows(model.target_projection_of(ids, mask), differentiable=False)
         all_labels = gather_rows(labels, differentiable=False)
-        mccl = self.global_mccl(model, hidden, mask, target, labels, all_labels)
+        mccl = self.global_mccl(model, pooled, target, all_labels)
         self._check(mccl, "MCCL", step)
 
         if mccl_cfg.enabled:
@@ -102,14 +104,14 @@ class CarlStep:
         else:
             embedding_grad = torch.autograd.grad(mccl, embeddings)[0] if ptd_cfg.enabled else None
         if not ptd_cfg.enabled:
-            return StepOutput(mccl.detach() * mccl_cfg.weight, mccl.detach(), zero, zero)
+            return StepOutput(mccl.detach() * mccl_cfg.weight, mccl.detach(), zero, zero, spread)
 
         selected = self.select_tokens(embedding_grad, batch["candidates"])
         delta = perturb_salient_tokens(
             embeddings.detach(), embedding_grad, selected,
             epsilon=ptd_cfg.epsilon, relative_epsilon=ptd_cfg.relative_epsilon,
             steps=ptd_cfg.pgd_steps, step_scale=ptd_cfg.pgd_step_scale,
-            loss_grad=lambda d: self.mccl_grad_wrt_delta(model, embeddings.detach(), d, mask, target, labels, all_labels),
+            loss_grad=lambda d: self.mccl_grad_wrt_delta(model, embeddings.detach(), d, mask, target, all_labels),
         )
         perturbed = model.word_embeddings(ids) + delta.to(embeddings.dtype)
         logits = model.discriminate(model.online_hidden(perturbed, mask))
@@ -126,7 +128,7 @@ class CarlStep:
         return StepOutput(
             (mccl.detach() * weight + ptd_report * ptd_cfg.weight),
             mccl.detach(), ptd_report,
-            selected.sum() / valid.sum().clamp_min(1),
+            selected.sum() / valid.sum().clamp_min(1), spread,
         )
 
     def select_tokens(self, embedding_grad: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
@@ -134,10 +136,10 @@ class CarlStep:
             return CF.random_fraction_mask(candidates, self.config.ptd.top_fraction, self.generator)
         return CF.top_fraction_mask(CF.saliency_scores(embedding_grad), candidates, self.config.ptd.top_fraction)
 
-    def mccl_grad_wrt_delta(self, model, embeddings, delta, mask, target, labels, all_labels) -> torch.Tensor:
+    def mccl_grad_wrt_delta(self, model, embeddings, delta, mask, target, all_labels) -> torch.Tensor:
         delta = delta.detach().requires_grad_(True)
-        hidden = model.online_hidden(embeddings + delta.to(embeddings.dtype), mask)
-        loss = self.global_mccl(model, hidden, mask, target, labels, all_labels)
+        pooled = model.pool(model.online_hidden(embeddings + delta.to(embeddings.dtype), mask), mask)
+        loss = self.global_mccl(model, pooled, target, all_labels)
         return torch.autograd.grad(loss, delta)[0]
 
     @staticmethod
@@ -148,6 +150,16 @@ class CarlStep:
                 "Likely causes: a learning rate too high, fp16 overflow (use bf16 or fp32), or invalid labels. "
                 "The last good checkpoint is kept; resume from it with --resume after fixing the cause."
             )
+
+
+def embedding_spread(pooled: torch.Tensor) -> torch.Tensor:
+    """Per-dimension std of the L2-normalised sentence embeddings over the batch, times sqrt(H).
+
+    About 1 for directions spread uniformly on the sphere, 0 when every text maps to the
+    same point (representation collapse); pretrained encoders typically sit well above 0.2.
+    """
+    unit = torch.nn.functional.normalize(pooled.float(), dim=-1)
+    return unit.std(dim=0).mean() * unit.shape[-1] ** 0.5
 
 
 def average_gradients(parameters) -> None:

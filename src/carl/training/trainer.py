@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from carl.config import CarlConfig
 from carl.data import load_corpus, read_table, resolve_data_dir
-from carl.errors import CheckpointError, ConfigError
+from carl.errors import CarlError, CheckpointError, ConfigError
 from carl.export import export_sentence_transformer
 from carl.losses.functional import cosine_momentum
 from carl.model.carl import CarlModel
@@ -114,6 +114,21 @@ class MetricsLog:
             for key, value in row.items():
                 if key != "step" and isinstance(value, (int, float)):
                     self.tensorboard.add_scalar(key, value, row["step"])
+
+
+class CollapseError(CarlError):
+    """The sentence embeddings collapsed and train.on_collapse is "stop"."""
+
+
+def check_collapse(spread: float, step: int, tc) -> None:
+    if spread >= tc.collapse_threshold:
+        return
+    message = (f"embedding spread {spread:.4f} < {tc.collapse_threshold} at step {step}: the representation is "
+               "collapsing (all texts map to nearly the same point). Try a lower learning rate, a larger batch, "
+               "or a higher mccl.temperature.")
+    if tc.on_collapse == "stop":
+        raise CollapseError(message + " Stopped (train.on_collapse=stop); earlier checkpoints are kept.")
+    log.warning(message)
 
 
 def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
@@ -217,8 +232,15 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
         batch["labels"] = torch.from_numpy(encoded.labels[indices])
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
 
-        with accelerator.autocast():
-            result = step_fn(model, batch, step)
+        try:
+            with accelerator.autocast():
+                result = step_fn(model, batch, step)
+        except torch.cuda.OutOfMemoryError:
+            raise CarlError(
+                f"GPU out of memory at step {step} (batch {per_process} per process, up to {config.data.max_length} "
+                "tokens): lower --batch-size or data.max_length, or use train.mixed_precision=bf16. "
+                "The last checkpoint is kept; continue with --resume."
+            ) from None
         average_gradients(model.parameters())
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
         optimizer.step()
@@ -234,10 +256,12 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
         bar.update(1)
         if step % tc.log_every == 0 or step == total_steps:
             values = {"loss": result.loss, "loss_mccl": result.mccl, "loss_ptd": result.ptd,
-                      "perturbed_fraction": result.perturbed_fraction, "grad_norm": grad_norm}
+                      "perturbed_fraction": result.perturbed_fraction, "grad_norm": grad_norm,
+                      "embedding_spread": result.spread}
             row = {"step": step, **{k: float(v) for k, v in values.items()}, "momentum": momentum,
                    "lr": scheduler.get_last_lr()[0], "seconds_per_step": (time.time() - tick) / tc.log_every}
             metrics.write(row)
+            check_collapse(row["embedding_spread"], step, tc)
             bar.set_postfix(loss=f"{row['loss']:.3f}", mccl=f"{row['loss_mccl']:.3f}", ptd=f"{row['loss_ptd']:.4f}")
         if step % tc.eval_every == 0 or step == total_steps:
             evaluate_and_keep_best()

@@ -94,6 +94,10 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    compile: bool = False
+    """torch.compile the online encoder (GPU; first steps are slower while it compiles)."""
+    check_finite: bool = True
+    """Stop on a NaN/inf loss before it is applied; costs one host-device sync per step on GPU."""
     eval_every: int = 100
     save_every: int = 100
     log_every: int = 10

@@ -142,9 +142,8 @@ class CarlStep:
         loss = self.global_mccl(model, pooled, target, all_labels)
         return torch.autograd.grad(loss, delta)[0]
 
-    @staticmethod
-    def _check(loss: torch.Tensor, component: str, step: int) -> None:
-        if not torch.isfinite(loss):
+    def _check(self, loss: torch.Tensor, component: str, step: int) -> None:
+        if self.config.train.check_finite and not torch.isfinite(loss):
             raise NonFiniteLossError(
                 f"the {component} loss is {loss.item()} at step {step}; the step was not applied. "
                 "Likely causes: a learning rate too high, fp16 overflow (use bf16 or fp32), or invalid labels. "

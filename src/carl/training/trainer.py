@@ -162,6 +162,8 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
     # -- model --------------------------------------------------------------
     encoder, tokenizer = load_encoder(config.model.name_or_path)
     model = CarlModel.from_config(encoder, config.model, config.mccl).to(accelerator.device)
+    if tc.compile:
+        model.encoder.compile(dynamic=True)  # in place: parameter names, EMA pairs and export are unchanged
     vocabulary = label_vocabulary(train_records) if config.mccl.label_mode == "one_hot" else None
     encoded = encode_records(train_records, tokenizer, config.data.max_length, config.mccl.label_mode, vocabulary)
     lengths = [len(ids) for ids in encoded.input_ids]

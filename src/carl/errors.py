@@ -23,9 +23,14 @@ class DataError(CarlError):
         if fix:
             text += f"\n  fix: {fix}"
         super().__init__(text)
+        self.message = message
         self.path = path
         self.line = line
         self.fix = fix
+
+
+class OutputError(DataError):
+    """An output file cannot be written: a directory in its place, no permission, a full disk."""
 
 
 class ConfigError(CarlError):

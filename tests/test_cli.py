@@ -84,3 +84,53 @@ def test_data_list_shows_presence(data_dir):
     status = {line.split()[1]: line.split()[0] for line in done.stdout.splitlines()[1:]}
     assert status["emobank"] == "present" and status["goemotions"] == "present"
     assert status["iemocap"] == "missing"
+
+
+def test_on_bad_row_skip_is_opt_in_counted_and_reported(tiny_encoder, tmp_path):
+    table = tmp_path / "mine.csv"
+    rows = [f'"text number {i} is fine",{1 + i % 5},{5 - i % 5}' for i in range(20)]
+    rows.insert(3, '"",3,3')          # empty text
+    rows.insert(7, '"nan rating",nan,2')
+    table.write_text("text,valence,arousal\n" + "\n".join(rows) + "\n")
+    common = ["train", "--data", table, "--model", tiny_encoder, "--max-steps", 1, "--batch-size", 4,
+              "--set", "model.projection_hidden=16", "--set", "data.max_length=16"]
+    strict = carl(*common, "--output-dir", tmp_path / "strict")
+    assert strict.returncode == 2 and "line 5" in strict.stderr
+    assert not (tmp_path / "strict" / "model").exists()
+    lenient = carl(*common, "--output-dir", tmp_path / "lenient", "--on-bad-row", "skip")
+    assert lenient.returncode == 0, lenient.stderr[-2000:]
+    assert "skipped 2 bad row(s)" in lenient.stderr
+    start = json.loads((tmp_path / "lenient" / "metrics.jsonl").read_text().splitlines()[0])
+    assert start["train_texts"] == 20
+
+
+def test_damaged_model_weights_give_a_clear_error(trained, data_dir, tmp_path):
+    import shutil
+
+    out, _ = trained
+    broken = tmp_path / "broken"
+    shutil.copytree(out / "model", broken)
+    weights = broken / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    texts = tmp_path / "t.txt"
+    texts.write_text("hello\n")
+    for args in (["embed", broken, "--input", texts, "--output", tmp_path / "x.npy"],
+                 ["train", "--model", broken, "--max-steps", 1, "--data-dir", data_dir]):
+        done = carl(*args)
+        assert done.returncode == 2, done.stderr[-1500:]
+        assert "Traceback" not in done.stderr and str(broken) in done.stderr
+
+
+def test_train_ships_a_va_head_and_predict_va_uses_it(trained, tmp_path):
+    out, done = trained
+    assert "V-A head saved" in done.stdout
+    head = json.loads((out / "model" / "va_head.json").read_text())
+    assert head["training_corpora"] == ["emobank", "facebook-va"]
+    texts = tmp_path / "t.txt"
+    texts.write_text("I won the final!\nI lost everything.\n")
+    result = tmp_path / "va.jsonl"
+    predicted = carl("predict-va", out / "model", "--input", texts, "--output", result)
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    rows = [json.loads(line) for line in result.read_text().splitlines()]
+    assert [r["text"] for r in rows] == ["I won the final!", "I lost everything."]
+    assert all(0 <= r["valence"] <= 1 and 0 <= r["arousal"] <= 1 for r in rows)

@@ -50,7 +50,24 @@ BatchOpt = typer.Option(None, "--batch-size", help="Global batch size.")
 SeedOpt = typer.Option(None, "--seed")
 ResumeOpt = typer.Option(False, "--resume", help="Continue from the last complete checkpoint in the output folder.")
 DataDirOpt = typer.Option(None, "--data-dir", help="Corpus folder (default: $CARL_DATA_DIR, else the user data folder).")
+BadRowOpt = typer.Option(None, "--on-bad-row", help="User tables: 'error' (default) or 'skip' bad rows, counted and reported.")
 SetOpt = typer.Option([], "--set", help="Any setting as KEY=VALUE, e.g. --set ptd.epsilon=1e-3 (repeatable).")
+
+
+def _fit_va_head(cfg, model_dir: pathlib.Path) -> None:
+    """Ship a V-A regression head with the model (for `carl predict-va`), fitted on the
+    train splits of the named training corpora, its ridge alpha chosen on their dev splits."""
+    from carl.training.trainer import is_table
+    from carl.va_head import train_va_head
+
+    corpora = [spec for spec in cfg.data.train if not is_table(spec)]
+    if not corpora:
+        typer.echo(f"no named V-A corpus among the training data: no V-A head saved (fit one with "
+                   f"`python -m carl.va_head {model_dir}`)")
+        return
+    head = train_va_head(model_dir, cfg.data.data_dir, corpora, split_seed=cfg.data.split_seed)
+    typer.echo(f"V-A head saved in {model_dir} (dev Pearson V/A: "
+               f"{head.metrics.get('dev_pearson_v', float('nan')):.3f}/{head.metrics.get('dev_pearson_a', float('nan')):.3f})")
 
 
 @app.command()
@@ -59,14 +76,16 @@ def train(
     data: Optional[str] = DataOpt, model: Optional[str] = ModelOpt, max_steps: Optional[int] = StepsOpt,
     epochs: Optional[float] = EpochsOpt, batch_size: Optional[int] = BatchOpt, seed: Optional[int] = SeedOpt,
     output_dir: Optional[str] = typer.Option(None, "--output-dir"), resume: bool = ResumeOpt,
-    data_dir: Optional[str] = DataDirOpt, set_: List[str] = SetOpt,
+    data_dir: Optional[str] = DataDirOpt, on_bad_row: Optional[str] = BadRowOpt, set_: List[str] = SetOpt,
 ):
     """Train CARL; writes config.yaml, metrics.jsonl, checkpoints/ and model/ to the output folder."""
     from carl.training.trainer import train as run_training
 
-    cfg = _load_config(config, _train_options(data, model, max_steps, epochs, batch_size, seed, output_dir, resume,
-                                              data_dir), set_)
+    options = _train_options(data, model, max_steps, epochs, batch_size, seed, output_dir, resume, data_dir)
+    cfg = _load_config(config, {**options, "data.on_bad_row": on_bad_row}, set_)
     result = run_training(cfg)
+    if result.finished:
+        _fit_va_head(cfg, result.model_dir)
     typer.echo(f"model: {result.model_dir} (best dev V-A Pearson {result.best_dev} at step {result.best_step}); "
                f"{result.steps} steps in {result.seconds:.0f}s")
 
@@ -87,6 +106,8 @@ def run(
     out = pathlib.Path(cfg.train.output_dir)
     model_done = (out / "summary.json").is_file() and resume
     result = None if model_done else run_training(cfg)
+    if result is not None:
+        _fit_va_head(cfg, result.model_dir)
     models = {f"frozen {cfg.model.name_or_path}": cfg.model.name_or_path, "CARL": str(out / "model")}
     results = va_probe_comparison(models, resolve_data_dir(cfg.data.data_dir), split_seed=cfg.data.split_seed)
     table = comparison_table(results)
@@ -113,8 +134,9 @@ def embed(
 ):
     """Embed texts with a trained model."""
     from carl.export import load
-    from carl.io import read_texts, write_embeddings
+    from carl.io import check_output, read_texts, write_embeddings
 
+    check_output(output)
     texts = read_texts(input, text_column)
     vectors = load(model).encode(texts, batch_size=batch_size, normalize=normalize)
     write_embeddings(output, texts, vectors)
@@ -141,6 +163,12 @@ def data_fetch(names: List[str] = typer.Argument(..., help="Corpus names (see `c
 
     paths = fetch(names, resolve_data_dir(data_dir), base_url=base_url)
     typer.echo(f"{len(paths)} files ready")
+
+
+from carl.evaluation.commands import evaluate_command, predict_va_command  # noqa: E402  (light imports only)
+
+app.command("evaluate", help="Probe a model (or several) on the affective and sentiment tasks; JSON + Markdown report.")(evaluate_command)
+app.command("predict-va", help="Valence and arousal per text, from the V-A head saved with the model.")(predict_va_command)
 
 
 def main() -> None:

@@ -33,6 +33,8 @@ class DataConfig:
     """Overrides CARL_DATA_DIR and the default user data folder."""
     max_length: int = 64
     """Tokens per text after truncation."""
+    on_bad_row: Literal["error", "skip"] = "error"
+    """User tables: stop at the first bad row (default) or skip bad rows, counted and reported."""
     split_seed: int = 0
     """Seed of the documented 80/10/10 split for corpora without an official one."""
 

@@ -18,6 +18,7 @@ import tempfile
 from typing import Sequence
 
 import numpy as np
+from safetensors import SafetensorError
 
 from carl.errors import ModelError
 
@@ -84,7 +85,7 @@ class CarlEmbedder:
             raise ModelError(f"model path {path} does not exist; give the folder that `carl train` wrote (OUTPUT/model)")
         try:
             self.model = SentenceTransformer(str(path), device=device)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, SafetensorError) as exc:
             raise ModelError(f"cannot load model {path}: {exc}") from None
         meta = self.path / CARL_META
         self.metadata = json.loads(meta.read_text()) if meta.is_file() else {}

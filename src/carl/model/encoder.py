@@ -74,18 +74,21 @@ def resolve_model_path(name_or_path: str) -> str:
 
 def load_encoder(name_or_path: str):
     """Return (model, tokenizer) for an encoder, with a clear error when it cannot load."""
+    from safetensors import SafetensorError
     from transformers import AutoModel, AutoTokenizer
 
     resolved = resolve_model_path(name_or_path)
     local = pathlib.Path(resolved)
     if (local.is_absolute() or resolved.startswith(".")) and not local.exists():
         raise ModelError(f"model path {resolved} does not exist; give a Hugging Face id or a folder with config.json")
+    if local.is_file():
+        raise ModelError(f"{resolved} is a file, not a model folder; give the folder that holds config.json")
     if local.is_dir() and not (local / "config.json").is_file():
         raise ModelError(f"{resolved} is a folder but holds no config.json: it is not a Hugging Face model folder")
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolved)
         model = AutoModel.from_pretrained(resolved)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, SafetensorError) as exc:
         raise ModelError(
             f"cannot load encoder {name_or_path!r} (resolved to {resolved!r}): {exc}\n"
             "  fix: pass a local model folder, a Hugging Face id that is cached or reachable, "

@@ -41,6 +41,8 @@ class TrainResult:
     best_dev: float | None
     best_step: int | None
     seconds: float
+    finished: bool = True
+    """False when the run stopped early (train.stop_after) and awaits --resume."""
 
 
 def parse_table_spec(spec: str) -> tuple[str, dict[str, str]]:
@@ -59,12 +61,12 @@ def is_table(spec: str) -> bool:
     return spec.partition(":")[0].lower().endswith(TABLE_SUFFIXES)
 
 
-def load_records(specs: list[str], data_dir: pathlib.Path, split: str, seed: int) -> list:
+def load_records(specs: list[str], data_dir: pathlib.Path, split: str, seed: int, on_bad_row: str = "error") -> list:
     records = []
     for spec in specs:
         if is_table(spec):
             path, columns = parse_table_spec(spec)
-            records.extend(read_table(path, split=split, **columns))
+            records.extend(read_table(path, split=split, on_bad_row=on_bad_row, **columns))
         else:
             records.extend(load_corpus(spec, data_dir, [split], seed=seed))
     return records
@@ -151,9 +153,9 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
 
     # -- data ---------------------------------------------------------------
     data_dir = resolve_data_dir(config.data.data_dir)
-    train_records = load_records(config.data.train, data_dir, "train", config.data.split_seed)
+    train_records = load_records(config.data.train, data_dir, "train", config.data.split_seed, config.data.on_bad_row)
     dev_specs = config.data.dev if config.data.dev is not None else [s for s in config.data.train if not is_table(s)]
-    dev_records = [r for r in load_records(dev_specs, data_dir, "dev", config.data.split_seed)
+    dev_records = [r for r in load_records(dev_specs, data_dir, "dev", config.data.split_seed, config.data.on_bad_row)
                    if r.valence is not None and r.arousal is not None]
     if len(train_records) < tc.batch_size:
         raise ConfigError(f"only {len(train_records)} training texts, fewer than one batch of {tc.batch_size}; "
@@ -276,7 +278,8 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
 
     if step < total_steps:
         log.warning("stopped at step %d of %d; continue with --resume", step, total_steps)
-        return TrainResult(out, model_dir, step, state["best_dev"], state["best_step"], time.time() - started)
+        return TrainResult(out, model_dir, step, state["best_dev"], state["best_step"], time.time() - started,
+                           finished=False)
     if accelerator.is_main_process:
         if not dev_records:
             export(model_dir)

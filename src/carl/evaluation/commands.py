@@ -1,0 +1,208 @@
+"""``carl evaluate`` and ``carl predict-va``: plain functions with typer-annotated parameters.
+
+The CLI registers them::
+
+    app.command("evaluate")(evaluate_command)
+    app.command("predict-va")(predict_va_command)
+
+User errors raise :class:`carl.errors.CarlError` (the CLI's ``main`` turns them into a
+one-paragraph message and exit code 2).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import pathlib
+import re
+from typing import List, Optional
+
+import numpy as np
+import typer
+
+from carl.errors import CarlError, DataError
+
+__all__ = ["evaluate_command", "make_plots", "parse_models", "predict_va_command"]
+
+
+def parse_models(model: str) -> list[tuple[str, str]]:
+    """``"a,b"`` / ``"NAME=PATH,NAME=PATH"`` -> [(name, path)]; a bare PATH is its own name."""
+    entries = [m.strip() for m in str(model).split(",") if m.strip()]
+    if not entries:
+        raise CarlError("no model given; pass a model folder (OUTPUT/model), an alias such as minilm, or a hub id")
+    out = []
+    for entry in entries:
+        name, sep, path = entry.partition("=")
+        if sep and (not name.strip() or not path.strip()):
+            raise CarlError(f"model entry {entry!r}: expected NAME=PATH or PATH")
+        out.append((name.strip(), path.strip()) if sep else (entry, entry))
+    return out
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z._-]+", "_", text).strip("_")[:60] or "model"
+
+
+def make_plots(stores: dict, plots_dir: pathlib.Path, data_dir, *, seed: int = 0, split_seed: int = 0,
+               max_train: Optional[int] = None, max_eval: Optional[int] = None) -> list[pathlib.Path]:
+    """Figures for a report, one panel per model (``stores``: {name: EmbeddingStore}):
+
+    * ``tsne-carer-test.png``: t-SNE of CARER test, coloured by emotion;
+    * ``tsne-emobank-test-valence.png``: t-SNE of EmoBank test, coloured by valence;
+    * ``va-circumplex-<name>.png``: predicted vs gold V-A of EmoBank test, from the model's
+      ``va_head.json`` when it has one, else from a Ridge probe (train, alpha chosen on dev).
+    """
+    from carl.data import resolve_data_dir
+    from carl.evaluation.plots import plot_embeddings_2d, plot_va_circumplex
+    from carl.evaluation.probes import fit_va_regressor, va_regression_probe
+    from carl.evaluation.tasks import EvalData, has_va, single_label
+    from carl.va_head import HEAD_FILE, VAHead
+
+    data = EvalData(data_dir=resolve_data_dir(data_dir), seed=seed, split_seed=split_seed, max_train=max_train,
+                    max_eval=max_eval)
+    carer = data.split("carer", "test", keep=lambda r: len(r.labels) == 1, stratify=single_label)
+    emobank = {s: data.split("emobank", s, keep=has_va) for s in ("train", "dev", "test")}
+    gold = {s: np.array([[r.valence, r.arousal] for r in rows]) for s, rows in emobank.items()}
+
+    def embed(store, corpus, split, rows):
+        return store.embed(corpus, split, [r.text for r in rows])
+
+    written = [
+        plot_embeddings_2d({name: embed(st, "carer", "test", carer) for name, st in stores.items()},
+                           colour_by=np.array([r.labels[0] for r in carer]), colour_kind="categorical",
+                           colour_name="emotion (CARER test)", path=plots_dir / "tsne-carer-test.png", seed=seed),
+        plot_embeddings_2d({name: embed(st, "emobank", "test", emobank["test"]) for name, st in stores.items()},
+                           colour_by=gold["test"][:, 0], colour_kind="continuous", colour_name="valence (EmoBank test)",
+                           path=plots_dir / "tsne-emobank-test-valence.png", seed=seed),
+    ]
+    for name, st in stores.items():
+        x_test = embed(st, "emobank", "test", emobank["test"])
+        head_path = pathlib.Path(st.model_path) / HEAD_FILE
+        if head_path.is_file():
+            pred = VAHead.load(st.model_path).predict(x_test)
+            how = "V-A head (va_head.json)"
+        else:
+            x_tr, x_dv = embed(st, "emobank", "train", emobank["train"]), embed(st, "emobank", "dev", emobank["dev"])
+            alpha = va_regression_probe(x_tr, gold["train"], x_dv, gold["dev"], x_test, gold["test"]).chosen["alpha"]
+            pred = fit_va_regressor(x_tr, gold["train"], alpha=alpha).predict(x_test)
+            how = f"Ridge probe, alpha {alpha:g} chosen on dev"
+        written.append(plot_va_circumplex(pred, gold["test"], path=plots_dir / f"va-circumplex-{_slug(name)}.png",
+                                          title=f"{name}: {how}, EmoBank test", seed=seed))
+    return written
+
+
+def evaluate_command(
+    model: str = typer.Argument(..., help="Model folder (OUTPUT/model), alias (minilm) or hub id. Several: a comma "
+                                          "list, each optionally NAME=PATH; one NAME given several times (e.g. one "
+                                          "per training seed) is reported as mean ± std."),
+    tasks: str = typer.Option("all", "--tasks", help="'all' or a comma list: emobank, facebook-va, goemotions-10, "
+                                                     "goemotions-ekman, dailydialog, tec, carer, sst2, sst5, mr, cr, "
+                                                     "mpqa, carer-mteb, geometry."),
+    output: pathlib.Path = typer.Option(..., "--output", help="Report .json; the Markdown table goes beside it (.md)."),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Corpus folder (default: $CARL_DATA_DIR, else "
+                                                                     "the user data folder)."),
+    seed: List[int] = typer.Option([0], "--seed", help="Probe / subsample seed; repeat (--seed 0 --seed 1) to "
+                                                       "report mean ± std over seeds."),
+    max_train: Optional[int] = typer.Option(None, "--max-train", help="Subsample each train split to this many "
+                                                                      "texts (seeded; CPU budgets; recorded)."),
+    max_eval: Optional[int] = typer.Option(None, "--max-eval", help="Subsample each dev and test split (smoke "
+                                                                    "tests only; recorded)."),
+    split_seed: Optional[int] = typer.Option(None, "--split-seed", help="Split seed of corpora without an official "
+                                                                        "split (default: the model's training one)."),
+    plots_dir: Optional[pathlib.Path] = typer.Option(None, "--plots-dir", help="Also write t-SNE and V-A circumplex "
+                                                                               "figures here."),
+    cache_dir: Optional[pathlib.Path] = typer.Option(None, "--cache-dir", help="Embedding cache (default: "
+                                                                               "$CARL_CACHE_DIR/embeddings)."),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write cached embeddings."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+):
+    """Score models on the evaluation tasks (frozen-embedding probes); write JSON + Markdown, print the table."""
+    from carl.evaluation.report import markdown_table, write_report
+    from carl.evaluation.tasks import EmbeddingStore, default_cache_dir, resolve_task_names, run_tasks
+
+    if output.suffix.lower() != ".json":
+        raise CarlError(f"--output {output}: give a .json path (the Markdown table is written beside it as .md)")
+    names = resolve_task_names(tasks)
+    models = parse_models(model)
+    seeds = list(dict.fromkeys(seed or [0]))
+    cache = None if no_cache else (cache_dir or default_cache_dir())
+    stores: dict[str, EmbeddingStore] = {}
+    for _, path in models:
+        if path not in stores:
+            stores[path] = EmbeddingStore(path, cache, batch_size=batch_size)  # fails early on a bad path
+    runs = []
+    for name, path in models:
+        for s in seeds:
+            typer.echo(f"evaluating {name} (seed {s}) on {len(names)} task(s)...", err=True)
+            runs.append((name, run_tasks(path, names, data_dir, seed=s, max_train=max_train, max_eval=max_eval,
+                                         split_seed=split_seed, store=stores[path])))
+    arguments = {"model": model, "models": [{"name": n, "path": p} for n, p in models], "tasks": names,
+                 "output": str(output), "data_dir": data_dir, "seeds": seeds, "max_train": max_train,
+                 "max_eval": max_eval, "split_seed": split_seed, "plots_dir": str(plots_dir) if plots_dir else None,
+                 "cache_dir": str(cache) if cache else None, "batch_size": batch_size}
+    plots = []
+    if plots_dir is not None:
+        first = {}
+        for name, path in models:
+            first.setdefault(name, stores[path])
+        meta = runs[0][1]["_meta"]
+        plots = make_plots(first, plots_dir, data_dir, seed=seeds[0], split_seed=meta["split_seed"],
+                           max_train=max_train, max_eval=max_eval)
+        arguments["plots"] = [str(p) for p in plots]
+    json_path, md_path, _ = write_report(output, runs, arguments=arguments)
+    typer.echo(markdown_table(runs))
+    typer.echo(f"\nwritten: {json_path}, {md_path}" + (f"; {len(plots)} figures in {plots_dir}" if plots else ""))
+
+
+def _write_predictions(path: pathlib.Path, texts, va: np.ndarray) -> None:
+    from carl.io import atomic_write
+
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        def write(tmp):
+            with open(tmp, "w", encoding="utf-8") as fh:
+                for text, (v, a) in zip(texts, va):
+                    fh.write(json.dumps({"text": text, "valence": round(float(v), 6),
+                                         "arousal": round(float(a), 6)}, ensure_ascii=False) + "\n")
+    elif suffix in (".csv", ".tsv"):
+        def write(tmp):
+            with open(tmp, "w", encoding="utf-8", newline="") as fh:
+                w = csv.writer(fh, delimiter="\t" if suffix == ".tsv" else ",")
+                w.writerow(["text", "valence", "arousal"])
+                for text, (v, a) in zip(texts, va):
+                    w.writerow([text, f"{v:.6f}", f"{a:.6f}"])
+    else:
+        raise DataError(f"unsupported output type {suffix!r}", path=path, fix="use .jsonl, .csv or .tsv")
+    atomic_write(path, write)
+
+
+def predict_va_command(
+    model: str = typer.Argument(..., help="Model folder holding va_head.json (see `python -m carl.va_head`)."),
+    input: pathlib.Path = typer.Option(..., "--input", help="Texts: .txt (one per line), .csv/.tsv/.jsonl (a text "
+                                                            "column)."),
+    output: Optional[pathlib.Path] = typer.Option(None, "--output", help=".jsonl or .csv/.tsv with text, valence, "
+                                                                         "arousal; default: a table on stdout."),
+    text_column: str = typer.Option("text", "--text-column"),
+    batch_size: int = typer.Option(64, "--batch-size"),
+):
+    """Predict valence and arousal (normalised [0, 1]) per text with the model's V-A head."""
+    from carl.io import read_texts
+    from carl.model.encoder import resolve_model_path
+    from carl.va_head import VAHead, predict_va
+
+    if output is not None and output.suffix.lower() not in (".jsonl", ".csv", ".tsv"):
+        raise DataError(f"unsupported output type {output.suffix!r}", path=output, fix="use .jsonl, .csv or .tsv")
+    folder = resolve_model_path(model)
+    if not pathlib.Path(folder).is_dir():
+        raise CarlError(f"model {model} is not a local model folder; give the folder that `carl train` wrote "
+                        "(OUTPUT/model), with a V-A head")
+    VAHead.load(folder)  # fail before reading texts or loading the encoder
+    texts = read_texts(input, text_column)
+    va = predict_va(folder, texts, batch_size=batch_size)
+    if output is None:
+        typer.echo("valence\tarousal\ttext")
+        for text, (v, a) in zip(texts, va):
+            typer.echo(f"{v:.3f}\t{a:.3f}\t{text}")
+        return
+    _write_predictions(output, texts, va)
+    typer.echo(f"{len(texts)} predictions (valence, arousal in [0, 1]) -> {output}")

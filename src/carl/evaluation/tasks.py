@@ -1,0 +1,658 @@
+"""Evaluation tasks: a registry of (corpus, protocol, metrics), and ``run_tasks`` to score a model.
+
+Every task scores **frozen** sentence embeddings of one model (SentEval / MTEB style):
+
+* ``va_regression`` (``emobank``, ``facebook-va``): Ridge probe for valence and arousal
+  (:func:`carl.evaluation.probes.va_regression_probe`: L2-normalised embeddings, alpha chosen
+  on dev by mean Pearson, refitted on train, scored once on test). Pearson and Spearman of V
+  and A and their means.
+* ``classification`` (``goemotions-10``, ``goemotions-ekman``, ``dailydialog``, ``tec``,
+  ``carer``, ``sst2``, ``sst5``, ``mr``, ``cr``, ``mpqa``): single-label logistic-regression
+  probe (:func:`carl.evaluation.probes.classification_probe`: C chosen on dev by macro-F1).
+  Accuracy, macro-F1, weighted-F1; DailyDialog also macro-F1 without "no emotion".
+* ``mteb_classification`` (``carer-mteb``): MTEB's classification protocol
+  (``mteb.abstasks.classification.AbsTaskClassification`` as used by MTEB's
+  ``EmotionClassification``, whose data ``mteb/emotion`` is CARER / dair-ai/emotion),
+  re-implemented on the local CARER files because the hub is unreachable; see
+  :func:`mteb_classification`.
+* ``geometry``: Wang & Isola alignment and uniformity
+  (:mod:`carl.evaluation.geometry`) with this project's positive-pair rules: EmoBank test
+  pairs whose normalised V-A lie within Euclidean radius 0.05, and CARER test pairs with the
+  same emotion. Lower is better for both metrics.
+
+``run_tasks`` embeds every split it needs once per model, caches the embeddings as ``.npy``
+files (key: model folder fingerprint + corpus + split + a hash of the texts), and returns
+``{task: {metric: value}, "_meta": {...}}``. docs/evaluation.md gives the reasons for each
+choice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import pathlib
+import platform
+import re
+import time
+import warnings
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from carl.data import load_corpus, resolve_data_dir
+from carl.data.records import Record
+from carl.errors import CarlError, DataError, ModelError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "TASKS",
+    "EmbeddingStore",
+    "EvalData",
+    "TaskSpec",
+    "default_cache_dir",
+    "known_tasks",
+    "mteb_classification",
+    "mteb_undersample",
+    "resolve_task_names",
+    "run_tasks",
+]
+
+VA_RADIUS = 0.05
+"""Positive-pair rule for continuous labels: normalised V-A within this Euclidean radius.
+About half a standard deviation of EmoBank's normalised V or A (~0.10 each); it makes 11 % of
+EmoBank test pairs positive (0.1 would make 31 %, too loose to mean "same affect")."""
+MAX_PAIRS = 10000
+"""At most this many positive pairs per alignment number (sampled uniformly, seeded)."""
+
+# MTEB's defaults for EmotionClassification (see mteb_classification).
+MTEB_N_EXPERIMENTS = 10
+MTEB_SAMPLES_PER_LABEL = 16
+MTEB_SEED = 42
+MTEB_MAX_ITER = 100
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One evaluation task.
+
+    ``kind``: ``va_regression`` | ``classification`` | ``mteb_classification`` | ``geometry``.
+    ``corpus``: the corpus it reads (geometry reads EmoBank and CARER test splits).
+    ``single_label_only``: keep only rows with exactly one label (in every split).
+    ``exclude_label``: also report macro-F1 without this label.
+    ``report_metrics``: the metrics shown in Markdown tables (the JSON keeps all).
+    ``lower_is_better``: metrics of this task where smaller is better.
+    """
+
+    name: str
+    kind: str
+    corpus: str | None
+    description: str
+    report_metrics: tuple[str, ...]
+    single_label_only: bool = False
+    exclude_label: str | None = None
+    lower_is_better: tuple[str, ...] = ()
+    options: Mapping[str, object] = field(default_factory=dict)
+
+
+_VA_METRICS = ("pearson_v", "pearson_a", "pearson_mean", "spearman_mean")
+_CLS_METRICS = ("accuracy", "macro_f1")
+
+
+def _cls(name: str, description: str, **kw) -> TaskSpec:
+    metrics = _CLS_METRICS + (("macro_f1_without_no_emotion",) if kw.get("exclude_label") == "no emotion" else ())
+    return TaskSpec(name=name, kind="classification", corpus=name, description=description, report_metrics=metrics,
+                    **kw)
+
+
+_TASK_LIST: list[TaskSpec] = [
+    TaskSpec("emobank", "va_regression", "emobank",
+             "EmoBank V-A regression (official test split), Ridge probe", _VA_METRICS),
+    TaskSpec("facebook-va", "va_regression", "facebook-va",
+             "Facebook-VA V-A regression (seeded 80/10/10 split), Ridge probe", _VA_METRICS),
+    _cls("goemotions-10", "GoEmotions-10: 10 most frequent emotions, single-label rows (carl.data definition)"),
+    _cls("goemotions-ekman", "GoEmotions Ekman 6 + neutral, single-label rows only", single_label_only=True),
+    _cls("dailydialog", "DailyDialog utterances, 7 classes incl. 'no emotion'", exclude_label="no emotion"),
+    _cls("tec", "Twitter Emotion Corpus, 6 Ekman emotions (seeded split)"),
+    _cls("carer", "CARER tweets, 6 emotions (stands in for IEMOCAP)"),
+    _cls("sst2", "SST-2 sentence sentiment (transfer)"),
+    _cls("sst5", "SST-5 fine-grained sentence sentiment (transfer)"),
+    _cls("mr", "MR movie-review polarity (transfer, seeded split)"),
+    _cls("cr", "CR customer-review polarity (transfer, seeded split)"),
+    _cls("mpqa", "MPQA opinion polarity (transfer, seeded split)"),
+    TaskSpec("carer-mteb", "mteb_classification", "carer",
+             "MTEB EmotionClassification protocol on CARER: 10 experiments x 16 examples per label, "
+             "logistic regression (max_iter 100), test split",
+             ("accuracy", "macro_f1"),
+             options={"n_experiments": MTEB_N_EXPERIMENTS, "samples_per_label": MTEB_SAMPLES_PER_LABEL,
+                      "max_iter": MTEB_MAX_ITER}),
+    TaskSpec("geometry", "geometry", None,
+             f"Alignment (EmoBank test pairs within V-A radius {VA_RADIUS}; CARER test same-label pairs) and "
+             "uniformity (t=2) of EmoBank and CARER test embeddings",
+             ("alignment_va", "alignment_label", "uniformity_emobank", "uniformity_carer"),
+             lower_is_better=("alignment_va", "alignment_label", "uniformity_emobank", "uniformity_carer")),
+]
+
+TASKS: dict[str, TaskSpec] = {t.name: t for t in _TASK_LIST}
+
+
+def known_tasks() -> list[str]:
+    return list(TASKS)
+
+
+def resolve_task_names(tasks: str | Sequence[str] | None) -> list[str]:
+    """``"all"`` / None -> every task; a comma list or sequence -> those, in registry order,
+    deduplicated. An unknown name is a :class:`CarlError` listing the known ones."""
+    if tasks is None:
+        return known_tasks()
+    items = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else [str(t).strip() for t in tasks]
+    items = [t for t in items if t]
+    if not items:
+        raise CarlError(f"no task given; tasks are: all, {', '.join(known_tasks())}")
+    if "all" in items:
+        return known_tasks()
+    unknown = [t for t in items if t not in TASKS]
+    if unknown:
+        raise CarlError(f"unknown task(s) {', '.join(unknown)}; tasks are: all, {', '.join(known_tasks())}")
+    wanted = set(items)
+    return [t for t in TASKS if t in wanted]
+
+
+# ------------------------------------------------------------------ embedding cache
+
+
+def default_cache_dir() -> pathlib.Path:
+    """``$CARL_CACHE_DIR/embeddings`` (default ``~/.cache/carl/embeddings``)."""
+    base = os.environ.get("CARL_CACHE_DIR", pathlib.Path.home() / ".cache" / "carl")
+    return pathlib.Path(base) / "embeddings"
+
+
+_FINGERPRINT_SKIP = {"va_head.json", "README.md"}
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    return name.count("/") == 1 and not name.startswith((".", "/"))
+
+
+def model_fingerprint(model_path: str) -> str:
+    """SHA-256 of a local model folder's absolute path and every file's (name, size, mtime):
+    a retrained or re-exported model gets a new key, while ``va_head.json`` and the model card,
+    which do not change embeddings, are ignored. A hub id is fingerprinted by its name."""
+    path = pathlib.Path(model_path)
+    h = hashlib.sha256()
+    if path.is_dir():
+        h.update(str(path.resolve()).encode())
+        for f in sorted(p for p in path.rglob("*") if p.is_file() and p.name not in _FINGERPRINT_SKIP):
+            st = f.stat()
+            h.update(f"\0{f.relative_to(path).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    else:
+        h.update(f"id:{model_path}".encode())
+    return h.hexdigest()
+
+
+def texts_hash(texts: Sequence[str]) -> str:
+    h = hashlib.sha256()
+    for t in texts:
+        b = t.encode("utf-8")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z._-]+", "_", text).strip("_")[:60] or "model"
+
+
+class EmbeddingStore:
+    """Embeddings of one model, computed once per (corpus, split, texts) and cached.
+
+    With ``cache_dir`` each embedding matrix is saved as ``.npy`` under
+    ``cache_dir/<model>-<fingerprint>/<corpus>.<split>.<texts hash>.npy`` (written atomically),
+    so a rerun reads it instead of re-embedding; the model itself is only loaded on the first
+    miss. Counters: ``hits`` (read from disk), ``memory_hits`` (reused in this process),
+    ``misses`` (embedded), ``embedded_texts``.
+    """
+
+    def __init__(self, model_ref: str, cache_dir: str | os.PathLike | None = None, *, batch_size: int = 64,
+                 device: str | None = None):
+        from carl.model.encoder import resolve_model_path
+
+        self.model_ref = str(model_ref)
+        self.model_path = resolve_model_path(self.model_ref)
+        local = pathlib.Path(self.model_path)
+        if not local.exists() and not _looks_like_hub_id(self.model_path):
+            raise ModelError(f"model path {self.model_path} does not exist; give the folder that `carl train` wrote "
+                             "(OUTPUT/model), a sentence-transformers folder, or a hub id")
+        if local.is_dir() and not (local / "modules.json").is_file() and not (local / "config.json").is_file():
+            raise ModelError(f"{local} is not a model folder (no modules.json or config.json)")
+        self.fingerprint = model_fingerprint(self.model_path)
+        self.cache_dir = pathlib.Path(cache_dir) if cache_dir is not None else None
+        self.batch_size = int(batch_size)
+        self.device = device
+        self._embedder = None
+        self._memory: dict[str, np.ndarray] = {}
+        self.hits = self.memory_hits = self.misses = self.embedded_texts = 0
+
+    @property
+    def embedder(self):
+        if self._embedder is None:
+            from carl.export import load
+
+            self._embedder = load(self.model_path, device=self.device)
+        return self._embedder
+
+    @property
+    def metadata(self) -> dict:
+        meta = pathlib.Path(self.model_path) / "carl.json"
+        if meta.is_file():
+            try:
+                return json.loads(meta.read_text())
+            except (OSError, json.JSONDecodeError):
+                return {}
+        return {}
+
+    def _model_folder(self) -> pathlib.Path:
+        name = pathlib.Path(self.model_path)
+        label = "-".join(name.parts[-2:]) if len(name.parts) >= 2 else str(name)
+        return self.cache_dir / f"{_slug(label)}-{self.fingerprint[:16]}"
+
+    def path_for(self, corpus: str, split: str, texts: Sequence[str]) -> pathlib.Path | None:
+        if self.cache_dir is None:
+            return None
+        return self._model_folder() / f"{_slug(corpus)}.{_slug(split)}.{texts_hash(texts)[:24]}.npy"
+
+    def embed(self, corpus: str, split: str, texts: Sequence[str]) -> np.ndarray:
+        """(N, H) float32 embeddings of ``texts`` in order (not normalised)."""
+        texts = list(texts)
+        key = f"{corpus}\0{split}\0{texts_hash(texts)}"
+        if key in self._memory:
+            self.memory_hits += 1
+            return self._memory[key]
+        path = self.path_for(corpus, split, texts)
+        if path is not None and path.is_file():
+            try:
+                arr = np.load(path, allow_pickle=False)
+                if arr.ndim == 2 and arr.shape[0] == len(texts):
+                    self.hits += 1
+                    self._memory[key] = arr
+                    return arr
+                log.warning("cached embeddings %s have shape %s for %d texts; re-embedding", path, arr.shape, len(texts))
+            except (OSError, ValueError) as exc:
+                log.warning("unreadable embedding cache %s (%s); re-embedding", path, exc)
+        if not texts:
+            raise DataError(f"{corpus} {split}: no texts to embed")
+        arr = self.embedder.encode(texts, batch_size=self.batch_size).astype(np.float32)
+        self.misses += 1
+        self.embedded_texts += len(texts)
+        if path is not None:
+            from carl.io import atomic_write
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            info = path.parent / "model.json"
+            if not info.is_file():
+                atomic_write(info, lambda tmp: tmp.write_text(json.dumps(
+                    {"model": self.model_ref, "model_path": self.model_path, "fingerprint": self.fingerprint}, indent=1)))
+            atomic_write(path, lambda tmp: np.save(tmp, arr, allow_pickle=False))
+        self._memory[key] = arr
+        return arr
+
+    def counters(self) -> dict[str, int]:
+        return {"hits": self.hits, "memory_hits": self.memory_hits, "misses": self.misses,
+                "embedded_texts": self.embedded_texts}
+
+
+# ------------------------------------------------------------------ data helpers
+
+
+def _rng(seed: int, *parts: str) -> np.random.Generator:
+    """Independent, reproducible stream per (seed, corpus, split)."""
+    return np.random.default_rng([int(seed), zlib.crc32("/".join(parts).encode())])
+
+
+def subsample(records: Sequence[Record], k: int | None, seed: int, *, stream: tuple[str, ...],
+              stratify: Callable[[Record], str] | None = None) -> list[Record]:
+    """At most ``k`` records, drawn uniformly without replacement (seeded), kept in corpus order.
+
+    With ``stratify`` every class present in ``records`` keeps at least one member (when
+    ``k`` allows), so a small budget never drops a class from a probe's training data.
+    """
+    n = len(records)
+    if k is None or k >= n:
+        return list(records)
+    if k < 1:
+        raise CarlError(f"subsample size must be >= 1; got {k}")
+    perm = _rng(seed, *stream).permutation(n)
+    chosen: list[int] = []
+    if stratify is not None:
+        seen: set[str] = set()
+        for i in perm:
+            lab = stratify(records[i])
+            if lab not in seen:
+                seen.add(lab)
+                chosen.append(int(i))
+        chosen = chosen[:k]
+    taken = set(chosen)
+    for i in perm:
+        if len(chosen) >= k:
+            break
+        if int(i) not in taken:
+            chosen.append(int(i))
+            taken.add(int(i))
+    return [records[i] for i in sorted(chosen)]
+
+
+def single_label(r: Record) -> str:
+    return r.labels[0]
+
+
+# ------------------------------------------------------------------ MTEB protocol
+
+
+def mteb_undersample(labels: Sequence, *, n_experiments: int = MTEB_N_EXPERIMENTS,
+                     samples_per_label: int = MTEB_SAMPLES_PER_LABEL, seed: int = MTEB_SEED) -> list[list[int]]:
+    """Training indices of each MTEB experiment (``AbsTaskClassification._undersample_data``).
+
+    One index list ``idxs = [0 .. n-1]`` lives across experiments; before each experiment it
+    is shuffled in place by a fresh ``np.random.RandomState(seed)`` (so each experiment sees
+    a new permutation, and the sequence is fixed by the seed), then the first
+    ``samples_per_label`` indices of every label in that order are taken.
+    """
+    if n_experiments < 1 or samples_per_label < 1:
+        raise ValueError("n_experiments and samples_per_label must be >= 1")
+    labels = list(labels)
+    idxs = list(range(len(labels)))
+    experiments = []
+    for _ in range(n_experiments):
+        np.random.RandomState(seed).shuffle(idxs)
+        counter: dict = defaultdict(int)
+        chosen = []
+        for i in idxs:
+            if counter[labels[i]] < samples_per_label:
+                chosen.append(i)
+                counter[labels[i]] += 1
+        experiments.append(chosen)
+    return experiments
+
+
+def mteb_classification(train_x: np.ndarray, train_y: Sequence, test_x: np.ndarray, test_y: Sequence, *,
+                        n_experiments: int = MTEB_N_EXPERIMENTS, samples_per_label: int = MTEB_SAMPLES_PER_LABEL,
+                        seed: int = MTEB_SEED, max_iter: int = MTEB_MAX_ITER,
+                        experiments: Sequence[Sequence[int]] | None = None) -> dict[str, float]:
+    """MTEB's classification protocol (``AbsTaskClassification``, mteb v1.x and v2).
+
+    For each of ``n_experiments``: undersample the train split to ``samples_per_label``
+    examples per label (:func:`mteb_undersample`), fit
+    ``LogisticRegression(max_iter=100, random_state=seed)`` (sklearn defaults otherwise:
+    L2, C=1, lbfgs) on the **raw** (not normalised) embeddings, predict the whole test split,
+    and score accuracy, macro/weighted F1, precision and recall. Scores are the means over
+    experiments (MTEB's main score is ``accuracy``); ``accuracy_std`` / ``macro_f1_std`` are
+    the population std over experiments (mteb v1's ``*_stderr``). MTEB's ``f1`` is
+    ``macro_f1`` here. ``experiments`` may give precomputed row indices into ``train_x``
+    (e.g. when only the sampled rows were embedded).
+    """
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+    train_x = np.asarray(train_x)
+    test_x = np.asarray(test_x)
+    train_y = np.asarray(train_y)
+    test_y = np.asarray(test_y)
+    if experiments is None:
+        experiments = mteb_undersample(train_y.tolist(), n_experiments=n_experiments,
+                                       samples_per_label=samples_per_label, seed=seed)
+    rows = []
+    for chosen in experiments:
+        chosen = np.asarray(chosen, dtype=np.int64)
+        if len(np.unique(train_y[chosen])) < 2:
+            raise ValueError("an MTEB experiment drew a single class; the train split needs at least 2 labels")
+        clf = LogisticRegression(max_iter=max_iter, random_state=seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=100 is MTEB's setting
+            clf.fit(train_x[chosen], train_y[chosen])
+        pred = clf.predict(test_x)
+        rows.append({
+            "accuracy": accuracy_score(test_y, pred),
+            "macro_f1": f1_score(test_y, pred, average="macro", zero_division=0),
+            "weighted_f1": f1_score(test_y, pred, average="weighted", zero_division=0),
+            "macro_precision": precision_score(test_y, pred, average="macro", zero_division=0),
+            "weighted_precision": precision_score(test_y, pred, average="weighted", zero_division=0),
+            "macro_recall": recall_score(test_y, pred, average="macro", zero_division=0),
+            "weighted_recall": recall_score(test_y, pred, average="weighted", zero_division=0),
+        })
+    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+    out["accuracy_std"] = float(np.std([r["accuracy"] for r in rows]))
+    out["macro_f1_std"] = float(np.std([r["macro_f1"] for r in rows]))
+    return out
+
+
+# ------------------------------------------------------------------ runners
+
+
+@dataclass
+class EvalData:
+    """The rows every task reads: corpora loaded once, splits filtered and subsampled the same
+    way for every task and plot (so shared splits are embedded once)."""
+
+    data_dir: pathlib.Path
+    seed: int
+    split_seed: int
+    max_train: int | None
+    max_eval: int | None
+    _corpora: dict[str, list[Record]] = field(default_factory=dict)
+
+    def records(self, corpus: str) -> list[Record]:
+        if corpus not in self._corpora:
+            self._corpora[corpus] = load_corpus(corpus, self.data_dir, seed=self.split_seed)
+        return self._corpora[corpus]
+
+    def split(self, corpus: str, split: str, *, keep: Callable[[Record], bool] | None = None,
+              stratify: Callable[[Record], str] | None = None, limit: bool = True) -> list[Record]:
+        rows = [r for r in self.records(corpus) if r.split == split and (keep is None or keep(r))]
+        if not rows:
+            raise DataError(f"corpus {corpus} has no {split} records for this task")
+        if not limit:
+            return rows
+        k = self.max_train if split == "train" else self.max_eval
+        return subsample(rows, k, self.seed, stream=(corpus, split), stratify=stratify)
+
+
+def _embed(store: EmbeddingStore, corpus: str, split: str, rows: Sequence[Record]) -> np.ndarray:
+    return store.embed(corpus, split, [r.text for r in rows])
+
+
+def has_va(r: Record) -> bool:
+    return r.valence is not None and r.arousal is not None
+
+
+def _va(rows: Sequence[Record]) -> np.ndarray:
+    return np.array([[r.valence, r.arousal] for r in rows], dtype=np.float64)
+
+
+def _run_va(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
+    from carl.evaluation.probes import va_regression_probe
+
+    rows = {s: ctx.split(spec.corpus, s, keep=has_va) for s in ("train", "dev", "test")}
+    x = {s: _embed(store, spec.corpus, s, rs) for s, rs in rows.items()}
+    probe = va_regression_probe(x["train"], _va(rows["train"]), x["dev"], _va(rows["dev"]), x["test"],
+                                _va(rows["test"]), seed=ctx.seed)
+    metrics = {**probe.metrics, "chosen_alpha": probe.chosen["alpha"],
+               **{f"n_{s}": len(rs) for s, rs in rows.items()}}
+    return metrics, {"dev_scores": probe.dev_scores}
+
+
+def _label_filter(spec: TaskSpec) -> Callable[[Record], bool]:
+    if spec.single_label_only:
+        return lambda r: len(r.labels) == 1
+
+    def exactly_one(r: Record) -> bool:
+        if len(r.labels) != 1:
+            raise DataError(f"task {spec.name}: record {r.id} of {r.corpus} has labels {list(r.labels)}; "
+                            "a single-label task needs exactly one")
+        return True
+
+    return exactly_one
+
+
+def _run_classification(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
+    from carl.evaluation.probes import classification_probe
+
+    keep = _label_filter(spec)
+    rows = {s: ctx.split(spec.corpus, s, keep=keep, stratify=single_label) for s in ("train", "dev", "test")}
+    x = {s: _embed(store, spec.corpus, s, rs) for s, rs in rows.items()}
+    y = {s: np.array([r.labels[0] for r in rs]) for s, rs in rows.items()}
+    exclude = spec.exclude_label if spec.exclude_label in set(y["train"].tolist()) else None
+    if spec.exclude_label and exclude is None:
+        log.warning("task %s: %r absent from the (subsampled) train split; macro-F1 without it not reported",
+                    spec.name, spec.exclude_label)
+    probe = classification_probe(x["train"], y["train"], x["dev"], y["dev"], x["test"], y["test"], seed=ctx.seed,
+                                 exclude_label_from_macro_f1=exclude)
+    metrics = {**probe.metrics, "chosen_C": probe.chosen["C"], **{f"n_{s}": len(rs) for s, rs in rows.items()},
+               "n_classes": int(len(np.unique(y["train"])))}
+    return metrics, {"dev_scores": probe.dev_scores}
+
+
+def _run_mteb(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
+    keep = _label_filter(spec)
+    train = ctx.split(spec.corpus, "train", keep=keep, limit=False)  # the protocol samples from all of train
+    test = ctx.split(spec.corpus, "test", keep=keep, stratify=single_label)
+    opts = dict(spec.options)
+    seed = MTEB_SEED + ctx.seed  # seed 0 reproduces MTEB's draws exactly
+    experiments = mteb_undersample([r.labels[0] for r in train], n_experiments=opts["n_experiments"],
+                                   samples_per_label=opts["samples_per_label"], seed=seed)
+    union = sorted(set().union(*experiments))
+    position = {i: p for p, i in enumerate(union)}
+    sampled = [train[i] for i in union]
+    train_x = _embed(store, spec.corpus, "train", sampled)
+    test_x = _embed(store, spec.corpus, "test", test)
+    metrics = mteb_classification(train_x, [r.labels[0] for r in sampled], test_x, [r.labels[0] for r in test],
+                                  seed=seed, max_iter=opts["max_iter"],
+                                  experiments=[[position[i] for i in chosen] for chosen in experiments])
+    metrics.update({"n_experiments": opts["n_experiments"], "samples_per_label": opts["samples_per_label"],
+                    "mteb_seed": seed, "n_train_pool": len(train), "n_train_embedded": len(union),
+                    "n_test": len(test)})
+    return metrics, {"reference": "mteb.abstasks.classification.AbsTaskClassification + EmotionClassification "
+                                  "(samples_per_label=16, eval split test, main score accuracy)",
+                     "max_train": "not applied: the protocol draws 16 examples per label from the full train split"}
+
+
+def _run_geometry(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
+    from carl.evaluation.geometry import alignment, positive_pairs_by_label, uniformity, va_positive_pairs
+
+    eb = ctx.split("emobank", "test", keep=has_va)
+    cr = ctx.split("carer", "test", keep=lambda r: len(r.labels) == 1, stratify=single_label)
+    x_eb, x_cr = _embed(store, "emobank", "test", eb), _embed(store, "carer", "test", cr)
+    i, j = va_positive_pairs(_va(eb), radius=VA_RADIUS, max_pairs=MAX_PAIRS, seed=ctx.seed)
+    a, b = positive_pairs_by_label(np.array([r.labels[0] for r in cr]), max_pairs=MAX_PAIRS, seed=ctx.seed)
+    metrics = {
+        "alignment_va": alignment(x_eb[i], x_eb[j]) if len(i) else math.nan,
+        "alignment_label": alignment(x_cr[a], x_cr[b]) if len(a) else math.nan,
+        "uniformity_emobank": uniformity(x_eb),
+        "uniformity_carer": uniformity(x_cr),
+        "n_pairs_va": int(len(i)), "n_pairs_label": int(len(a)), "n_emobank": len(eb), "n_carer": len(cr),
+    }
+    return metrics, {"pair_rules": {"alignment_va": f"EmoBank test, normalised V-A within Euclidean radius "
+                                                    f"{VA_RADIUS}, at most {MAX_PAIRS} pairs",
+                                    "alignment_label": f"CARER test, same emotion label, at most {MAX_PAIRS} pairs"},
+                     "alignment_alpha": 2, "uniformity_t": 2}
+
+
+_RUNNERS = {"va_regression": _run_va, "classification": _run_classification, "mteb_classification": _run_mteb,
+            "geometry": _run_geometry}
+
+
+def _split_seed_from(metadata: Mapping) -> int | None:
+    try:
+        value = metadata["config"]["data"]["split_seed"]
+    except (KeyError, TypeError):
+        return None
+    return int(value) if value is not None else None
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for dist in ("carl-affect", "numpy", "scikit-learn", "scipy", "torch", "sentence-transformers", "transformers"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: str | os.PathLike | None = None, *,
+              seed: int = 0, max_train: int | None = None, cache_dir: str | os.PathLike | None = None,
+              max_eval: int | None = None, split_seed: int | None = None, batch_size: int = 64,
+              device: str | None = None, store: EmbeddingStore | None = None) -> dict:
+    """Score one model on evaluation tasks.
+
+    ``task_names``: ``"all"``, a comma list or a sequence of names from :data:`TASKS`.
+    ``seed``: probe seed (logistic regression), seed of the ``max_train`` / ``max_eval``
+    subsamples and of the positive-pair samples; ``carer-mteb`` uses MTEB's seed 42 + ``seed``.
+    ``max_train`` / ``max_eval``: subsample train / dev+test splits (seeded, stratified for
+    classification) to fit a CPU budget; both are recorded, and such numbers are not
+    comparable to full-split ones. ``split_seed``: seed of the 80/10/10 split of corpora
+    without an official one; default: the model's training ``data.split_seed`` from its
+    ``carl.json`` (so evaluation never tests on a model's training rows), else 0.
+    ``cache_dir``: where embeddings are cached (None: no disk cache).
+
+    Returns ``{task: {metric: value, ...}, ..., "_meta": {...}}``; each task holds its test
+    metrics, the chosen hyper-parameter and split sizes (``n_train`` ...), ``_meta`` the
+    arguments, model path, cache counters, timings, per-task details and versions.
+    """
+    names = resolve_task_names(task_names)
+    for label, value in (("max_train", max_train), ("max_eval", max_eval)):
+        if value is not None and int(value) < 2:
+            raise CarlError(f"{label} must be at least 2; got {value}")
+    store = store or EmbeddingStore(model_ref, cache_dir, batch_size=batch_size, device=device)
+    model_meta = store.metadata
+    split_seed_source = "argument"
+    if split_seed is None:
+        split_seed = _split_seed_from(model_meta)
+        split_seed_source = "model carl.json" if split_seed is not None else "default"
+        split_seed = 0 if split_seed is None else split_seed
+    folder = resolve_data_dir(data_dir)
+    ctx = EvalData(data_dir=folder, seed=int(seed), split_seed=int(split_seed), max_train=max_train,
+                   max_eval=max_eval)
+    started = time.time()
+    results: dict = {}
+    details: dict = {}
+    seconds: dict = {}
+    for name in names:
+        spec = TASKS[name]
+        t0 = time.time()
+        log.info("task %s on %s", name, store.model_path)
+        metrics, extra = _RUNNERS[spec.kind](spec, ctx, store)
+        results[name] = {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in metrics.items()}
+        details[name] = {"description": spec.description, "kind": spec.kind, "corpus": spec.corpus, **extra}
+        seconds[name] = round(time.time() - t0, 3)
+    results["_meta"] = {
+        "model": store.model_ref,
+        "model_path": str(store.model_path),
+        "model_fingerprint": store.fingerprint,
+        "model_metadata": {k: model_meta[k] for k in ("base_model", "step", "pooling", "max_seq_length")
+                           if k in model_meta},
+        "tasks": names,
+        "seed": int(seed),
+        "split_seed": int(split_seed),
+        "split_seed_source": split_seed_source,
+        "max_train": max_train,
+        "max_eval": max_eval,
+        "subsampled": max_train is not None or max_eval is not None,
+        "data_dir": str(folder),
+        "cache_dir": str(store.cache_dir) if store.cache_dir is not None else None,
+        "batch_size": store.batch_size,
+        "cache": store.counters(),
+        "seconds": seconds,
+        "total_seconds": round(time.time() - started, 3),
+        "details": details,
+        "versions": _versions(),
+    }
+    return results

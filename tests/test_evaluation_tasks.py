@@ -1,0 +1,296 @@
+"""Evaluation tasks, embedding cache, MTEB protocol, reports and `carl evaluate` on real data.
+
+A tiny 2-layer BERT (exported as a sentence-transformers folder) and small train/eval
+budgets keep this fast; the numbers are meaningless, their ranges and bookkeeping are not.
+"""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from carl.errors import CarlError, ModelError
+from carl.evaluation import tasks as T
+from carl.evaluation.commands import evaluate_command, parse_models, predict_va_command
+from carl.evaluation.report import build_report, markdown_table, merge_reports, summarise
+
+MAX_TRAIN, MAX_EVAL = 40, 50
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_blas_thread():
+    """BLAS/OpenMP on one thread: the tiny problems here only lose to thread spin-up, and the
+    CPUs are shared (t-SNE's OpenMP loop slows ~10x under contention)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+@pytest.fixture(scope="module")
+def st_model(tiny_encoder, tmp_path_factory):
+    from transformers import AutoModel, AutoTokenizer
+
+    from carl.export import export_sentence_transformer
+
+    path = tmp_path_factory.mktemp("st") / "model"
+    export_sentence_transformer(AutoModel.from_pretrained(tiny_encoder), AutoTokenizer.from_pretrained(tiny_encoder),
+                                path, pooling="mean", max_seq_length=64)
+    return path
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("embedding-cache")
+
+
+@pytest.fixture(scope="module")
+def evaluated(st_model, data_dir, cache_dir):
+    return T.run_tasks(str(st_model), "all", data_dir, seed=0, max_train=MAX_TRAIN, max_eval=MAX_EVAL,
+                       cache_dir=cache_dir)
+
+
+def _in(value, lo, hi):
+    return isinstance(value, float) and math.isfinite(value) and lo - 1e-9 <= value <= hi + 1e-9
+
+
+# ------------------------------------------------------------------ registry
+
+
+def test_registry_resolves_all_and_lists_in_order():
+    assert T.resolve_task_names("all") == T.known_tasks()
+    assert T.resolve_task_names(None) == T.known_tasks()
+    assert T.resolve_task_names("carer, emobank,carer") == ["emobank", "carer"]
+    assert set(T.known_tasks()) == {"emobank", "facebook-va", "goemotions-10", "goemotions-ekman", "dailydialog",
+                                    "tec", "carer", "sst2", "sst5", "mr", "cr", "mpqa", "carer-mteb", "geometry"}
+    assert T.TASKS["goemotions-ekman"].single_label_only
+    assert T.TASKS["dailydialog"].exclude_label == "no emotion"
+
+
+@pytest.mark.parametrize("bad", ["emobank,iemocap", "nope", " , "])
+def test_unknown_task_is_a_carl_error_listing_the_tasks(bad):
+    with pytest.raises(CarlError, match="task") as err:
+        T.resolve_task_names(bad)
+    assert "emobank" in str(err.value) and "carer-mteb" in str(err.value)
+
+
+def test_missing_model_is_a_model_error(data_dir, tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        T.run_tasks(str(tmp_path / "no-model"), "emobank", data_dir)
+
+
+# ------------------------------------------------------------------ every task on real data
+
+
+def test_every_task_runs_and_yields_metrics_in_range(evaluated):
+    assert set(evaluated) == set(T.known_tasks()) | {"_meta"}
+    for name in ("emobank", "facebook-va"):
+        m = evaluated[name]
+        for key in ("pearson_v", "spearman_v", "pearson_a", "spearman_a", "pearson_mean", "spearman_mean"):
+            assert _in(m[key], -1, 1), (name, key, m[key])
+        assert m["n_train"] == MAX_TRAIN and m["n_test"] == MAX_EVAL and m["chosen_alpha"] > 0
+    for name in ("goemotions-10", "goemotions-ekman", "dailydialog", "tec", "carer", "sst2", "sst5", "mr", "cr",
+                 "mpqa"):
+        m = evaluated[name]
+        for key in ("accuracy", "macro_f1", "weighted_f1"):
+            assert _in(m[key], 0, 1), (name, key, m[key])
+        assert m["n_train"] == MAX_TRAIN and m["n_dev"] == MAX_EVAL and m["n_test"] == MAX_EVAL
+    assert evaluated["goemotions-10"]["n_classes"] == 10  # stratified subsample keeps every class
+    assert evaluated["sst5"]["n_classes"] == 5
+    assert _in(evaluated["dailydialog"]["macro_f1_without_no_emotion"], 0, 1)
+    assert "macro_f1_without_no_emotion" not in evaluated["carer"]
+
+    mteb = evaluated["carer-mteb"]
+    assert _in(mteb["accuracy"], 0, 1) and _in(mteb["macro_f1"], 0, 1) and mteb["accuracy_std"] >= 0
+    assert (mteb["n_experiments"], mteb["samples_per_label"], mteb["mteb_seed"]) == (10, 16, 42)
+    assert mteb["n_train_pool"] == 16000 and 96 <= mteb["n_train_embedded"] <= 960 and mteb["n_test"] == MAX_EVAL
+
+    g = evaluated["geometry"]
+    assert _in(g["alignment_va"], 0, 4) and _in(g["alignment_label"], 0, 4)  # alpha = 2 on the unit sphere
+    assert _in(g["uniformity_emobank"], -8, 0) and _in(g["uniformity_carer"], -8, 0)  # t = 2
+    assert g["n_pairs_va"] > 0 and g["n_pairs_label"] > 0
+
+
+def test_meta_records_arguments_and_subsampling(evaluated, st_model, data_dir, cache_dir):
+    meta = evaluated["_meta"]
+    assert meta["model_path"] == str(st_model) and meta["tasks"] == T.known_tasks()
+    assert (meta["max_train"], meta["max_eval"], meta["subsampled"]) == (MAX_TRAIN, MAX_EVAL, True)
+    assert (meta["seed"], meta["split_seed"]) == (0, 0)
+    assert meta["data_dir"] == str(data_dir) and meta["cache_dir"] == str(cache_dir)
+    assert meta["cache"]["misses"] > 0 and meta["cache"]["memory_hits"] > 0  # shared test splits embedded once
+    assert "reference" in meta["details"]["carer-mteb"]
+    assert set(meta["seconds"]) == set(T.known_tasks())
+
+
+def test_second_run_reads_the_cache_and_never_embeds(evaluated, st_model, data_dir, cache_dir, monkeypatch):
+    from carl.export import CarlEmbedder
+
+    def no_embedding(*args, **kwargs):
+        raise AssertionError("re-embedded although the cache holds these texts")
+
+    monkeypatch.setattr(CarlEmbedder, "encode", no_embedding)
+    monkeypatch.setattr(CarlEmbedder, "__init__", no_embedding)
+    some = ["emobank", "carer", "carer-mteb", "geometry"]  # one task of each kind
+    again = T.run_tasks(str(st_model), some, data_dir, seed=0, max_train=MAX_TRAIN, max_eval=MAX_EVAL,
+                        cache_dir=cache_dir)
+    assert again["_meta"]["cache"]["misses"] == 0 and again["_meta"]["cache"]["hits"] > 0
+    for task in some:  # identical numbers: the probes and the MTEB protocol are deterministic for a seed
+        assert again[task] == evaluated[task], task
+
+
+def test_cache_key_follows_the_texts_and_the_model(st_model, tmp_path):
+    store = T.EmbeddingStore(str(st_model), tmp_path)
+    a = store.path_for("emobank", "test", ["a", "b"])
+    assert a != store.path_for("emobank", "test", ["a", "c"])
+    assert a != store.path_for("emobank", "dev", ["a", "b"])
+    assert a.parent.name.endswith(store.fingerprint[:16])
+    assert T.texts_hash(["ab", "c"]) != T.texts_hash(["a", "bc"])
+
+
+def test_subsample_is_seeded_ordered_and_keeps_every_class():
+    from carl.data import Record
+
+    rows = [Record(text=str(i), valence=None, arousal=None, labels=("rare" if i == 7 else "common",))
+            for i in range(100)]
+    pick = T.subsample(rows, 10, 3, stream=("x", "train"), stratify=T.single_label)
+    assert len(pick) == 10 and [r.text for r in pick] == sorted((r.text for r in pick), key=int)
+    assert "rare" in {r.labels[0] for r in pick}
+    assert pick == T.subsample(rows, 10, 3, stream=("x", "train"), stratify=T.single_label)
+    assert pick != T.subsample(rows, 10, 4, stream=("x", "train"), stratify=T.single_label)
+    assert T.subsample(rows, None, 0, stream=("x",)) == rows
+
+
+def test_goemotions_ekman_keeps_single_label_rows_only(data_dir):
+    data = T.EvalData(data_dir=data_dir, seed=0, split_seed=0, max_train=None, max_eval=None)
+    rows = data.split("goemotions-ekman", "test", keep=T._label_filter(T.TASKS["goemotions-ekman"]))
+    assert rows and all(len(r.labels) == 1 for r in rows)
+    assert len(rows) < len([r for r in data.records("goemotions-ekman") if r.split == "test"])
+
+
+# ------------------------------------------------------------------ MTEB protocol
+
+
+def _synthetic(seed=0, n=300, classes=4, dim=8):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, classes, n)
+    x = rng.normal(size=(n, dim)) + np.eye(classes, dim)[y] * 2
+    return x, y
+
+
+def test_mteb_undersampling_follows_mtebs_shuffle():
+    _, y = _synthetic()
+    experiments = T.mteb_undersample(y.tolist(), n_experiments=3, samples_per_label=5, seed=42)
+    # MTEB: one index list shuffled in place by a fresh RandomState(seed) before each experiment.
+    idxs = list(range(len(y)))
+    for chosen in experiments:
+        np.random.RandomState(42).shuffle(idxs)
+        expected, count = [], {}
+        for i in idxs:
+            if count.get(y[i], 0) < 5:
+                expected.append(i)
+                count[y[i]] = count.get(y[i], 0) + 1
+        assert chosen == expected
+    perm = np.random.RandomState(42).permutation(len(y)).tolist()  # shuffling a list == permuting an array
+    assert experiments[0] == [i for k, i in enumerate(perm) if sum(y[j] == y[i] for j in perm[:k]) < 5]
+    assert all(np.bincount(y[c]).tolist() == [5, 5, 5, 5] for c in experiments)
+    assert experiments[0] != experiments[1]
+
+
+def test_mteb_protocol_is_deterministic_for_a_seed():
+    x, y = _synthetic()
+    train_x, train_y, test_x, test_y = x[:200], y[:200], x[200:], y[200:]
+    first = T.mteb_classification(train_x, train_y, test_x, test_y, seed=42)
+    assert first == T.mteb_classification(train_x, train_y, test_x, test_y, seed=42)
+    assert T.mteb_undersample(train_y.tolist(), seed=42) != T.mteb_undersample(train_y.tolist(), seed=43)
+    assert 0.5 < first["accuracy"] <= 1 and first["accuracy_std"] >= 0
+    # Precomputed experiments over a subset of rows give the same numbers.
+    experiments = T.mteb_undersample(train_y.tolist(), seed=42)
+    union = sorted(set().union(*experiments))
+    pos = {i: p for p, i in enumerate(union)}
+    sub = T.mteb_classification(train_x[union], train_y[union], test_x, test_y, seed=42,
+                                experiments=[[pos[i] for i in c] for c in experiments])
+    assert sub == first
+
+
+# ------------------------------------------------------------------ reports
+
+
+def _fake_run(value, seed=0, nan=False):
+    return {"emobank": {"pearson_v": value, "pearson_a": 0.2, "pearson_mean": float("nan") if nan else value,
+                        "spearman_mean": 0.1, "n_test": 10},
+            "geometry": {"alignment_va": 0.5, "uniformity_emobank": -2.0},
+            "_meta": {"model": "m", "model_path": "/m", "seed": seed, "split_seed": 0}}
+
+
+def test_markdown_table_has_tasks_as_rows_models_as_columns_and_mean_std():
+    runs = [("carl", _fake_run(0.5)), ("carl", _fake_run(0.7, seed=1)), ("frozen", _fake_run(0.3))]
+    table = markdown_table(runs)
+    lines = table.splitlines()
+    assert lines[0] == "| task | metric | carl | frozen |"
+    row = next(line for line in lines if "| emobank | pearson_v |" in line)
+    assert "0.600 ± 0.141 (n=2)" in row and row.endswith("| 0.300 |")
+    assert any("| geometry | alignment_va ↓ |" in line for line in lines)
+    s = summarise(runs)
+    assert s["carl"]["emobank"]["pearson_v"]["n"] == 2 and s["frozen"]["emobank"]["pearson_v"]["std"] is None
+
+
+def test_report_json_holds_everything_and_no_nan(tmp_path):
+    runs = [("carl", _fake_run(0.5, nan=True))]
+    report = build_report(runs, arguments={"tasks": ["emobank"]}, command="carl evaluate x")
+    text = json.dumps(report, allow_nan=False)  # NaN became null
+    assert report["runs"][0]["results"]["emobank"]["pearson_mean"] is None
+    assert report["machine"]["cpu_count"] and report["created"] and report["arguments"] == {"tasks": ["emobank"]}
+    merged = merge_reports([json.loads(text), json.loads(text)])
+    assert len(merged) == 2 and math.isnan(merged[0][1]["emobank"]["pearson_mean"])
+    assert "nan" in markdown_table(merged)
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def _app():
+    app = typer.Typer()
+    app.command("evaluate")(evaluate_command)
+    app.command("predict-va")(predict_va_command)
+    return app
+
+
+def test_parse_models():
+    assert parse_models("a,carl=b, carl=c") == [("a", "a"), ("carl", "b"), ("carl", "c")]
+    with pytest.raises(CarlError):
+        parse_models("=x")
+
+
+def test_evaluate_command_writes_json_md_and_plots(st_model, data_dir, tmp_path):
+    out = tmp_path / "report" / "eval.json"
+    plots = tmp_path / "plots"
+    result = CliRunner().invoke(_app(), [
+        "evaluate", f"tiny={st_model}", "--tasks", "emobank,facebook-va", "--output", str(out), "--data-dir",
+        str(data_dir), "--max-train", "30", "--max-eval", "30", "--seed", "0", "--seed", "1", "--cache-dir", str(tmp_path / "c"),
+        "--plots-dir", str(plots)])
+    assert result.exit_code == 0, (result.output, result.exception)
+    assert "| task | metric | tiny |" in result.output and "(n=2)" in result.output
+    report = json.loads(out.read_text())
+    assert [r["seed"] for r in report["runs"]] == [0, 1]
+    assert report["arguments"]["max_train"] == 30 and report["arguments"]["tasks"] == ["emobank", "facebook-va"]
+    assert set(report["runs"][0]["results"]) == {"emobank", "facebook-va", "_meta"}
+    md = out.with_suffix(".md").read_text()
+    assert "| emobank | pearson_mean |" in md and "Subsampled" in md
+    assert {p.name for p in plots.iterdir()} == {"tsne-carer-test.png", "tsne-emobank-test-valence.png",
+                                                 "va-circumplex-tiny.png"}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tasks", "emobank,nope"], "unknown task"),
+    (["--output", "x.txt"], ".json"),
+])
+def test_evaluate_command_user_errors(st_model, tmp_path, args, message):
+    base = {"--tasks": "emobank", "--output": str(tmp_path / "r.json")}
+    for flag, value in zip(args[::2], args[1::2]):
+        base[flag] = value
+    cli = ["evaluate", str(st_model)] + [item for pair in base.items() for item in pair]
+    result = CliRunner().invoke(_app(), cli)
+    assert isinstance(result.exception, CarlError) and message in str(result.exception)

@@ -1,0 +1,164 @@
+"""The V-A head saved with a model (va_head.json), its Python API and `carl predict-va`."""
+
+import json
+
+import numpy as np
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from carl.errors import CarlError, ModelError
+from carl.evaluation.commands import predict_va_command
+from carl.va_head import HEAD_FILE, VAHead, fit_va_head, main, predict_va, train_va_head
+
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_blas_thread():
+    """BLAS/OpenMP on one thread: the tiny problems here only lose to thread spin-up, and the
+    CPUs are shared (t-SNE's OpenMP loop slows ~10x under contention)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield
+
+@pytest.fixture(scope="module")
+def st_model(tiny_encoder, tmp_path_factory):
+    from transformers import AutoModel, AutoTokenizer
+
+    from carl.export import export_sentence_transformer
+
+    path = tmp_path_factory.mktemp("st-head") / "model"
+    export_sentence_transformer(AutoModel.from_pretrained(tiny_encoder), AutoTokenizer.from_pretrained(tiny_encoder),
+                                path, pooling="mean", max_seq_length=64)
+    return path
+
+
+@pytest.fixture(scope="module")
+def headed_model(st_model, data_dir):
+    head = train_va_head(st_model, data_dir, max_train=200)
+    return st_model, head
+
+
+def _synthetic(n, dim=12, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, dim))
+    w = rng.normal(size=(dim, 2))
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    y = np.clip(0.5 + 0.2 * xn @ w + 0.02 * rng.normal(size=(n, 2)), 0, 1)
+    return x, y
+
+
+def test_fit_chooses_alpha_on_dev_and_records_metrics():
+    x, y = _synthetic(400)
+    x, y, dx, dy = x[:300], y[:300], x[300:], y[300:]
+    head = fit_va_head(x, y, alphas=(0.001, 0.1, 1000), dev_embeddings=dx, dev_va=dy, training_corpora=["toy"])
+    assert head.alpha in (0.001, 0.1, 1000) and set(head.info["dev_scores"]) == {"alpha=0.001", "alpha=0.1",
+                                                                                     "alpha=1000"}
+    assert head.alpha != 1000  # heavy shrinkage loses on clean data
+    assert head.metrics["dev_pearson_v"] > 0.5 and head.info["n_train"] == 300
+    assert head.training_corpora == ("toy",)
+
+
+def test_save_load_round_trip_gives_identical_predictions(tmp_path):
+    x, y = _synthetic(200)
+    head = fit_va_head(x, y, dev_embeddings=x[:50], dev_va=y[:50])
+    path = head.save(tmp_path)
+    assert path == tmp_path / HEAD_FILE
+    data = json.loads(path.read_text())  # plain JSON: weights as lists, no pickle
+    assert data["format"] == "carl-va-head/1" and len(data["coef"]) == 2 and len(data["coef"][0]) == 12
+    assert {"alpha", "intercept", "training_corpora", "metrics"} <= set(data)
+    loaded = VAHead.load(tmp_path)
+    probe = np.random.default_rng(5).normal(size=(30, 12)) * 3
+    assert np.array_equal(loaded.predict(probe), head.predict(probe))
+    assert np.array_equal(loaded.predict(probe, clip=False), head.predict(probe, clip=False))
+    assert loaded.alpha == head.alpha
+
+
+def test_predictions_are_clipped_to_the_unit_square_unless_asked():
+    head = VAHead(coef=np.array([[5.0, 0.0], [0.0, -5.0]]), intercept=np.array([0.5, 0.5]), alpha=1.0)
+    x = np.array([[1.0, 0.0], [0.0, 1.0]])
+    assert np.array_equal(head.predict(x), [[1.0, 0.5], [0.5, 0.0]])
+    assert np.array_equal(head.predict(x, clip=False), [[5.5, 0.5], [0.5, -4.5]])
+    with pytest.raises(ModelError, match="dimension 2"):
+        head.predict(np.ones((1, 3)))
+
+
+def test_missing_or_broken_head_is_a_model_error_naming_the_fix(tmp_path):
+    with pytest.raises(ModelError, match="python -m carl.va_head"):
+        VAHead.load(tmp_path)
+    (tmp_path / HEAD_FILE).write_text("{not json")
+    with pytest.raises(ModelError, match="cannot read"):
+        VAHead.load(tmp_path)
+    (tmp_path / HEAD_FILE).write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ModelError, match="not a carl V-A head"):
+        VAHead.load(tmp_path)
+
+
+def test_train_va_head_saves_into_the_model_folder(headed_model):
+    model, head = headed_model
+    assert (model / HEAD_FILE).is_file()
+    assert head.training_corpora == ("emobank", "facebook-va") and head.dim == 32
+    assert head.info["n_train"] == 400 and head.info["n_dev"] == 1000 + 289 and head.info["split_seed"] == 0
+    assert np.array_equal(VAHead.load(model).coef, head.coef)
+
+
+def test_predict_va_api(headed_model):
+    model, _ = headed_model
+    va = predict_va(model, ["I won", "I lost", "I won"])
+    assert va.shape == (3, 2) and np.all((va >= 0) & (va <= 1))
+    assert np.allclose(va[0], va[2])
+
+
+def _app():
+    app = typer.Typer()
+    app.command("predict-va")(predict_va_command)
+    app.command("noop")(lambda: None)  # two commands, so `predict-va` is a sub-command as in `carl`
+    return app
+
+
+def test_predict_va_cli_writes_one_row_per_input(headed_model, tmp_path):
+    model, _ = headed_model
+    texts = tmp_path / "texts.txt"
+    texts.write_text("I won\nI lost\nwhat a calm evening\n")
+    jsonl = tmp_path / "va.jsonl"
+    done = CliRunner().invoke(_app(), ["predict-va", str(model), "--input", str(texts), "--output", str(jsonl)])
+    assert done.exit_code == 0, (done.output, done.exception)
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [r["text"] for r in rows] == ["I won", "I lost", "what a calm evening"]
+    assert all(0 <= r["valence"] <= 1 and 0 <= r["arousal"] <= 1 for r in rows)
+
+    table = tmp_path / "in.csv"
+    table.write_text('id,body\n1,"I won"\n2,"I lost"\n')
+    csv_out = tmp_path / "va.csv"
+    done = CliRunner().invoke(_app(), ["predict-va", str(model), "--input", str(table), "--text-column", "body",
+                                       "--output", str(csv_out)])
+    assert done.exit_code == 0, (done.output, done.exception)
+    lines = csv_out.read_text().splitlines()
+    assert lines[0] == "text,valence,arousal" and len(lines) == 3
+
+    done = CliRunner().invoke(_app(), ["predict-va", str(model), "--input", str(texts)])
+    assert done.exit_code == 0
+    out = done.stdout.strip().splitlines()
+    assert out[0] == "valence\tarousal\ttext" and len(out) == 4 and out[2].endswith("\tI lost")
+
+
+def test_predict_va_cli_without_head_is_a_carl_error(st_model, tmp_path):
+    bare = tmp_path / "bare"
+    import shutil
+
+    shutil.copytree(st_model, bare)
+    (bare / HEAD_FILE).unlink(missing_ok=True)
+    texts = tmp_path / "t.txt"
+    texts.write_text("hello\n")
+    done = CliRunner().invoke(_app(), ["predict-va", str(bare), "--input", str(texts)])
+    assert isinstance(done.exception, CarlError)
+    assert HEAD_FILE in str(done.exception) and "python -m carl.va_head" in str(done.exception)
+    done = CliRunner().invoke(_app(), ["predict-va", str(bare), "--input", str(texts), "--output",
+                                       str(tmp_path / "x.npy")])
+    assert isinstance(done.exception, CarlError) and "unsupported output" in str(done.exception)
+
+
+def test_module_entry_point_reports_errors_with_exit_2(tmp_path, capsys):
+    assert main([str(tmp_path / "missing")]) == 2
+    assert "not a model folder" in capsys.readouterr().err

@@ -171,7 +171,7 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
     lengths = [len(ids) for ids in encoded.input_ids]
     batches_per_epoch = len(encoded) // tc.batch_size
     total_steps = tc.max_steps or max(1, math.ceil(tc.epochs * batches_per_epoch))
-    optimizer, scheduler = build_optimizer(model, config, total_steps, fused=accelerator.device.type == "cuda")
+    optimizer, scheduler = build_optimizer(model, config, total_steps, fused=accelerator.device.type in ("cuda", "cpu"))
     generator = torch.Generator().manual_seed(tc.seed + rank)
     step_fn = CarlStep(config, accelerator.backward, generator)
     special_ids = tokenizer.all_special_ids

@@ -106,3 +106,15 @@ def test_collapse_guard_warns_or_stops(tiny_encoder, data_dir, tmp_path, caplog)
     stop = warn.override({"train.on_collapse": "stop", "train.output_dir": str(tmp_path / "stop")})
     with pytest.raises(CollapseError, match="step 1"):
         train(stop, progress=False)
+
+
+def test_gpu_out_of_memory_becomes_advice(tiny_encoder, data_dir, tmp_path, monkeypatch):
+    from carl.errors import CarlError
+    from carl.training import step
+
+    def out_of_memory(*args, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(step.CarlStep, "__call__", out_of_memory)
+    with pytest.raises(CarlError, match="out of memory at step 0.*lower --batch-size"):
+        train(tiny_config(tiny_encoder, data_dir, tmp_path), progress=False)

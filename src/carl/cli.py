@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import pathlib
-import platform
 import sys
 from typing import List, Optional
 
@@ -111,7 +110,9 @@ def run(
     models = {f"frozen {cfg.model.name_or_path}": cfg.model.name_or_path, "CARL": str(out / "model")}
     results = va_probe_comparison(models, resolve_data_dir(cfg.data.data_dir), split_seed=cfg.data.split_seed)
     table = comparison_table(results)
-    machine = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"
+    from carl.evaluation.report import cpu_model
+
+    machine = f"{cpu_model()}, {os.cpu_count()} cores"
     report = {"results": results, "command": " ".join(["carl", *sys.argv[1:]]), "machine": machine,
               "date": datetime.date.today().isoformat(),
               "train_seconds": result.seconds if result else None, "config": cfg.to_dict()}

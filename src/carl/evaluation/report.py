@@ -27,9 +27,20 @@ __all__ = ["build_report", "machine_info", "markdown_report", "markdown_table", 
 Run = tuple[str, Mapping]
 
 
+def cpu_model() -> str:
+    """The CPU's model name (/proc/cpuinfo on Linux), else what platform knows."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def machine_info() -> dict:
-    info = {"host": platform.node(), "platform": platform.platform(), "processor": platform.processor() or
-            platform.machine(), "cpu_count": os.cpu_count(), "python": platform.python_version()}
+    info = {"host": platform.node(), "platform": platform.platform(), "processor": cpu_model(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version()}
     try:
         import torch
 

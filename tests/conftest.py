@@ -32,3 +32,29 @@ def tiny_encoder(tmp_path_factory) -> pathlib.Path:
     BertModel(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def export_tiny_model(tiny_encoder, tmp_path_factory):
+    """Export the tiny encoder as a fresh sentence-transformers folder (one per call)."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from carl.export import export_sentence_transformer
+
+    def export(name: str) -> pathlib.Path:
+        path = tmp_path_factory.mktemp(name) / "model"
+        return export_sentence_transformer(AutoModel.from_pretrained(tiny_encoder),
+                                           AutoTokenizer.from_pretrained(tiny_encoder),
+                                           path, pooling="mean", max_seq_length=64)
+
+    return export
+
+
+@pytest.fixture(scope="module")
+def one_blas_thread():
+    """BLAS/OpenMP on one thread: tiny problems only lose to thread spin-up, and the CPUs are
+    shared (t-SNE's OpenMP loop slows ~10x under contention)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        yield

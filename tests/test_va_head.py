@@ -13,25 +13,12 @@ from carl.va_head import HEAD_FILE, VAHead, fit_va_head, main, predict_va, train
 
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_blas_thread():
-    """BLAS/OpenMP on one thread: the tiny problems here only lose to thread spin-up, and the
-    CPUs are shared (t-SNE's OpenMP loop slows ~10x under contention)."""
-    from threadpoolctl import threadpool_limits
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
-    with threadpool_limits(limits=1):
-        yield
 
 @pytest.fixture(scope="module")
-def st_model(tiny_encoder, tmp_path_factory):
-    from transformers import AutoModel, AutoTokenizer
-
-    from carl.export import export_sentence_transformer
-
-    path = tmp_path_factory.mktemp("st-head") / "model"
-    export_sentence_transformer(AutoModel.from_pretrained(tiny_encoder), AutoTokenizer.from_pretrained(tiny_encoder),
-                                path, pooling="mean", max_seq_length=64)
-    return path
+def st_model(export_tiny_model):
+    return export_tiny_model("st-head")
 
 
 @pytest.fixture(scope="module")

@@ -118,3 +118,32 @@ def test_gpu_out_of_memory_becomes_advice(tiny_encoder, data_dir, tmp_path, monk
     monkeypatch.setattr(step.CarlStep, "__call__", out_of_memory)
     with pytest.raises(CarlError, match="out of memory at step 0.*lower --batch-size"):
         train(tiny_config(tiny_encoder, data_dir, tmp_path), progress=False)
+
+
+def test_corpus_smaller_than_one_batch_is_a_clear_error(tiny_encoder, data_dir, tmp_path):
+    from carl.errors import ConfigError
+
+    table = tmp_path / "small.csv"
+    table.write_text("text,valence,arousal\nI won,5,4\nI lost,1,3\nfine,3,2\n")
+    config = tiny_config(tiny_encoder, data_dir, tmp_path / "out").override({"data.train": [str(table)]})
+    with pytest.raises(ConfigError, match="only 3 training texts, fewer than one batch of 8"):
+        train(config, progress=False)
+
+
+def test_batch_with_identical_labels_gives_finite_losses(tiny_encoder):
+    from carl.model import CarlModel, load_encoder
+    from carl.training.batching import collate
+    from carl.training.step import CarlStep
+
+    config = CarlConfig().override({"model.projection_hidden": 16, "model.projection_dim": 8,
+                                    "ptd.relative_epsilon": True, "ptd.epsilon": 0.01})
+    encoder, tokenizer = load_encoder(str(tiny_encoder))
+    model = CarlModel.from_config(encoder, config.model, config.mccl)
+    for labels in ([0.7, 0.3], [0.5, 0.5]):  # identical everywhere; the second is the neutral origin
+        batch = collate(tokenizer(["good day", "bad day", "a day", "the night"])["input_ids"], 0,
+                        tokenizer.all_special_ids)
+        batch["labels"] = torch.tensor([labels] * 4)
+        out = CarlStep(config, lambda loss: loss.backward(), torch.Generator())(model, batch, 0)
+        assert torch.isfinite(out.loss) and torch.isfinite(out.mccl) and torch.isfinite(out.ptd)
+        assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+        model.zero_grad(set_to_none=True)

@@ -87,6 +87,12 @@ def _json_text(path: pathlib.Path, line: int, content: str, column: str) -> str:
     return obj[column]
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: pathlib.Path, write) -> None:
     """Call ``write(tmp_path)`` then rename onto ``path``: no partial file is ever left behind.
 
@@ -102,6 +108,7 @@ def atomic_write(path: pathlib.Path, write) -> None:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
         os.close(fd)
         write(pathlib.Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; outputs get the usual permissions
         os.replace(tmp, path)
     except OSError as exc:
         raise OutputError(f"cannot write the file ({exc.strerror or exc})", path=path,

@@ -134,3 +134,18 @@ def test_train_ships_a_va_head_and_predict_va_uses_it(trained, tmp_path):
     rows = [json.loads(line) for line in result.read_text().splitlines()]
     assert [r["text"] for r in rows] == ["I won the final!", "I lost everything."]
     assert all(0 <= r["valence"] <= 1 and 0 <= r["arousal"] <= 1 for r in rows)
+
+
+def test_run_trains_then_prints_carl_beside_the_frozen_encoder(tiny_encoder, data_dir, tmp_path):
+    done = carl("run", "--output-dir", tmp_path / "main", "--data-dir", data_dir, "--max-steps", 2,
+                "--set", f"model.name_or_path={tiny_encoder}", "--set", "model.projection_hidden=16",
+                "--set", "train.batch_size=8", "--set", "data.max_length=24", "--set", "train.eval_every=2",
+                "--set", "data.train=[emobank]", timeout=900,
+                cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| emobank | pearson_mean |" in done.stdout and "| facebook-va | pearson_mean |" in done.stdout
+    report = json.loads((tmp_path / "main" / "comparison.json").read_text())
+    names = [run["name"] for run in report["runs"]]
+    assert names == [f"frozen {tiny_encoder}", "CARL"]
+    for run in report["runs"]:
+        assert -1 <= run["results"]["emobank"]["pearson_mean"] <= 1

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import json
 import logging
 import os
 import pathlib
@@ -97,7 +95,8 @@ def run(
 ):
     """The main job: train CARL on EmoBank + Facebook-VA, then probe V-A for CARL beside the frozen encoder."""
     from carl.data import resolve_data_dir
-    from carl.evaluation.compare import comparison_table, va_probe_comparison
+    from carl.evaluation.report import write_report
+    from carl.evaluation.tasks import run_tasks
     from carl.training.trainer import train as run_training
 
     cfg = _load_config(config or PACKAGED_CONFIGS / "cpu.yaml",
@@ -108,20 +107,15 @@ def run(
     if result is not None:
         _fit_va_head(cfg, result.model_dir)
     models = {f"frozen {cfg.model.name_or_path}": cfg.model.name_or_path, "CARL": str(out / "model")}
-    results = va_probe_comparison(models, resolve_data_dir(cfg.data.data_dir), split_seed=cfg.data.split_seed)
-    table = comparison_table(results)
-    from carl.evaluation.report import cpu_model
-
-    machine = f"{cpu_model()}, {os.cpu_count()} cores"
-    report = {"results": results, "command": " ".join(["carl", *sys.argv[1:]]), "machine": machine,
-              "date": datetime.date.today().isoformat(),
-              "train_seconds": result.seconds if result else None, "config": cfg.to_dict()}
-    (out / "comparison.json").write_text(json.dumps(report, indent=1))
-    (out / "comparison.md").write_text(f"# V-A probes (test splits)\n\n{table}\n\nmachine: {machine}; "
-                                       f"date: {report['date']}; command: `{report['command']}`\n")
+    data = resolve_data_dir(cfg.data.data_dir)
+    runs = [(name, run_tasks(ref, ["emobank", "facebook-va"], data, split_seed=cfg.data.split_seed))
+            for name, ref in models.items()]
+    json_path, md_path, report = write_report(
+        out / "comparison.json", runs, command=" ".join(["carl", *sys.argv[1:]]),
+        arguments={"train_seconds": result.seconds if result else None, "config": cfg.to_dict()})
     typer.echo("\nV-A linear probe on test splits (ridge on frozen embeddings, alpha chosen on dev):\n")
-    typer.echo(table)
-    typer.echo(f"\nwritten: {out / 'comparison.md'}, {out / 'comparison.json'}")
+    typer.echo(md_path.read_text())
+    typer.echo(f"written: {md_path}, {json_path}")
 
 
 @app.command()

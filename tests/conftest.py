@@ -10,7 +10,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 @pytest.fixture(scope="session")
 def data_dir() -> pathlib.Path:
     """The shared corpora. Missing data is a failure, never a skip: CI must prove the readers."""
-    path = pathlib.Path(os.environ.get("CARL_DATA_DIR", pathlib.Path(__file__).parents[2] / "shared" / "data"))
+    path = pathlib.Path(os.environ.get("CARL_DATA_DIR", pathlib.Path(__file__).parents[2] / "shared" / "data")).resolve()
     assert (path / "emobank" / "corpus_emobank.csv").is_file(), (
         f"corpora not found under {path}: set CARL_DATA_DIR to the shared data folder")
     return path

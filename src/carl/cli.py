@@ -119,6 +119,44 @@ def run(
 
 
 @app.command()
+def reproduce(
+    preset: str = typer.Option("cpu", "--preset", help="'cpu' (embedded MiniLM, 2-core budget) or 'gpu' "
+                                                       "(all-mpnet-base-v2, full epochs, bf16)."),
+    output_dir: pathlib.Path = typer.Option(..., "--output-dir", help="Grid folder; re-run the same command to "
+                                                                      "continue an unfinished grid."),
+    variants: Optional[str] = typer.Option(None, "--variants", help="Comma list of variants (default: all; see "
+                                                                    "docs/method.md)."),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="Comma list of training seeds (default 0,1,2)."),
+    model: Optional[str] = ModelOpt, data_dir: Optional[str] = DataDirOpt, set_: List[str] = SetOpt,
+    stop_after_minutes: Optional[float] = typer.Option(None, "--stop-after-minutes", help="Start no new run after "
+                                                                                          "this many minutes."),
+    keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="Keep each finished run's optimiser "
+                                                                            "checkpoints (large)."),
+    plots: bool = typer.Option(True, "--plots/--no-plots"),
+):
+    """Train and evaluate CARL, its baselines and ablations over several seeds; write DIR/REPORT.md."""
+    from carl.reproduce import reproduce as run_grid
+
+    extra = {}
+    for item in set_:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CarlError(f"--set {item!r}: expected KEY=VALUE")
+        extra[key] = value
+    seed_list = None
+    if seeds:
+        try:
+            seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+        except ValueError:
+            raise CarlError(f"--seeds {seeds!r}: expected integers, e.g. 0,1,2") from None
+    report = run_grid(preset, output_dir, variants=[v.strip() for v in variants.split(",") if v.strip()] if variants
+                      else None, seeds=seed_list, model=model, data_dir=data_dir, extra=extra,
+                      keep_checkpoints=keep_checkpoints, plots=plots, stop_after_minutes=stop_after_minutes)
+    typer.echo(report.read_text())
+    typer.echo(f"written: {report}")
+
+
+@app.command()
 def embed(
     model: str = typer.Argument(..., help="Folder written by `carl train` (OUTPUT/model), or any sentence-transformers model."),
     input: pathlib.Path = typer.Option(..., "--input", help="Texts: .txt (one per line), .csv/.tsv/.jsonl (a text column)."),

@@ -37,6 +37,11 @@ class DataConfig:
     """User tables: stop at the first bad row (default) or skip bad rows, counted and reported."""
     split_seed: int = 0
     """Seed of the documented 80/10/10 split for corpora without an official one."""
+    discrete_labels: Literal["native", "va_grid"] = "native"
+    """Discrete labels for objectives that need classes (mccl.label_mode=one_hot, the
+    supervised and supcon baselines): ``native`` = the corpus's own emotion/sentiment
+    labels; ``va_grid`` = each text's cell in a 3x3 grid of valence and arousal tertiles
+    of the training texts (carl.data.va_grid), for V-A corpora that have no classes."""
 
 
 @dataclass
@@ -83,6 +88,21 @@ class PTDConfig:
 
 
 @dataclass
+class ObjectiveConfig:
+    """What is trained: CARL, or a baseline on the same encoder, data, batches and budget."""
+
+    name: Literal["carl", "supervised", "simcse", "supcon"] = "carl"
+    """``supervised``: cross-entropy fine-tuning with a linear classifier over the discrete
+    labels; ``simcse``: unsupervised SimCSE (dropout views, sentence-transformers'
+    MultipleNegativesRankingLoss); ``supcon``: supervised contrastive learning with the
+    discrete labels (pytorch-metric-learning's SupConLoss). See docs/method.md."""
+    simcse_temperature: float = 0.05
+    """SimCSE's temperature (its paper's 0.05; MultipleNegativesRankingLoss scale = 1/temperature)."""
+    supcon_temperature: float = 0.1
+    """SupCon's temperature (Khosla et al. 2020 use 0.1 for their main results)."""
+
+
+@dataclass
 class TrainConfig:
     seed: int = 0
     batch_size: int = 32
@@ -123,10 +143,14 @@ class CarlConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     mccl: MCCLConfig = field(default_factory=MCCLConfig)
     ptd: PTDConfig = field(default_factory=PTDConfig)
+    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def validate(self) -> "CarlConfig":
-        if not (self.mccl.enabled or self.ptd.enabled):
+        for name in ("simcse_temperature", "supcon_temperature"):
+            if getattr(self.objective, name) <= 0:
+                raise ConfigError(f"objective.{name} must be > 0")
+        if self.objective.name == "carl" and not (self.mccl.enabled or self.ptd.enabled):
             raise ConfigError("both objectives are disabled: set mccl.enabled or ptd.enabled to true")
         if not 0 < self.ptd.top_fraction <= 1:
             raise ConfigError(f"ptd.top_fraction must be in (0, 1], got {self.ptd.top_fraction}")
@@ -165,7 +189,7 @@ class CarlConfig:
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
         if raw is not None and not isinstance(raw, dict):
-            raise ConfigError(f"{path}: expected a mapping of sections (data, model, mccl, ptd, train)")
+            raise ConfigError(f"{path}: expected a mapping of sections (data, model, mccl, ptd, objective, train)")
         return cls.from_dict(raw or {}, source=str(path))
 
     def override(self, dotted: dict[str, Any]) -> "CarlConfig":

@@ -9,12 +9,14 @@ from carl.data.loading import load_corpus
 from carl.data.records import SPLITS, Record
 from carl.data.registry import CORPORA, CorpusInfo, cli_list_rows, known_corpora, resolve_data_dir
 from carl.data.tables import read_table
+from carl.data.va_grid import VAGrid
 
 __all__ = [
     "CORPORA",
     "EMOTION_VA_WORDS",
     "GOEMOTIONS_10_LABELS",
     "SPLITS",
+    "VAGrid",
     "CorpusInfo",
     "Record",
     "cli_list_rows",

@@ -28,7 +28,7 @@ from sklearn.manifold import TSNE
 
 from .probes import l2_normalise
 
-__all__ = ["plot_embeddings_2d", "plot_training_curves", "plot_va_circumplex"]
+__all__ = ["plot_dev_curves", "plot_embeddings_2d", "plot_training_curves", "plot_va_circumplex", "plot_variant_bars"]
 
 _DPI = 120
 
@@ -344,4 +344,67 @@ def plot_training_curves(
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.suptitle("Training curves")
+    return _save(fig, path)
+
+
+# ------------------------------------------------------------------ grids of variants
+
+
+def plot_variant_bars(found, headline: Mapping[str, str], path) -> Path:
+    """One panel per task: its headline metric for every variant, mean with a sample-std
+    error bar over the variant's runs (``found``: ``(label, result, record)`` triples, as
+    :func:`carl.reproduce.collect` returns them). A dashed line marks the first label
+    (the frozen encoder), so gains and losses against it read at a glance."""
+    labels = list(dict.fromkeys(label for label, _, _ in found))
+    tasks = [t for t in headline if any(t in res for _, res, _ in found)]
+    if not labels or not tasks:
+        raise ValueError("nothing to plot: no finished evaluation holds a headline task")
+    cols = min(4, len(tasks))
+    rows = math.ceil(len(tasks) / cols)
+    fig = Figure(figsize=(4.2 * cols, 0.28 * len(labels) * rows + 1.6 * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    y = np.arange(len(labels))
+    for ax, task in zip(axes, tasks):
+        metric = headline[task]
+        means, stds = [], []
+        for label in labels:
+            values = [res[task][metric] for lab, res, _ in found if lab == label and task in res
+                      and _is_number(res[task].get(metric))]
+            means.append(np.mean(values) if values else np.nan)
+            stds.append(np.std(values, ddof=1) if len(values) > 1 else 0.0)
+        ax.barh(y, means, xerr=stds, color=[f"C{i % 10}" for i in range(len(labels))], alpha=0.8, capsize=2)
+        if np.isfinite(means[0]):
+            ax.axvline(means[0], color="k", ls="--", lw=0.8)
+        finite = [m for m in means if np.isfinite(m)]
+        if finite:
+            spread = max(finite) - min(finite)
+            ax.set_xlim(min(finite) - spread - 0.01, max(finite) + spread + 0.01)
+        ax.set_yticks(y, labels, fontsize="small")
+        ax.invert_yaxis()
+        ax.set_title(f"{task}: {metric}", fontsize="medium")
+        ax.grid(axis="x", alpha=0.3)
+    for ax in axes[len(tasks):]:
+        ax.set_visible(False)
+    fig.suptitle("Test metric per variant (mean ± std over training seeds; dashed: frozen encoder)")
+    return _save(fig, path)
+
+
+def plot_dev_curves(curves: Mapping[str, list[dict]], path, key: str = "dev/va_pearson") -> Path:
+    """Dev V-A Pearson (the checkpoint-selection signal) over steps, one line per variant."""
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.subplots()
+    drawn = 0
+    for n, (label, rows) in enumerate(curves.items()):
+        steps, values = _series(_check_rows(rows), key)
+        if len(steps):
+            ax.plot(steps, values, marker="o", ms=3, lw=1.2, color=f"C{n % 10}",
+                    ls="-" if n < 10 else "--", label=label)
+            drawn += 1
+    if not drawn:
+        raise ValueError(f"no run logged {key!r}; nothing to plot")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel(key.removeprefix("dev/"))
+    ax.set_title("Dev V-A Pearson during training (first seed of each variant)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="x-small", ncol=2)
     return _save(fig, path)

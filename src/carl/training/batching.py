@@ -29,7 +29,10 @@ def label_vocabulary(records: Sequence) -> list[str]:
 
 
 def label_matrix(records: Sequence, mode: str, vocabulary: Sequence[str] | None = None) -> np.ndarray:
-    """V-A rows (continuous) or one-hot / multi-hot rows over ``vocabulary`` (discrete ablation)."""
+    """V-A rows (continuous), one-hot / multi-hot rows over ``vocabulary`` (discrete labels),
+    or an empty (N, 0) matrix (``none``: objectives without labels, e.g. SimCSE)."""
+    if mode == "none":
+        return np.zeros((len(records), 0), dtype=np.float32)
     if mode == "continuous":
         missing = [r for r in records if r.valence is None or r.arousal is None]
         if missing:
@@ -46,7 +49,7 @@ def label_matrix(records: Sequence, mode: str, vocabulary: Sequence[str] | None 
     for row, record in enumerate(records):
         if not record.labels:
             raise DataError(f"text {record.id!r} of corpus {record.corpus!r} has no discrete label",
-                            fix="the one_hot ablation needs corpora with emotion/sentiment labels")
+                            fix="use corpora with emotion/sentiment labels, or data.discrete_labels=va_grid on V-A corpora")
         for label in record.labels:
             out[row, index[label]] = 1.0
     return out

@@ -143,12 +143,18 @@ class CarlStep:
         return torch.autograd.grad(loss, delta)[0]
 
     def _check(self, loss: torch.Tensor, component: str, step: int) -> None:
-        if self.config.train.check_finite and not torch.isfinite(loss):
-            raise NonFiniteLossError(
-                f"the {component} loss is {loss.item()} at step {step}; the step was not applied. "
-                "Likely causes: a learning rate too high, fp16 overflow (use bf16 or fp32), or invalid labels. "
-                "The last good checkpoint is kept; resume from it with --resume after fixing the cause."
-            )
+        if self.config.train.check_finite:
+            raise_if_not_finite(loss, component, step)
+
+
+def raise_if_not_finite(loss: torch.Tensor, component: str, step: int) -> None:
+    """Stop before a NaN/inf loss is applied (one host-device sync)."""
+    if not torch.isfinite(loss):
+        raise NonFiniteLossError(
+            f"the {component} loss is {loss.item()} at step {step}; the step was not applied. "
+            "Likely causes: a learning rate too high, fp16 overflow (use bf16 or fp32), or invalid labels. "
+            "The last good checkpoint is kept; resume from it with --resume after fixing the cause."
+        )
 
 
 def embedding_spread(pooled: torch.Tensor) -> torch.Tensor:

@@ -17,13 +17,14 @@ import torch
 from tqdm.auto import tqdm
 
 from carl.config import CarlConfig
-from carl.data import load_corpus, read_table, resolve_data_dir
-from carl.errors import CarlError, CheckpointError, ConfigError
+from carl.data import VAGrid, load_corpus, read_table, resolve_data_dir
+from carl.errors import CarlError, CheckpointError, ConfigError, DataError
 from carl.export import export_sentence_transformer
 from carl.losses.functional import cosine_momentum
 from carl.model.carl import CarlModel
 from carl.model.encoder import load_encoder
 from carl.training import checkpoint as ckpt
+from carl.training.baselines import NEEDS_CLASSES, BaselineModel, BaselineStep
 from carl.training.batching import collate, encode_records, epoch_batches, label_vocabulary
 from carl.training.dev import dev_score
 from carl.training.step import CarlStep, average_gradients
@@ -72,7 +73,28 @@ def load_records(specs: list[str], data_dir: pathlib.Path, split: str, seed: int
     return records
 
 
-def build_optimizer(model: CarlModel, config: CarlConfig, total_steps: int, fused: bool):
+def training_label_mode(config: CarlConfig) -> str:
+    """The label rows a run trains on: V-A (CARL), classes (one-hot ablation, supervised,
+    supcon) or none (SimCSE needs no labels)."""
+    name = config.objective.name
+    if name == "simcse":
+        return "none"
+    if name in NEEDS_CLASSES:
+        return "one_hot"
+    return config.mccl.label_mode
+
+
+def require_single_label(labels: np.ndarray, records: list, objective: str) -> None:
+    counts = labels.sum(axis=1)
+    bad = np.flatnonzero(counts != 1)
+    if bad.size:
+        first = records[int(bad[0])]
+        raise DataError(f"the {objective} baseline needs exactly one class per text; {bad.size} training texts have "
+                        f"{int(counts[bad[0]])} (first: corpus {first.corpus!r}, id {first.id!r})",
+                        fix="train it on single-label corpora, or on V-A corpora with data.discrete_labels=va_grid")
+
+
+def build_optimizer(model, config: CarlConfig, total_steps: int, fused: bool):
     from transformers import get_linear_schedule_with_warmup
 
     encoder_params, head_params = model.trainable_groups()
@@ -161,19 +183,34 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
         raise ConfigError(f"only {len(train_records)} training texts, fewer than one batch of {tc.batch_size}; "
                           "lower train.batch_size or add data")
 
+    if config.data.discrete_labels == "va_grid":
+        grid = VAGrid.fit(train_records)
+        train_records, dev_records = grid.relabel(train_records), grid.relabel(dev_records)
+    label_mode = training_label_mode(config)
+    vocabulary = label_vocabulary(train_records) if label_mode == "one_hot" else None
+
     # -- model --------------------------------------------------------------
     encoder, tokenizer = load_encoder(config.model.name_or_path)
-    model = CarlModel.from_config(encoder, config.model, config.mccl).to(accelerator.device)
+    encoded = encode_records(train_records, tokenizer, config.data.max_length, label_mode, vocabulary)
+    if config.objective.name == "carl":
+        model = CarlModel.from_config(encoder, config.model, config.mccl)
+    else:
+        if config.objective.name in NEEDS_CLASSES:
+            require_single_label(encoded.labels, train_records, config.objective.name)
+        classes = len(vocabulary) if config.objective.name == "supervised" else None
+        model = BaselineModel(encoder, config.model.pooling, classes)
+    model = model.to(accelerator.device)
     if tc.compile:
         model.encoder.compile(dynamic=True)  # in place: parameter names, EMA pairs and export are unchanged
-    vocabulary = label_vocabulary(train_records) if config.mccl.label_mode == "one_hot" else None
-    encoded = encode_records(train_records, tokenizer, config.data.max_length, config.mccl.label_mode, vocabulary)
     lengths = [len(ids) for ids in encoded.input_ids]
     batches_per_epoch = len(encoded) // tc.batch_size
     total_steps = tc.max_steps or max(1, math.ceil(tc.epochs * batches_per_epoch))
     optimizer, scheduler = build_optimizer(model, config, total_steps, fused=accelerator.device.type in ("cuda", "cpu"))
     generator = torch.Generator().manual_seed(tc.seed + rank)
-    step_fn = CarlStep(config, accelerator.backward, generator)
+    if config.objective.name == "carl":
+        step_fn = CarlStep(config, accelerator.backward, generator)
+    else:
+        step_fn = BaselineStep(config, accelerator.backward)
     special_ids = tokenizer.all_special_ids
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 

@@ -1,0 +1,374 @@
+"""``carl reproduce``: CARL against its baselines and ablations, several seeds, one report.
+
+The grid (:data:`VARIANTS`) trains every configuration with the same encoder, data, batches,
+optimiser and step budget (the preset), evaluates each trained model on every evaluation task
+(:mod:`carl.evaluation.tasks`) and writes ``DIR/REPORT.md`` (mean ± std over training seeds)
+with plots. It is resumable at every level: a finished run (``summary.json``) and a finished
+evaluation (``evals/VARIANT/seedS.json``) are never recomputed, and an interrupted training
+run continues from its last checkpoint. So the grid can be completed over several sittings
+by re-running the same command.
+
+Layout of DIR::
+
+    runs/VARIANT/seedS/     the training run (config.yaml, metrics.jsonl, summary.json, model/)
+    evals/VARIANT/seedS.json  its evaluation (every metric, with _meta)
+    evals/frozen/seed0.json   the frozen encoder (no training: one evaluation)
+    REPORT.md, report.json, *.png
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import logging
+import math
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from carl.config import CarlConfig
+from carl.errors import ConfigError
+
+log = logging.getLogger("carl.reproduce")
+
+PACKAGED_CONFIGS = pathlib.Path(__file__).parent / "configs"
+FROZEN = "frozen"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of the grid: a name (folder), a label (report column), its group and
+    the settings it changes relative to the preset."""
+
+    name: str
+    label: str
+    group: str
+    overrides: Mapping[str, object]
+    description: str
+
+
+VARIANTS: list[Variant] = [
+    Variant("carl", "CARL", "CARL", {}, "MCCL + PTD with continuous V-A labels (the method)"),
+    Variant("supervised-ce", "supervised CE", "baseline",
+            {"objective.name": "supervised", "data.discrete_labels": "va_grid"},
+            "cross-entropy fine-tuning on the 3x3 V-A grid classes"),
+    Variant("simcse", "SimCSE", "baseline", {"objective.name": "simcse"},
+            "unsupervised SimCSE, dropout views (sentence-transformers MultipleNegativesRankingLoss)"),
+    Variant("supcon", "SupCon", "baseline", {"objective.name": "supcon", "data.discrete_labels": "va_grid"},
+            "supervised contrastive on the 3x3 V-A grid classes (pytorch-metric-learning SupConLoss)"),
+    Variant("no-ptd", "CARL w/o PTD", "ablation", {"ptd.enabled": False}, "MCCL only"),
+    Variant("no-mccl", "CARL w/o MCCL", "ablation", {"mccl.enabled": False},
+            "PTD only (MCCL still gives the saliency, but is not trained)"),
+    Variant("online-only", "CARL online-only", "ablation", {"mccl.momentum": False},
+            "no momentum encoder: the target is the online branch under stop-gradient"),
+    Variant("one-hot", "CARL one-hot labels", "ablation",
+            {"mccl.label_mode": "one_hot", "data.discrete_labels": "va_grid"},
+            "MCCL with one-hot 3x3 V-A grid classes instead of continuous V-A"),
+    Variant("random-tokens", "CARL random tokens", "ablation", {"ptd.token_selection": "random"},
+            "PTD perturbs random tokens instead of the most salient"),
+    *[Variant(f"eps-rel-{eps:g}", f"CARL ε={eps:g}·‖e‖", "sweep", {"ptd.relative_epsilon": True, "ptd.epsilon": eps},
+              f"PGD radius {eps:g} times each token embedding's norm (default: absolute 5e-9)")
+      for eps in (0.01, 0.1, 1.0)],
+    *[Variant(f"topk-{k:g}", f"CARL top-{k:g}", "sweep", {"ptd.top_fraction": k},
+              f"PTD perturbs the top {k:.0%} salient tokens (default 10%)")
+      for k in (0.3, 0.5)],
+]
+VARIANT_BY_NAME = {v.name: v for v in VARIANTS}
+
+#: One metric per task for the summary table (the JSON and the detail tables keep them all).
+HEADLINE: dict[str, str] = {
+    "emobank": "pearson_mean", "facebook-va": "pearson_mean", "goemotions-10": "macro_f1",
+    "goemotions-ekman": "macro_f1", "dailydialog": "macro_f1_without_no_emotion", "tec": "macro_f1",
+    "carer": "macro_f1", "carer-mteb": "accuracy", "sst2": "accuracy", "sst5": "accuracy", "mr": "accuracy",
+    "cr": "accuracy", "mpqa": "accuracy",
+}
+GEOMETRY = ("alignment_va", "uniformity_emobank")
+
+
+@dataclass
+class Preset:
+    """Training budget and evaluation settings shared by every variant."""
+
+    config: str
+    """Packaged YAML (src/carl/configs) the variants start from."""
+    overrides: dict = field(default_factory=dict)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    tasks: str = "all"
+    max_train: int | None = None
+    max_eval: int | None = None
+    eval_seed: int = 0
+    """Probe and subsample seed, the same for every model, so that all models are scored on
+    the same test texts and seeds vary only the training."""
+
+
+PRESETS: dict[str, Preset] = {
+    # 2-core CPU: ~200 steps of batch 32 (0.6 epoch of EmoBank + Facebook-VA); probes on at
+    # most 1000 training and 1000 dev/test texts per task.
+    "cpu": Preset("cpu.yaml", {"train.max_steps": 200, "train.eval_every": 100, "train.save_every": 100},
+                  max_train=1000, max_eval=1000),
+    # GPU: all-mpnet-base-v2, 3 epochs, bf16, full evaluation splits.
+    "gpu": Preset("gpu.yaml"),
+}
+
+
+@dataclass
+class Job:
+    variant: Variant
+    seed: int
+    config: CarlConfig
+    run_dir: pathlib.Path
+    eval_path: pathlib.Path
+
+
+def plan(preset: Preset, out: pathlib.Path, *, variants: Sequence[str] | None = None,
+         seeds: Sequence[int] | None = None, model: str | None = None, data_dir: str | None = None,
+         extra: Mapping[str, object] | None = None) -> tuple[CarlConfig, list[Job]]:
+    """The base config and the jobs, seed-major (every variant's seed 0 first), so that a
+    partial grid already holds one complete comparison."""
+    unknown = [v for v in variants or [] if v not in VARIANT_BY_NAME]
+    if unknown:
+        raise ConfigError(f"unknown variant(s) {unknown}; known: {', '.join(VARIANT_BY_NAME)}")
+    chosen = [VARIANT_BY_NAME[v] for v in variants] if variants else VARIANTS
+    base = CarlConfig.load(PACKAGED_CONFIGS / preset.config).override(dict(preset.overrides))
+    common = {k: v for k, v in {"model.name_or_path": model, "data.data_dir": data_dir}.items() if v is not None}
+    base = base.override({**common, **dict(extra or {})}).validate()
+    jobs = []
+    for seed in seeds if seeds is not None else preset.seeds:
+        for variant in chosen:
+            run_dir = out / "runs" / variant.name / f"seed{seed}"
+            cfg = base.override({**variant.overrides, "train.seed": seed, "train.output_dir": str(run_dir)})
+            jobs.append(Job(variant, seed, cfg.validate(), run_dir, out / "evals" / variant.name / f"seed{seed}.json"))
+    return base, jobs
+
+
+def _comparable(cfg: CarlConfig) -> dict:
+    raw = cfg.to_dict()
+    raw["train"] = {k: v for k, v in raw["train"].items() if k not in ("resume", "stop_after")}
+    return raw
+
+
+def train_job(job: Job, *, keep_checkpoints: bool = False):
+    """Train (or resume) one run unless it finished already. Returns seconds spent training now."""
+    from carl.training import checkpoint as ckpt
+    from carl.training.trainer import train
+
+    if (job.run_dir / "summary.json").is_file():
+        return 0.0
+    saved = job.run_dir / "config.yaml"
+    if saved.is_file() and _comparable(CarlConfig.load(saved)) != _comparable(job.config):
+        raise ConfigError(f"{saved} was written by a different configuration than this grid asks for; use another "
+                          "--output-dir (or delete that run) instead of mixing settings in one report")
+    resume = bool(ckpt.complete_checkpoints(job.run_dir / "checkpoints"))
+    cfg = job.config.override({"train.resume": resume})
+    started = time.time()
+    result = train(cfg)
+    if result.finished and not keep_checkpoints:
+        # The run is cached by model/ + summary.json; optimiser states and the last-step copy
+        # would cost ~4x the model's size on disk for every run of the grid.
+        shutil.rmtree(job.run_dir / "checkpoints", ignore_errors=True)
+        shutil.rmtree(job.run_dir / "last-model", ignore_errors=True)
+    return time.time() - started
+
+
+def evaluate_job(model_ref: str, eval_path: pathlib.Path, preset: Preset, data_dir: str | None, split_seed: int,
+                 info: Mapping) -> dict:
+    """Evaluate one model unless its result file exists; returns the stored record."""
+    from carl.evaluation.report import _jsonable
+    from carl.evaluation.tasks import run_tasks
+    from carl.io import atomic_write
+
+    if eval_path.is_file():
+        return json.loads(eval_path.read_text())
+    result = run_tasks(model_ref, preset.tasks, data_dir, seed=preset.eval_seed, max_train=preset.max_train,
+                       max_eval=preset.max_eval, split_seed=split_seed)
+    record = _jsonable({**info, "result": result})
+    text = json.dumps(record, indent=1, allow_nan=False)
+    atomic_write(eval_path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+    return record
+
+
+def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[str] | None = None,
+              seeds: Sequence[int] | None = None, model: str | None = None, data_dir: str | None = None,
+              extra: Mapping[str, object] | None = None, keep_checkpoints: bool = False, plots: bool = True,
+              command: str | None = None, stop_after_minutes: float | None = None) -> pathlib.Path:
+    """Run (or continue) the grid and write DIR/REPORT.md after every finished job.
+
+    ``stop_after_minutes``: start no new job after this long (a sitting's budget); re-run
+    the same command to continue.
+    """
+    if preset_name not in PRESETS:
+        raise ConfigError(f"unknown preset {preset_name!r}; presets: {', '.join(PRESETS)}")
+    preset = PRESETS[preset_name]
+    out = pathlib.Path(out)
+    base, jobs = plan(preset, out, variants=variants, seeds=seeds, model=model, data_dir=data_dir, extra=extra)
+    out.mkdir(parents=True, exist_ok=True)
+    command = command or " ".join(["carl", *sys.argv[1:]])
+    base.save(out / "base-config.yaml")
+    started = time.time()
+    commit = _git_commit()  # the code this sitting runs; stored with every result it produces
+    frozen_path = out / "evals" / FROZEN / "seed0.json"
+    evaluate_job(base.model.name_or_path, frozen_path, preset, data_dir, base.data.split_seed,
+                 {"variant": FROZEN, "seed": None, "commit": commit})
+    write_grid_report(out, preset_name, preset, base, jobs, command, plots=False)
+    for job in jobs:
+        if stop_after_minutes is not None and (time.time() - started) / 60 > stop_after_minutes:
+            log.warning("stopping: the sitting's budget of %.0f minutes is spent; re-run to continue",
+                        stop_after_minutes)
+            break
+        if job.eval_path.is_file():
+            continue
+        log.warning("grid: %s seed %d", job.variant.name, job.seed)
+        train_job(job, keep_checkpoints=keep_checkpoints)
+        summary = json.loads((job.run_dir / "summary.json").read_text())
+        evaluate_job(str(job.run_dir / "model"), job.eval_path, preset, data_dir, job.config.data.split_seed,
+                     {"variant": job.variant.name, "seed": job.seed, "commit": commit, "train_seconds": summary.get("seconds"),
+                      "best_step": summary.get("best_step"), "best_dev_va_pearson": summary.get("best_dev_va_pearson")})
+        write_grid_report(out, preset_name, preset, base, jobs, command, plots=False)
+    return write_grid_report(out, preset_name, preset, base, jobs, command, plots=plots)
+
+
+# ------------------------------------------------------------------ report
+
+
+def _git_commit() -> str:
+    try:
+        root = pathlib.Path(__file__).resolve().parents[2]
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=10)
+        if rev.returncode != 0:
+            return "unknown"
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return rev.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def collect(out: pathlib.Path, jobs: Sequence[Job]) -> list[tuple[str, dict, dict]]:
+    """(label, result, record) of every finished evaluation, frozen first, in grid order."""
+    found = []
+    frozen = out / "evals" / FROZEN / "seed0.json"
+    if frozen.is_file():
+        record = json.loads(frozen.read_text())
+        found.append((f"frozen encoder", record["result"], record))
+    order = {v.name: i for i, v in enumerate(VARIANTS)}
+    for job in sorted(jobs, key=lambda j: (order[j.variant.name], j.seed)):
+        if job.eval_path.is_file():
+            record = json.loads(job.eval_path.read_text())
+            found.append((job.variant.label, record["result"], record))
+    return found
+
+
+def _stat_cell(values: Sequence[float], digits: int = 3) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}f}"
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def headline_table(found: Sequence[tuple[str, dict, dict]], groups: Mapping[str, str]) -> str:
+    """Rows: variants; columns: one headline metric per task (mean ± std over training seeds)."""
+    tasks = [t for t in HEADLINE if any(t in res for _, res, _ in found)]
+    geometry = any("geometry" in res for _, res, _ in found)
+    labels = list(dict.fromkeys(label for label, _, _ in found))
+    header = ["variant", "group", "seeds"] + [f"{t} {HEADLINE[t]}" for t in tasks]
+    if geometry:
+        header += [f"geometry {m} ↓" for m in GEOMETRY]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label in labels:
+        results = [res for lab, res, _ in found if lab == label]
+        cells = [label, groups.get(label, ""), str(len(results))]
+        cells += [_stat_cell([r[t][HEADLINE[t]] for r in results if t in r]) for t in tasks]
+        if geometry:
+            cells += [_stat_cell([r["geometry"][m] for r in results if "geometry" in r]) for m in GEOMETRY]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base: CarlConfig, jobs: Sequence[Job],
+                      command: str, *, plots: bool) -> pathlib.Path:
+    from carl.evaluation.report import machine_info, markdown_table, write_report
+    from carl.io import atomic_write
+
+    found = collect(out, jobs)
+    groups = {"frozen encoder": "reference", **{v.label: v.group for v in VARIANTS}}
+    runs = [(label, res) for label, res, _ in found]
+    json_path, _, _ = write_report(out / "report.json", runs, command=command,
+                                   arguments={"preset": preset_name, "preset_settings": dataclasses.asdict(preset),
+                                              "base_config": base.to_dict(),
+                                              "records": [{k: v for k, v in rec.items() if k != "result"}
+                                                          for _, _, rec in found]})
+    done = sum(job.eval_path.is_file() for job in jobs)
+    machine = machine_info()
+    figures = grid_plots(out, found, jobs) if plots and found else []
+    train_seconds = {}
+    for label, _, rec in found:
+        if rec.get("train_seconds") is not None:
+            train_seconds.setdefault(label, []).append(rec["train_seconds"])
+    lines = [
+        f"# CARL vs baselines and ablations: preset `{preset_name}`",
+        "",
+        f"- **Status:** {done} of {len(jobs)} training runs evaluated"
+        + ("" if done == len(jobs) else " (incomplete: re-run the command to continue)") + ".",
+        f"- **Command:** `{command}`",
+        f"- **Date:** {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}; **commits** that produced "
+        f"the results: {', '.join(sorted({str(rec.get('commit')) for _, _, rec in found})) or 'none yet'}",
+        f"- **Machine:** {machine.get('processor')}, {machine.get('cpu_count')} cores"
+        + (f", {machine['gpu']}" if machine.get("gpu") else ", no GPU") + f"; torch threads {machine.get('torch_threads')}",
+        f"- **Encoder:** `{base.model.name_or_path}`; **training data:** {', '.join(base.data.train)}; "
+        f"**budget per run:** {base.train.max_steps or str(base.train.epochs) + ' epochs'} steps of batch "
+        f"{base.train.batch_size}, max_length {base.data.max_length}, lr {base.train.learning_rate:g}; checkpoint "
+        f"chosen by dev V-A Pearson (every {base.train.eval_every} steps), the same rule for every variant.",
+        f"- **Seeds:** training seeds {sorted({j.seed for j in jobs})}; every model is probed with seed "
+        f"{preset.eval_seed} on the same texts"
+        + (f"; probes subsampled to at most {preset.max_train} train and {preset.max_eval} dev/test texts per task "
+           "(CPU budget: not comparable with full-split numbers)" if preset.max_train or preset.max_eval else "")
+        + ".",
+        "- Cells: mean ± sample std over training seeds. The frozen encoder has no training seed: one value.",
+        "",
+        "## Summary (one metric per task; every metric is in the detail tables and report.json)",
+        "",
+        headline_table(found, groups),
+        "",
+    ]
+    if train_seconds:
+        lines += ["Training time per run (s, this machine): "
+                  + "; ".join(f"{label} {sum(v) / len(v):.0f}" for label, v in train_seconds.items()), ""]
+    lines += ["## Variants", "", "| variant | group | what changes |", "|---|---|---|"]
+    lines += [f"| {v.label} | {v.group} | {v.description} |" for v in VARIANTS if any(j.variant is v for j in jobs)]
+    lines += ["", "## Detail: every reported metric", ""]
+    for group in ("baseline", "ablation", "sweep"):
+        members = {v.label for v in VARIANTS if v.group == group}
+        subset = [(lab, res) for lab, res in runs if lab in members or lab in ("frozen encoder", "CARL")]
+        if any(lab in members for lab, _ in subset):
+            lines += [f"### {group}s", "", markdown_table(subset), ""]
+    if figures:
+        lines += ["## Figures", ""] + [f"![{p.stem}]({p.name})" for p in figures] + [""]
+    lines += ["Protocols: docs/evaluation.md; method and variants: docs/method.md. Raw numbers: report.json, "
+              "evals/*/seed*.json.", ""]
+    md = "\n".join(lines)
+    atomic_write(out / "REPORT.md", lambda tmp: tmp.write_text(md, encoding="utf-8"))
+    return out / "REPORT.md"
+
+
+def grid_plots(out: pathlib.Path, found, jobs) -> list[pathlib.Path]:
+    from carl.evaluation.plots import plot_dev_curves, plot_variant_bars
+
+    figures = [plot_variant_bars(found, HEADLINE, out / "summary-bars.png")]
+    curves = {}
+    for job in jobs:
+        metrics = job.run_dir / "metrics.jsonl"
+        if job.seed == min(j.seed for j in jobs) and metrics.is_file():
+            curves[job.variant.label] = [json.loads(line) for line in metrics.read_text().splitlines() if line]
+    if curves:
+        figures.append(plot_dev_curves(curves, out / "dev-curves.png"))
+    return figures

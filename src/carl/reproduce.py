@@ -287,9 +287,9 @@ def headline_table(found: Sequence[tuple[str, dict, dict]], groups: Mapping[str,
     for label in labels:
         results = [res for lab, res, _ in found if lab == label]
         cells = [label, groups.get(label, ""), str(len(results))]
-        cells += [_stat_cell([r[t][HEADLINE[t]] for r in results if t in r]) for t in tasks]
+        cells += [_stat_cell([r[t].get(HEADLINE[t]) for r in results if t in r]) for t in tasks]
         if geometry:
-            cells += [_stat_cell([r["geometry"][m] for r in results if "geometry" in r]) for m in GEOMETRY]
+            cells += [_stat_cell([r["geometry"].get(m) for r in results if "geometry" in r]) for m in GEOMETRY]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

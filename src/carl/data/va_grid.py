@@ -44,4 +44,9 @@ class VAGrid:
 
     def relabel(self, records: Sequence[Record]) -> list[Record]:
         """The records with their discrete labels replaced by their grid cell (V-A kept)."""
+        unrated = [r for r in records if r.valence is None or r.arousal is None]
+        if unrated:
+            raise DataError(f"{len(unrated)} texts have no valence-arousal rating, so no V-A grid cell "
+                            f"(first: corpus {unrated[0].corpus!r}, id {unrated[0].id!r})",
+                            fix="use data.discrete_labels=native for corpora with emotion or sentiment classes")
         return [dataclasses.replace(r, labels=(self.cell(r.valence, r.arousal),)) for r in records]

@@ -45,6 +45,9 @@ class SupConLoss(nn.Module):
     Implementation: pytorch-metric-learning's ``SupConLoss`` over the 2N views (cosine
     similarity on L2-normalised embeddings).
     Reference: Khosla et al. 2020, "Supervised Contrastive Learning", Eq. 2 (L_out; temperature 0.1).
+    With all labels distinct it is SimCLR's NT-Xent over the 2N views. Note: the library
+    returns 0 (no gradient) for a batch whose texts all share one label, where Eq. 2 is
+    defined; with 9 V-A grid classes and batch 32 such a batch is practically impossible.
     """
 
     def __init__(self, temperature: float = 0.1):

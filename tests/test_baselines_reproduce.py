@@ -1,0 +1,539 @@
+"""Baselines and the reproduction grid: V-A grid classes, the SimCSE / SupCon losses against
+hand-written references, each baseline trained for a few steps on real EmoBank rows with a
+tiny encoder, ``carl reproduce`` planning / resuming / reporting (training and evaluation
+replaced by fakes), and the grid's plots."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from carl import reproduce as rp
+from carl.config import CarlConfig
+from carl.data.records import Record
+from carl.data.va_grid import LEVELS, VAGrid
+from carl.errors import ConfigError, DataError
+from carl.losses import SimCSELoss, SupConLoss
+from carl.training.trainer import train, training_label_mode
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# ------------------------------------------------------------------ V-A grid
+
+
+def _rec(v, a, labels=(), i=0) -> Record:
+    return Record(text=f"text {i}", valence=v, arousal=a, labels=labels, corpus="toy", split="train", id=str(i))
+
+
+def _toy_records() -> list[Record]:
+    # V = 0..9 and A = 9..0 (reversed) so the two dimensions get different cuts.
+    return [_rec(float(v), float(9 - v) * 2, labels=("joy",), i=v) for v in range(10)]
+
+
+def test_va_grid_cuts_are_training_tertiles():
+    records = _toy_records()
+    grid = VAGrid.fit(records)
+    v = np.array([r.valence for r in records])
+    a = np.array([r.arousal for r in records])
+    np.testing.assert_allclose(grid.valence_cuts, np.quantile(v, [1 / 3, 2 / 3]))
+    np.testing.assert_allclose(grid.arousal_cuts, np.quantile(a, [1 / 3, 2 / 3]))
+    assert grid.valence_cuts == pytest.approx((3.0, 6.0))
+    assert grid.arousal_cuts == pytest.approx((6.0, 12.0))
+
+
+def test_va_grid_cells_nine_levels_and_ties_go_up():
+    grid = VAGrid(valence_cuts=(0.3, 0.6), arousal_cuts=(0.4, 0.7))
+    cells = {grid.cell(v, a) for v in (0.0, 0.45, 0.9) for a in (0.1, 0.5, 0.95)}
+    assert cells == {f"V-{lv}/A-{la}" for lv in LEVELS for la in LEVELS}
+    assert len(cells) == 9
+    # A value exactly on a cut goes to the upper level.
+    assert grid.cell(0.3, 0.4) == "V-mid/A-mid"
+    assert grid.cell(0.6, 0.7) == "V-high/A-high"
+    assert grid.cell(0.2999, 0.3999) == "V-low/A-low"
+    assert grid.cell(0.5999, 0.6999) == "V-mid/A-mid"
+    # Values outside the training range still get the extreme levels.
+    assert grid.cell(-5.0, 5.0) == "V-low/A-high"
+
+
+def test_va_grid_relabel_keeps_va_and_replaces_labels():
+    records = _toy_records()
+    grid = VAGrid.fit(records)
+    relabelled = grid.relabel(records)
+    assert len(relabelled) == len(records)
+    for old, new in zip(records, relabelled):
+        assert (new.text, new.valence, new.arousal, new.corpus, new.split, new.id) == \
+            (old.text, old.valence, old.arousal, old.corpus, old.split, old.id)
+        assert new.labels == (grid.cell(old.valence, old.arousal),)
+    assert records[0].labels == ("joy",)  # the originals are untouched
+    # V 0..9 with cuts 3 and 6: 0-2 low, 3-5 mid, 6-9 high.
+    assert [r.labels[0].split("/")[0] for r in relabelled] == ["V-low"] * 3 + ["V-mid"] * 3 + ["V-high"] * 4
+
+
+def test_va_grid_fit_rejects_unrated_records():
+    records = _toy_records() + [_rec(None, 0.5, i=99)]
+    with pytest.raises(DataError, match="1 of 11"):
+        VAGrid.fit(records)
+    with pytest.raises(DataError):
+        VAGrid.fit([_rec(0.5, None)])
+    with pytest.raises(DataError):
+        VAGrid.fit([])
+
+
+def test_va_grid_on_emobank_gives_nine_populated_cells(data_dir):
+    from carl.data import load_corpus
+
+    records = load_corpus("emobank", data_dir, ["train"])
+    relabelled = VAGrid.fit(records).relabel(records)
+    cells = [r.labels[0] for r in relabelled]
+    assert len(set(cells)) == 9
+    # Tertiles: each level of each dimension holds a sizeable share (ties in the ratings
+    # make it only roughly a third).
+    for dim in (0, 1):
+        counts = {lvl: sum(c.split("/")[dim].endswith(lvl) for c in cells) for lvl in LEVELS}
+        assert all(0.2 < n / len(cells) < 0.45 for n in counts.values()), counts
+
+
+# ------------------------------------------------------------------ losses
+
+
+def _reference_infonce(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    logits = F.normalize(a, dim=1) @ F.normalize(b, dim=1).T / temperature
+    return F.cross_entropy(logits, torch.arange(len(a)))
+
+
+def _reference_supcon_out(a: torch.Tensor, b: torch.Tensor, labels: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Khosla et al. 2020, Eq. 2 (L_out), written out loop by loop over the 2N views."""
+    z = F.normalize(torch.cat([a, b]), dim=1).double()
+    y = torch.cat([labels, labels]).tolist()
+    sim = z @ z.T / temperature
+    total = 0.0
+    for i in range(len(y)):
+        others = [k for k in range(len(y)) if k != i]
+        log_denominator = torch.logsumexp(sim[i, others], dim=0)
+        positives = [p for p in others if y[p] == y[i]]
+        total = total - sum(sim[i, p] - log_denominator for p in positives) / len(positives)
+    return total / len(y)
+
+
+def _reference_nt_xent(a: torch.Tensor, b: torch.Tensor, temperature: float) -> torch.Tensor:
+    """SimCLR's NT-Xent over 2N views: the positive is the other view of the same text,
+    every other view (of either batch) a negative."""
+    z = F.normalize(torch.cat([a, b]), dim=1).double()
+    n = len(a)
+    sim = z @ z.T / temperature
+    sim = sim.masked_fill(torch.eye(2 * n, dtype=torch.bool), float("-inf"))
+    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)])
+    return F.cross_entropy(sim, target)
+
+
+def test_simcse_matches_hand_written_infonce():
+    gen = torch.Generator().manual_seed(0)
+    a, b = torch.randn(16, 24, generator=gen), torch.randn(16, 24, generator=gen)
+    for temperature in (0.05, 0.5):
+        ours = SimCSELoss(temperature)(a, b)
+        assert ours.shape == ()
+        torch.testing.assert_close(ours, _reference_infonce(a, b, temperature), atol=1e-5, rtol=0)
+
+
+def test_simcse_close_views_score_lower_and_gradients_flow():
+    gen = torch.Generator().manual_seed(1)
+    a = torch.randn(16, 32, generator=gen, requires_grad=True)
+    close = (a.detach() + 0.01 * torch.randn(16, 32, generator=gen)).requires_grad_(True)
+    random = torch.randn(16, 32, generator=gen)
+    loss_fn = SimCSELoss()
+    low, high = loss_fn(a, close), loss_fn(a, random)
+    assert low < 0.1 < 1.0 < high
+    low.backward()
+    for grad in (a.grad, close.grad):
+        assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+
+
+def test_supcon_matches_khosla_l_out():
+    gen = torch.Generator().manual_seed(2)
+    a, b = torch.randn(12, 16, generator=gen), torch.randn(12, 16, generator=gen)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 0, 1, 3, 3, 2])
+    ours = SupConLoss(0.1)(a, b, labels)
+    assert torch.isfinite(ours)
+    ref = _reference_supcon_out(a, b, labels, 0.1)
+    assert ours.item() == pytest.approx(ref.item(), abs=1e-4)
+    # Another temperature is used, not ignored.
+    assert SupConLoss(0.5)(a, b, labels).item() == pytest.approx(_reference_supcon_out(a, b, labels, 0.5).item(),
+                                                                 abs=1e-4)
+
+
+def test_supcon_with_distinct_labels_is_nt_xent_over_both_views():
+    gen = torch.Generator().manual_seed(3)
+    a, b = torch.randn(10, 16, generator=gen), torch.randn(10, 16, generator=gen)
+    labels = torch.arange(10)
+    ours = SupConLoss(0.1)(a, b, labels)
+    assert ours.item() == pytest.approx(_reference_nt_xent(a, b, 0.1).item(), abs=1e-4)
+    # ... which is not SimCSELoss: that one contrasts only against the other batch's views.
+    assert abs(ours.item() - SimCSELoss(0.1)(a, b).item()) > 1e-2
+
+
+def test_supcon_gradients_flow_and_close_views_score_lower():
+    gen = torch.Generator().manual_seed(4)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    centres = torch.randn(4, 16, generator=gen) * 5
+    a = (centres[labels] + 0.1 * torch.randn(8, 16, generator=gen)).requires_grad_(True)
+    b = centres[labels] + 0.1 * torch.randn(8, 16, generator=gen)
+    clustered = SupConLoss()(a, b, labels)
+    scattered = SupConLoss()(torch.randn(8, 16, generator=gen), torch.randn(8, 16, generator=gen), labels)
+    assert torch.isfinite(clustered) and clustered < scattered
+    clustered.backward()
+    assert torch.isfinite(a.grad).all() and a.grad.abs().sum() > 0
+
+
+# ------------------------------------------------------------------ baselines in the trainer
+
+
+def baseline_config(tiny_encoder, data_dir, output_dir, overrides: dict) -> CarlConfig:
+    base = {"data.train": ["emobank"], "data.data_dir": str(data_dir), "data.max_length": 24,
+            "model.name_or_path": str(tiny_encoder), "model.projection_hidden": 32, "model.projection_dim": 16,
+            "train.batch_size": 8, "train.max_steps": 3, "train.eval_every": 100, "train.save_every": 100,
+            "train.log_every": 1, "train.output_dir": str(output_dir),
+            "ptd.epsilon": 1e-2, "ptd.relative_epsilon": True}
+    return CarlConfig().override({**base, **overrides})
+
+
+def _query_weight(state: dict) -> torch.Tensor:
+    key = next(k for k in state if k.endswith("encoder.layer.0.attention.self.query.weight"))
+    return state[key]
+
+
+@pytest.mark.parametrize("name, overrides", [
+    ("supervised", {"objective.name": "supervised", "data.discrete_labels": "va_grid"}),
+    ("simcse", {"objective.name": "simcse"}),
+    ("supcon", {"objective.name": "supcon", "data.discrete_labels": "va_grid"}),
+    ("one-hot", {"mccl.label_mode": "one_hot", "data.discrete_labels": "va_grid"}),
+])
+def test_baselines_and_one_hot_ablation_train(name, overrides, tiny_encoder, data_dir, tmp_path):
+    out = tmp_path / name
+    result = train(baseline_config(tiny_encoder, data_dir, out, overrides), progress=False)
+    assert result.finished and result.steps == 3
+    assert (out / "summary.json").is_file()
+    assert json.loads((out / "summary.json").read_text())["steps"] == 3
+    assert CarlConfig.load(out / "config.yaml").to_dict() == \
+        baseline_config(tiny_encoder, data_dir, out, overrides).to_dict()
+    # The exported model: a sentence-transformers folder with changed encoder weights.
+    model = out / "model"
+    assert (model / "modules.json").is_file() and (model / "config.json").is_file()
+    meta = json.loads((model / "carl.json").read_text())
+    assert meta["step"] == 3 and meta["config"]["objective"]["name"] == overrides.get("objective.name", "carl")
+    initial = _query_weight(load_file(tiny_encoder / "model.safetensors"))
+    trained = _query_weight(load_file(model / "model.safetensors"))
+    assert trained.shape == initial.shape
+    assert not torch.equal(trained, initial)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [r for r in rows if "loss" in r]
+    assert [r["step"] for r in losses] == [1, 2, 3]
+    assert all(math.isfinite(r["loss"]) and r["loss"] > 0 for r in losses)
+    if name != "one-hot":  # baselines report no CARL components
+        assert all(r["loss_mccl"] == 0 and r["loss_ptd"] == 0 for r in losses)
+    assert any("dev/va_pearson" in r for r in rows)
+
+
+@pytest.mark.parametrize("objective", ["supervised", "supcon"])
+def test_class_baselines_on_va_corpus_need_va_grid(objective, tiny_encoder, data_dir, tmp_path):
+    cfg = baseline_config(tiny_encoder, data_dir, tmp_path / objective, {"objective.name": objective})
+    with pytest.raises(DataError, match="va_grid"):
+        train(cfg, progress=False)
+    assert not (tmp_path / objective / "model").exists()
+
+
+def test_training_label_mode():
+    assert training_label_mode(CarlConfig()) == "continuous"
+    assert training_label_mode(CarlConfig().override({"mccl.label_mode": "one_hot"})) == "one_hot"
+    for name, mode in {"simcse": "none", "supervised": "one_hot", "supcon": "one_hot"}.items():
+        for label_mode in ("continuous", "one_hot"):
+            cfg = CarlConfig().override({"objective.name": name, "mccl.label_mode": label_mode})
+            assert training_label_mode(cfg) == mode, (name, label_mode)
+
+
+# ------------------------------------------------------------------ carl reproduce: plan and variants
+
+
+def test_variants_unique_and_their_overrides_valid():
+    names = [v.name for v in rp.VARIANTS]
+    labels = [v.label for v in rp.VARIANTS]
+    assert len(set(names)) == len(names) and len(set(labels)) == len(labels)
+    assert set(rp.VARIANT_BY_NAME) == set(names)
+    assert {"carl", "supervised-ce", "simcse", "supcon"} <= set(names)
+    default = CarlConfig().to_dict()
+    for variant in rp.VARIANTS:
+        cfg = CarlConfig().override(dict(variant.overrides)).validate()
+        raw = cfg.to_dict()
+        for key, value in variant.overrides.items():
+            section, name = key.split(".")
+            assert raw[section][name] == value, (variant.name, key)
+        # Every variant but CARL itself changes something.
+        assert (raw != default) == (variant.name != "carl"), variant.name
+    for variant in rp.VARIANTS:  # classes are needed exactly when an objective needs them
+        cfg = CarlConfig().override(dict(variant.overrides))
+        if training_label_mode(cfg) == "one_hot":
+            assert cfg.data.discrete_labels == "va_grid", variant.name
+
+
+def test_plan_is_seed_major_and_applies_overrides(tmp_path):
+    base, jobs = rp.plan(rp.PRESETS["cpu"], tmp_path, variants=["simcse", "carl", "supcon"], seeds=[3, 1],
+                         model="some-model", data_dir="/data", extra={"train.batch_size": 8})
+    assert [(j.variant.name, j.seed) for j in jobs] == [
+        ("simcse", 3), ("carl", 3), ("supcon", 3), ("simcse", 1), ("carl", 1), ("supcon", 1)]
+    assert base.train.max_steps == 200 and base.train.eval_every == 100  # the preset's overrides
+    assert base.model.name_or_path == "some-model" and base.data.data_dir == "/data"
+    assert base.train.batch_size == 8
+    for job in jobs:
+        assert job.run_dir == tmp_path / "runs" / job.variant.name / f"seed{job.seed}"
+        assert job.eval_path == tmp_path / "evals" / job.variant.name / f"seed{job.seed}.json"
+        assert job.config.train.seed == job.seed
+        assert job.config.train.output_dir == str(job.run_dir)
+        assert job.config.train.max_steps == 200 and job.config.train.batch_size == 8
+        assert job.config.model.name_or_path == "some-model"
+    by = {(j.variant.name, j.seed): j.config for j in jobs}
+    assert by["carl", 3].objective.name == "carl" and by["carl", 3].data.discrete_labels == "native"
+    assert by["simcse", 1].objective.name == "simcse"
+    assert by["supcon", 1].objective.name == "supcon" and by["supcon", 1].data.discrete_labels == "va_grid"
+    assert not (tmp_path / "runs").exists()  # planning creates nothing
+
+
+def test_plan_all_variants_default_seeds(tmp_path):
+    _, jobs = rp.plan(rp.PRESETS["cpu"], tmp_path)
+    assert len(jobs) == len(rp.VARIANTS) * len(rp.PRESETS["cpu"].seeds)
+    assert [j.seed for j in jobs[:len(rp.VARIANTS)]] == [0] * len(rp.VARIANTS)
+    assert [j.variant for j in jobs[:len(rp.VARIANTS)]] == rp.VARIANTS
+    for job in jobs:
+        raw = job.config.to_dict()
+        for key, value in job.variant.overrides.items():
+            section, name = key.split(".")
+            assert raw[section][name] == value, (job.variant.name, key)
+
+
+def test_plan_rejects_unknown_variant_and_preset(tmp_path):
+    with pytest.raises(ConfigError, match="no-such-variant"):
+        rp.plan(rp.PRESETS["cpu"], tmp_path, variants=["carl", "no-such-variant"])
+    with pytest.raises(ConfigError, match="preset"):
+        rp.reproduce("tpu", tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+# ------------------------------------------------------------------ carl reproduce: report helpers
+
+
+def test_stat_cell_mean_and_sample_std():
+    assert rp._stat_cell([]) == "–"
+    assert rp._stat_cell([None, None]) == "–"
+    assert rp._stat_cell([0.5]) == "0.500"
+    assert rp._stat_cell([1.0, 2.0, 3.0]) == "2.000 ± 1.000"  # ddof=1: sqrt(2/2)
+    assert rp._stat_cell([0.6, None, 0.8]) == "0.700 ± 0.141"  # None skipped; sqrt(0.02)
+    assert rp._stat_cell([0.25, 0.75], digits=2) == "0.50 ± 0.35"
+    values = [0.1, 0.4, 0.35, 0.9]
+    mean, std = np.mean(values), np.std(values, ddof=1)
+    assert rp._stat_cell(values) == f"{mean:.3f} ± {std:.3f}"
+
+
+def _found():
+    return [
+        ("frozen encoder", {"emobank": {"pearson_mean": 0.3}, "sst2": {"accuracy": 0.8}, "_meta": {}}, {}),
+        ("CARL", {"emobank": {"pearson_mean": 0.6}, "_meta": {}}, {}),
+        ("CARL", {"emobank": {"pearson_mean": 0.8}, "sst2": {"accuracy": 0.9}, "_meta": {}}, {}),
+        ("SimCSE", {"emobank": {"pearson_mean": 0.4}, "sst2": {"accuracy": 0.7}, "_meta": {}}, {}),
+    ]
+
+
+def test_headline_table():
+    table = rp.headline_table(_found(), {"frozen encoder": "reference", "CARL": "CARL", "SimCSE": "baseline"})
+    assert table.splitlines() == [
+        "| variant | group | seeds | emobank pearson_mean | sst2 accuracy |",
+        "|---|---|---|---|---|",
+        "| frozen encoder | reference | 1 | 0.300 | 0.800 |",
+        "| CARL | CARL | 2 | 0.700 ± 0.141 | 0.900 |",
+        "| SimCSE | baseline | 1 | 0.400 | 0.700 |",
+    ]
+
+
+def test_headline_table_geometry_columns_and_unknown_group():
+    found = [("CARL", {"emobank": {"pearson_mean": 0.5}, "geometry": {"alignment_va": 0.2, "uniformity_emobank": -1.0}},
+              {}),
+             ("CARL", {"emobank": {"pearson_mean": 0.7}, "geometry": {"alignment_va": 0.4, "uniformity_emobank": -3.0}},
+              {})]
+    lines = rp.headline_table(found, {}).splitlines()
+    assert lines[0] == ("| variant | group | seeds | emobank pearson_mean | geometry alignment_va ↓ "
+                        "| geometry uniformity_emobank ↓ |")
+    assert lines[2] == "| CARL |  | 2 | 0.600 ± 0.141 | 0.300 ± 0.141 | -2.000 ± 1.414 |"
+
+
+# ------------------------------------------------------------------ carl reproduce: resumable grid
+
+
+class FakeGrid:
+    """Stands in for training (writes summary.json + metrics.jsonl) and evaluation (a score
+    that depends on which model is evaluated)."""
+
+    SCORES = {"carl": {0: 0.6, 1: 0.7}, "simcse": {0: 0.4, 1: 0.5}}
+
+    def __init__(self, fail_on_train_call: int | None = None):
+        self.trained: list[tuple[str, int]] = []
+        self.evaluated: list[str] = []
+        self.fail_on_train_call = fail_on_train_call
+
+    def train_job(self, job, *, keep_checkpoints=False):
+        self.trained.append((job.variant.name, job.seed))
+        if self.fail_on_train_call is not None and len(self.trained) == self.fail_on_train_call:
+            raise RuntimeError("simulated interruption")
+        job.run_dir.mkdir(parents=True, exist_ok=True)
+        (job.run_dir / "metrics.jsonl").write_text(
+            "\n".join(json.dumps(r) for r in [{"step": 0, "dev/va_pearson": 0.1}, {"step": 1, "loss": 2.0},
+                                              {"step": 2, "dev/va_pearson": 0.3}]) + "\n")
+        (job.run_dir / "summary.json").write_text(json.dumps({"steps": 2, "best_step": 2,
+                                                              "best_dev_va_pearson": 0.3, "seconds": 12.0}))
+        return 12.0
+
+    def run_tasks(self, model_ref, tasks, data_dir=None, **kwargs):
+        self.evaluated.append(str(model_ref))
+        path = pathlib.Path(model_ref)
+        if path.name == "model":  # runs/VARIANT/seedS/model
+            score = self.SCORES[path.parent.parent.name][int(path.parent.name.removeprefix("seed"))]
+        else:
+            score = 0.3  # the frozen encoder
+        return {"emobank": {"pearson_mean": score, "n_test": 10}, "_meta": {"model": str(model_ref)}}
+
+
+@pytest.fixture
+def fake_grid(monkeypatch):
+    import carl.evaluation.tasks
+
+    def install(fake: FakeGrid) -> FakeGrid:
+        monkeypatch.setattr(rp, "train_job", fake.train_job)
+        monkeypatch.setattr(carl.evaluation.tasks, "run_tasks", fake.run_tasks)
+        return fake
+
+    return install
+
+
+def test_reproduce_is_resumable_and_reports(fake_grid, tmp_path):
+    out = tmp_path / "grid"
+    kwargs = dict(variants=["carl", "simcse"], seeds=[0, 1], plots=False, command="carl reproduce test")
+
+    # 1. Interrupted during the third job (seed-major: carl 0, simcse 0, carl 1 ...).
+    first = fake_grid(FakeGrid(fail_on_train_call=3))
+    with pytest.raises(RuntimeError, match="simulated"):
+        rp.reproduce("cpu", out, **kwargs)
+    assert first.trained == [("carl", 0), ("simcse", 0), ("carl", 1)]
+    assert first.evaluated == ["minilm", str(out / "runs/carl/seed0/model"), str(out / "runs/simcse/seed0/model")]
+    report = (out / "REPORT.md").read_text()
+    assert "2 of 4 training runs evaluated (incomplete" in report
+    assert (out / "evals/frozen/seed0.json").is_file() and (out / "base-config.yaml").is_file()
+    record = json.loads((out / "evals/carl/seed0.json").read_text())
+    assert record["variant"] == "carl" and record["seed"] == 0 and record["train_seconds"] == 12.0
+    assert record["best_step"] == 2 and record["result"]["emobank"]["pearson_mean"] == 0.6
+
+    # 2. Re-run: only the missing jobs are trained and evaluated.
+    second = fake_grid(FakeGrid())
+    path = rp.reproduce("cpu", out, **kwargs)
+    assert path == out / "REPORT.md"
+    assert second.trained == [("carl", 1), ("simcse", 1)]
+    assert second.evaluated == [str(out / "runs/carl/seed1/model"), str(out / "runs/simcse/seed1/model")]
+    report = path.read_text()
+    assert "**Status:** 4 of 4 training runs evaluated." in report and "incomplete" not in report
+    assert "| frozen encoder | reference | 1 | 0.300 |" in report
+    assert "| CARL | CARL | 2 | 0.650 ± 0.071 |" in report
+    assert "| SimCSE | baseline | 2 | 0.450 ± 0.071 |" in report
+    assert "| SimCSE | baseline | unsupervised SimCSE" in report  # the variants section
+    assert "supervised CE" not in report  # only the chosen variants are described
+    assert "carl reproduce test" in report
+    summary = json.loads((out / "report.json").read_text())
+    assert summary["summary"]["CARL"]["emobank"]["pearson_mean"]["n"] == 2
+
+    # 3. Everything is cached: nothing is trained or evaluated again.
+    third = fake_grid(FakeGrid())
+    rp.reproduce("cpu", out, **kwargs)
+    assert third.trained == [] and third.evaluated == []
+    assert "4 of 4 training runs evaluated." in (out / "REPORT.md").read_text()
+
+    # 4. A deleted evaluation re-runs exactly that job.
+    (out / "evals/simcse/seed1.json").unlink()
+    fourth = fake_grid(FakeGrid())
+    rp.reproduce("cpu", out, **kwargs)
+    assert fourth.trained == [("simcse", 1)]
+    assert fourth.evaluated == [str(out / "runs/simcse/seed1/model")]
+    assert (out / "evals/simcse/seed1.json").is_file()
+    assert "| SimCSE | baseline | 2 | 0.450 ± 0.071 |" in (out / "REPORT.md").read_text()
+
+    # 5. With plots: the summary bars and dev curves are written and linked.
+    fifth = fake_grid(FakeGrid())
+    rp.reproduce("cpu", out, **{**kwargs, "plots": True})
+    assert fifth.trained == [] and fifth.evaluated == []
+    report = (out / "REPORT.md").read_text()
+    for name in ("summary-bars.png", "dev-curves.png"):
+        assert (out / name).read_bytes()[:8] == PNG_MAGIC
+        assert f"]({name})" in report
+
+
+def test_reproduce_with_no_time_left_only_evaluates_the_frozen_encoder(fake_grid, tmp_path):
+    fake = fake_grid(FakeGrid())
+    rp.reproduce("cpu", tmp_path, variants=["carl", "simcse"], seeds=[0, 1], plots=False, stop_after_minutes=0)
+    assert fake.trained == []
+    assert fake.evaluated == ["minilm"]
+    assert "0 of 4 training runs evaluated (incomplete" in (tmp_path / "REPORT.md").read_text()
+    assert not (tmp_path / "runs").exists()
+
+
+# ------------------------------------------------------------------ grid plots
+
+
+def _assert_png(path: pathlib.Path) -> None:
+    assert path.is_file()
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert len(data) > 5000
+
+
+def test_plot_variant_bars(tmp_path):
+    from carl.evaluation.plots import plot_variant_bars
+
+    out = plot_variant_bars(_found(), rp.HEADLINE, tmp_path / "sub" / "bars.png")
+    assert out == tmp_path / "sub" / "bars.png"
+    _assert_png(out)
+    with pytest.raises(ValueError):
+        plot_variant_bars([], rp.HEADLINE, tmp_path / "empty.png")
+    with pytest.raises(ValueError):  # runs, but none holds a headline task
+        plot_variant_bars([("CARL", {"unknown-task": {"x": 1.0}}, {})], rp.HEADLINE, tmp_path / "none.png")
+    assert not (tmp_path / "empty.png").exists() and not (tmp_path / "none.png").exists()
+
+
+def test_plot_dev_curves(tmp_path):
+    from carl.evaluation.plots import plot_dev_curves
+
+    curves = {"CARL": [{"step": 0, "dev/va_pearson": 0.1}, {"step": 1, "loss": 1.0},
+                       {"step": 100, "dev/va_pearson": 0.3}, {"step": 200, "dev/va_pearson": 0.35}],
+              "SimCSE": [{"step": 0, "dev/va_pearson": 0.1}, {"step": 200, "dev/va_pearson": 0.2}]}
+    out = plot_dev_curves(curves, tmp_path / "dev.png")
+    _assert_png(out)
+    with pytest.raises(ValueError):
+        plot_dev_curves({}, tmp_path / "empty.png")
+    with pytest.raises(ValueError):  # no run logged the key
+        plot_dev_curves({"CARL": [{"step": 1, "loss": 1.0}]}, tmp_path / "nokey.png")
+    with pytest.raises(ValueError):
+        plot_dev_curves({"CARL": []}, tmp_path / "norows.png")
+    assert not any((tmp_path / n).exists() for n in ("empty.png", "nokey.png", "norows.png"))
+
+
+def test_va_grid_relabel_rejects_unrated_records():
+    rated = [Record(f"t{i}", i / 10, 1 - i / 10, (), "c", "train", str(i)) for i in range(10)]
+    grid = VAGrid.fit(rated)
+    with pytest.raises(DataError, match="no valence-arousal rating"):
+        grid.relabel([*rated[:2], Record("x", None, 0.5, (), "c", "dev", "x")])
+
+
+def test_headline_table_shows_a_dash_for_a_missing_metric():
+    table = rp.headline_table([("CARL", {"emobank": {"n_test": 3}}, {})], {"CARL": "CARL"})
+    row = table.splitlines()[2]
+    assert row.startswith("| CARL | CARL | 1 | –")

@@ -157,6 +157,39 @@ def reproduce(
 
 
 @app.command()
+def finetune(
+    model: str = typer.Argument(..., help="Model folder, alias (minilm) or hub id; several: comma list of NAME=PATH."),
+    task: str = typer.Option(..., "--task", help="A V-A regression or classification task (see `carl evaluate`)."),
+    output: pathlib.Path = typer.Option(..., "--output", help="Report .json; the Markdown table goes beside it."),
+    steps: int = typer.Option(300, "--steps"), batch_size: int = typer.Option(32, "--batch-size"),
+    learning_rate: float = typer.Option(3e-5, "--learning-rate"),
+    seed: List[int] = typer.Option([0], "--seed", help="Repeat for mean ± std over fine-tuning seeds."),
+    max_train: Optional[int] = typer.Option(None, "--max-train"), max_eval: Optional[int] = typer.Option(None, "--max-eval"),
+    data_dir: Optional[str] = DataDirOpt,
+):
+    """Fine-tune encoder + linear head on one task (dev-selected step, test metrics): the full fine-tuning protocol."""
+    from carl.evaluation.commands import parse_models
+    from carl.evaluation.finetune import finetune as run_finetune
+    from carl.evaluation.report import markdown_table, write_report
+
+    if output.suffix.lower() != ".json":
+        raise CarlError(f"--output {output}: give a .json path (the Markdown table is written beside it as .md)")
+    runs = []
+    for name, path in parse_models(model):
+        for s in dict.fromkeys(seed):
+            typer.echo(f"fine-tuning {name} on {task} (seed {s})...", err=True)
+            metrics = run_finetune(path, task, data_dir, steps=steps, batch_size=batch_size,
+                                   learning_rate=learning_rate, seed=s, max_train=max_train, max_eval=max_eval)
+            meta = metrics.pop("_meta")
+            runs.append((name, {task: metrics, "_meta": meta}))
+    write_report(output, runs, arguments={"model": model, "task": task, "steps": steps, "batch_size": batch_size,
+                                          "learning_rate": learning_rate, "seeds": seed, "max_train": max_train,
+                                          "max_eval": max_eval, "protocol": "finetune"})
+    typer.echo(markdown_table(runs))
+    typer.echo(f"written: {output}, {output.with_suffix('.md')}")
+
+
+@app.command()
 def embed(
     model: str = typer.Argument(..., help="Folder written by `carl train` (OUTPUT/model), or any sentence-transformers model."),
     input: pathlib.Path = typer.Option(..., "--input", help="Texts: .txt (one per line), .csv/.tsv/.jsonl (a text column)."),

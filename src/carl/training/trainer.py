@@ -260,7 +260,7 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
 
     # -- loop ---------------------------------------------------------------
     model.train()
-    bar = tqdm(total=total_steps, initial=step, disable=not (progress and accelerator.is_main_process), desc="CARL")
+    bar = tqdm(total=total_steps, initial=step, disable=not (progress and accelerator.is_main_process), desc=config.objective.name)
     per_process = tc.batch_size // world
     tick = time.time()
     stop_at = min(total_steps, tc.stop_after) if tc.stop_after else total_steps

@@ -38,6 +38,7 @@ log = logging.getLogger("carl.reproduce")
 
 PACKAGED_CONFIGS = pathlib.Path(__file__).parent / "configs"
 FROZEN = "frozen"
+FROZEN_LABEL = "frozen encoder"
 
 
 @dataclass(frozen=True)
@@ -255,7 +256,7 @@ def collect(out: pathlib.Path, jobs: Sequence[Job]) -> list[tuple[str, dict, dic
     frozen = out / "evals" / FROZEN / "seed0.json"
     if frozen.is_file():
         record = json.loads(frozen.read_text())
-        found.append((f"frozen encoder", record["result"], record))
+        found.append((FROZEN_LABEL, record["result"], record))
     order = {v.name: i for i, v in enumerate(VARIANTS)}
     for job in sorted(jobs, key=lambda j: (order[j.variant.name], j.seed)):
         if job.eval_path.is_file():
@@ -300,7 +301,7 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
     from carl.io import atomic_write
 
     found = collect(out, jobs)
-    groups = {"frozen encoder": "reference", **{v.label: v.group for v in VARIANTS}}
+    groups = {FROZEN_LABEL: "reference", **{v.label: v.group for v in VARIANTS}}
     runs = [(label, res) for label, res, _ in found]
     json_path, _, _ = write_report(out / "report.json", runs, command=command,
                                    arguments={"preset": preset_name, "preset_settings": dataclasses.asdict(preset),
@@ -348,7 +349,7 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
     lines += ["", "## Detail: every reported metric", ""]
     for group in ("baseline", "ablation", "sweep"):
         members = {v.label for v in VARIANTS if v.group == group}
-        subset = [(lab, res) for lab, res in runs if lab in members or lab in ("frozen encoder", "CARL")]
+        subset = [(lab, res) for lab, res in runs if lab in members or lab in (FROZEN_LABEL, VARIANT_BY_NAME["carl"].label)]
         if any(lab in members for lab, _ in subset):
             lines += [f"### {group}s", "", markdown_table(subset), ""]
     if figures:

@@ -71,3 +71,26 @@ def test_two_processes_equal_one_process_on_the_global_batch(dropout_free_encode
     assert moved > 10  # the comparison is between trained weights, not two untouched copies
     rows = (tmp_path / "multi" / "metrics.jsonl").read_text()
     assert '"processes": 2' in rows
+
+
+@pytest.mark.parametrize("engine", ["DEEPSPEED", "FSDP", "MEGATRON_LM"])
+def test_sharding_engines_are_refused_before_any_work(engine, tiny_encoder, data_dir, tmp_path, monkeypatch):
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedType
+
+    from carl.errors import ConfigError
+    from test_training import tiny_config
+
+    monkeypatch.setattr(Accelerator, "distributed_type", property(lambda self: DistributedType[engine]))
+    with pytest.raises(ConfigError, match=f"configured for {engine}.*--multi_gpu"):
+        train(tiny_config(tiny_encoder, data_dir, tmp_path / "out"), progress=False)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("engine", ["NO", "MULTI_CPU", "MULTI_GPU"])
+def test_replicated_data_parallel_set_ups_are_accepted(engine):
+    from accelerate.utils import DistributedType
+
+    from carl.training.trainer import require_replicated_weights
+
+    require_replicated_weights(DistributedType[engine])  # no error

@@ -199,8 +199,31 @@ class CarlConfig:
             section, _, name = key.partition(".")
             if section not in raw or not name or name not in raw[section]:
                 raise ConfigError(f"unknown setting {key!r}; known: {', '.join(_known_keys(raw))}")
-            raw[section][name] = yaml.safe_load(value) if isinstance(value, str) else value
+            raw[section][name] = _parse_override(value, raw[section][name])
         return CarlConfig.from_dict(raw, source="overrides")
+
+
+def _parse_override(value: Any, current: Any) -> Any:
+    """YAML-typed value of a KEY=VALUE override; text settings keep their text.
+
+    YAML 1.1 reads ``no``/``off``/``yes`` as booleans, which would turn
+    ``train.mixed_precision=no`` into ``False``.
+    """
+    if not isinstance(value, str):
+        return value
+    parsed = yaml.safe_load(value)
+    if isinstance(parsed, bool) and isinstance(current, str):
+        return value
+    return parsed
+
+
+def _number_from_text(text: str, where: str) -> float | str:
+    """YAML 1.1 leaves ``1e-3`` (no dot in the mantissa) as text; read it as the number it means."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() and "e" not in text.lower() and "." not in text else number
 
 
 def _known_keys(raw: dict[str, Any]) -> list[str]:
@@ -239,6 +262,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 errors.append(str(exc))
         raise ConfigError(errors[0])
     if origin is Literal:
+        if value is False and "no" in args:  # YAML 1.1 reads an unquoted `no` as false
+            value = "no"
         if value not in args:
             raise ConfigError(f"{where} must be one of {list(args)}, got {value!r}")
         return value
@@ -253,6 +278,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
             return value
         raise ConfigError(f"{where} must be true or false, got {value!r}")
     if hint in (int, float):
+        if isinstance(value, str):
+            value = _number_from_text(value, where)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r}")
         if hint is int and float(value) != int(value):

@@ -155,6 +155,27 @@ def check_collapse(spread: float, step: int, tc) -> None:
     log.warning(message)
 
 
+SHARDING_ENGINES = ("DEEPSPEED", "FSDP", "MEGATRON_LM")
+
+
+def require_replicated_weights(distributed_type) -> None:
+    """Refuse Accelerate set-ups that shard or wrap the model.
+
+    A CARL step needs the full weights on every process: the EMA target is copied from the
+    online weights parameter by parameter, PGD differentiates through the input embeddings,
+    and the gradients of two backward passes are all-reduced once (``average_gradients``).
+    DeepSpeed ZeRO, FSDP and Megatron shard or wrap exactly those tensors.
+    """
+    name = getattr(distributed_type, "value", str(distributed_type))
+    if name in SHARDING_ENGINES:
+        raise ConfigError(
+            f"Accelerate is configured for {name}, which carl train does not support: CARL keeps a full replica "
+            "of the encoder per process (EMA target, PGD on input embeddings, one gradient all-reduce per step). "
+            "Use plain data parallelism instead: `accelerate launch --multi_gpu --num_processes N -m carl.cli train ...` "
+            "(or answer 'no' to DeepSpeed/FSDP in `accelerate config`). A base-size encoder fits on one GPU in bf16."
+        )
+
+
 def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
@@ -163,6 +184,7 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
     tc = config.train
     started = time.time()
     accelerator = Accelerator(mixed_precision=tc.mixed_precision)
+    require_replicated_weights(accelerator.distributed_type)
     world, rank = accelerator.num_processes, accelerator.process_index
     if tc.batch_size % world:
         raise ConfigError(f"train.batch_size {tc.batch_size} is not divisible by the {world} processes")

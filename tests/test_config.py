@@ -1,0 +1,43 @@
+"""KEY=VALUE overrides are typed by YAML, except where YAML would change a text setting's meaning."""
+
+import pytest
+
+from carl.config import CarlConfig
+from carl.errors import ConfigError
+
+
+@pytest.mark.parametrize("text", ["no", "bf16"])
+def test_text_setting_keeps_words_yaml_reads_as_booleans(text):
+    config = CarlConfig().override({"train.mixed_precision": text})
+    assert config.train.mixed_precision == text
+
+
+def test_overrides_are_typed():
+    config = CarlConfig().override({"train.max_steps": "7", "ptd.enabled": "false", "ptd.epsilon": "1e-3",
+                                    "data.dev": "[]"})
+    assert config.train.max_steps == 7
+    assert config.ptd.enabled is False
+    assert config.ptd.epsilon == pytest.approx(1e-3)
+    assert config.data.dev == []
+
+
+def test_a_boolean_word_for_a_boolean_setting_stays_boolean():
+    assert CarlConfig().override({"ptd.enabled": "no"}).ptd.enabled is False
+
+
+def test_invalid_value_still_names_the_setting():
+    with pytest.raises(ConfigError, match="mixed_precision"):
+        CarlConfig().override({"train.mixed_precision": "fp8"})
+
+
+def test_yaml_file_values_yaml_would_misread(tmp_path):
+    path = tmp_path / "config.yaml"
+    path.write_text("train:\n  mixed_precision: no\nptd:\n  epsilon: 1e-3\n")
+    config = CarlConfig.load(path)
+    assert config.train.mixed_precision == "no"
+    assert config.ptd.epsilon == pytest.approx(1e-3)
+
+
+def test_text_that_is_not_a_number_is_refused_for_a_number_setting():
+    with pytest.raises(ConfigError, match="epsilon must be a number"):
+        CarlConfig().override({"ptd.epsilon": "small"})

@@ -382,13 +382,14 @@ class FakeGrid:
     def __init__(self, fail_on_train_call: int | None = None):
         self.trained: list[tuple[str, int]] = []
         self.evaluated: list[str] = []
+        self.finetuned: list[tuple[str, str, int]] = []
         self.fail_on_train_call = fail_on_train_call
 
     def train_job(self, job, *, keep_checkpoints=False):
         self.trained.append((job.variant.name, job.seed))
         if self.fail_on_train_call is not None and len(self.trained) == self.fail_on_train_call:
             raise RuntimeError("simulated interruption")
-        job.run_dir.mkdir(parents=True, exist_ok=True)
+        (job.run_dir / "model").mkdir(parents=True, exist_ok=True)
         (job.run_dir / "metrics.jsonl").write_text(
             "\n".join(json.dumps(r) for r in [{"step": 0, "dev/va_pearson": 0.1}, {"step": 1, "loss": 2.0},
                                               {"step": 2, "dev/va_pearson": 0.3}]) + "\n")
@@ -405,14 +406,26 @@ class FakeGrid:
             score = 0.3  # the frozen encoder
         return {"emobank": {"pearson_mean": score, "n_test": 10}, "_meta": {"model": str(model_ref)}}
 
+    def finetune(self, model_ref, task, data_dir=None, *, seed=0, **kwargs):
+        self.finetuned.append((str(model_ref), task, seed))
+        base = 0.5 if model_ref == "minilm" else 0.6
+        score = base + 0.1 * seed
+        meta = {"best_step": 100 + seed, "steps": kwargs["steps"]}
+        if task == "emobank":
+            return {"pearson_mean": score, "pearson_v": score + 0.1, "pearson_a": score - 0.1, "_meta": meta}
+        return {"macro_f1": score / 2, "accuracy": score, "_meta": meta}
+
 
 @pytest.fixture
 def fake_grid(monkeypatch):
     import carl.evaluation.tasks
 
+    import carl.evaluation.finetune
+
     def install(fake: FakeGrid) -> FakeGrid:
         monkeypatch.setattr(rp, "train_job", fake.train_job)
         monkeypatch.setattr(carl.evaluation.tasks, "run_tasks", fake.run_tasks)
+        monkeypatch.setattr(carl.evaluation.finetune, "finetune", fake.finetune)
         return fake
 
     return install
@@ -475,6 +488,54 @@ def test_reproduce_is_resumable_and_reports(fake_grid, tmp_path):
     for name in ("summary-bars.png", "dev-curves.png"):
         assert (out / name).read_bytes()[:8] == PNG_MAGIC
         assert f"]({name})" in report
+
+
+def test_finetune_stage_runs_after_the_probes_is_cached_and_reported(fake_grid, tmp_path):
+    out = tmp_path / "grid"
+    kwargs = dict(variants=["carl", "simcse"], seeds=[0, 1], plots=False, command="carl reproduce test")
+
+    # Interrupted before the grid's probes are complete: nothing is fine-tuned yet.
+    first = fake_grid(FakeGrid(fail_on_train_call=2))
+    with pytest.raises(RuntimeError, match="simulated"):
+        rp.reproduce("cpu", out, **kwargs)
+    assert first.finetuned == []
+    assert "Fine-tuning protocol" not in (out / "REPORT.md").read_text()
+
+    second = fake_grid(FakeGrid())
+    rp.reproduce("cpu", out, **kwargs)
+    carl0, carl1 = str(out / "runs/carl/seed0/model"), str(out / "runs/carl/seed1/model")
+    tasks = rp.PRESETS["cpu"].finetune_tasks
+    assert tasks == ("emobank", "carer")
+    # Seed-major; only the frozen encoder and CARL (the preset's fine-tune variants), never SimCSE.
+    assert second.finetuned == [(m, t, s) for m, s in [("minilm", 0), (carl0, 0), ("minilm", 1), (carl1, 1)]
+                                for t in tasks]
+    record = json.loads((out / "finetune/carl/seed1.json").read_text())
+    assert record["variant"] == "carl" and record["seed"] == 1
+    assert record["result"]["emobank"]["pearson_mean"] == pytest.approx(0.7)
+    assert record["result"]["carer"]["_meta"]["steps"] == rp.PRESETS["cpu"].finetune_steps
+    report = (out / "REPORT.md").read_text()
+    assert "## Fine-tuning protocol" in report
+    assert "| model | seeds | emobank pearson_mean | emobank pearson_v | emobank pearson_a | carer macro_f1 | carer accuracy | best step |" in report
+    assert "| frozen encoder | 2 | 0.550 ± 0.071 | 0.650 ± 0.071 | 0.450 ± 0.071 | 0.275 ± 0.035 | 0.550 ± 0.071 | 100, 101 |" in report
+    assert "| CARL | 2 | 0.650 ± 0.071 |" in report
+    assert "| SimCSE | 2 |" not in report
+    assert json.loads((out / "report.json").read_text())["arguments"]["finetune"]["CARL"][0]["seed"] == 0
+
+    # Cached: nothing is fine-tuned again.
+    third = fake_grid(FakeGrid())
+    rp.reproduce("cpu", out, **kwargs)
+    assert third.finetuned == [] and third.trained == []
+
+    # A fine-tune result whose trained model folder is gone: the run is trained again first.
+    import shutil
+
+    shutil.rmtree(out / "runs/carl/seed0/model")
+    (out / "finetune/carl/seed0.json").unlink()
+    fourth = fake_grid(FakeGrid())
+    rp.reproduce("cpu", out, **kwargs)
+    assert fourth.trained == [("carl", 0)]
+    assert fourth.evaluated == []  # the probe result is kept
+    assert fourth.finetuned == [(carl0, t, 0) for t in tasks]
 
 
 def test_reproduce_with_no_time_left_only_evaluates_the_frozen_encoder(fake_grid, tmp_path):

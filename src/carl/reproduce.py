@@ -13,6 +13,8 @@ Layout of DIR::
     runs/VARIANT/seedS/     the training run (config.yaml, metrics.jsonl, summary.json, model/)
     evals/VARIANT/seedS.json  its evaluation (every metric, with _meta)
     evals/frozen/seed0.json   the frozen encoder (no training: one evaluation)
+    finetune/VARIANT/seedS.json  the fine-tuning protocol on the preset's tasks (frozen encoder
+                              and the preset's fine-tune variants; seed S fine-tunes with seed S)
     REPORT.md, report.json, *.png
 """
 
@@ -105,15 +107,22 @@ class Preset:
     eval_seed: int = 0
     """Probe and subsample seed, the same for every model, so that all models are scored on
     the same test texts and seeds vary only the training."""
+    finetune_tasks: tuple[str, ...] = ()
+    """Tasks scored with the fine-tuning protocol too (``carl finetune``), after the probes."""
+    finetune_variants: tuple[str, ...] = ("carl",)
+    """Trained variants fine-tuned beside the frozen encoder."""
+    finetune_steps: int = 300
 
 
 PRESETS: dict[str, Preset] = {
     # 2-core CPU: ~200 steps of batch 32 (0.6 epoch of EmoBank + Facebook-VA); probes on at
     # most 1000 training and 1000 dev/test texts per task.
+    # Fine-tuning protocol: frozen MiniLM vs CARL on one V-A and one emotion task, 150 steps.
     "cpu": Preset("cpu.yaml", {"train.max_steps": 200, "train.eval_every": 100, "train.save_every": 100},
-                  max_train=1000, max_eval=1000),
+                  max_train=1000, max_eval=1000, finetune_tasks=("emobank", "carer"), finetune_steps=150),
     # GPU: all-mpnet-base-v2, 3 epochs, bf16, full evaluation splits.
-    "gpu": Preset("gpu.yaml"),
+    "gpu": Preset("gpu.yaml", finetune_tasks=("emobank", "facebook-va", "carer", "goemotions-10"),
+                  finetune_steps=1000),
 }
 
 
@@ -193,6 +202,55 @@ def evaluate_job(model_ref: str, eval_path: pathlib.Path, preset: Preset, data_d
     return record
 
 
+def finetune_job(model_ref: str, path: pathlib.Path, preset: Preset, data_dir: str | None, split_seed: int,
+                 seed: int, info: Mapping) -> dict:
+    """Fine-tune one model on each of the preset's fine-tune tasks unless its file exists."""
+    from carl.evaluation.finetune import finetune
+    from carl.evaluation.report import _jsonable
+    from carl.io import atomic_write
+
+    if path.is_file():
+        return json.loads(path.read_text())
+    result = {task: finetune(model_ref, task, data_dir, steps=preset.finetune_steps, seed=seed, split_seed=split_seed,
+                             max_train=preset.max_train, max_eval=preset.max_eval)
+              for task in preset.finetune_tasks}
+    record = _jsonable({**info, "seed": seed, "result": result})
+    text = json.dumps(record, indent=1, allow_nan=False)
+    atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+    return record
+
+
+def finetune_path(out: pathlib.Path, variant: str, seed: int) -> pathlib.Path:
+    return out / "finetune" / variant / f"seed{seed}.json"
+
+
+def finetune_stage(out: pathlib.Path, preset: Preset, base: CarlConfig, jobs: Sequence[Job], data_dir: str | None,
+                   commit: str, *, keep_checkpoints: bool, out_of_time) -> None:
+    """The fine-tuning protocol for the frozen encoder and the fine-tune variants, per seed.
+
+    A trained model whose folder is gone (the grid keeps only summaries in git) is trained
+    again from scratch with the same seed first.
+    """
+    if not preset.finetune_tasks:
+        return
+    seeds = sorted({j.seed for j in jobs})
+    targets = [(FROZEN, s, base.model.name_or_path, None) for s in seeds]
+    targets += [(j.variant.name, j.seed, str(j.run_dir / "model"), j) for j in sorted(jobs, key=lambda j: j.seed)
+                if j.variant.name in preset.finetune_variants]
+    for name, seed, model_ref, job in sorted(targets, key=lambda t: t[1]):
+        path = finetune_path(out, name, seed)
+        if path.is_file():
+            continue
+        if out_of_time():
+            return
+        log.warning("grid: fine-tuning %s seed %d on %s", name, seed, ", ".join(preset.finetune_tasks))
+        if job is not None and not (job.run_dir / "model").is_dir():
+            log.warning("%s has no model folder; training it again with seed %d", job.run_dir, seed)
+            (job.run_dir / "summary.json").unlink(missing_ok=True)
+            train_job(job, keep_checkpoints=keep_checkpoints)
+        finetune_job(model_ref, path, preset, data_dir, base.data.split_seed, seed, {"variant": name, "commit": commit})
+
+
 def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[str] | None = None,
               seeds: Sequence[int] | None = None, model: str | None = None, data_dir: str | None = None,
               extra: Mapping[str, object] | None = None, keep_checkpoints: bool = False, plots: bool = True,
@@ -216,13 +274,19 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
     evaluate_job(base.model.name_or_path, frozen_path, preset, data_dir, base.data.split_seed,
                  {"variant": FROZEN, "seed": None, "commit": commit})
     write_grid_report(out, preset_name, preset, base, jobs, command, plots=False)
-    for job in jobs:
+
+    def out_of_time() -> bool:
         if stop_after_minutes is not None and (time.time() - started) / 60 > stop_after_minutes:
             log.warning("stopping: the sitting's budget of %.0f minutes is spent; re-run to continue",
                         stop_after_minutes)
-            break
+            return True
+        return False
+
+    for job in jobs:
         if job.eval_path.is_file():
             continue
+        if out_of_time():
+            break
         log.warning("grid: %s seed %d", job.variant.name, job.seed)
         train_job(job, keep_checkpoints=keep_checkpoints)
         summary = json.loads((job.run_dir / "summary.json").read_text())
@@ -230,6 +294,9 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
                      {"variant": job.variant.name, "seed": job.seed, "commit": commit, "train_seconds": summary.get("seconds"),
                       "best_step": summary.get("best_step"), "best_dev_va_pearson": summary.get("best_dev_va_pearson")})
         write_grid_report(out, preset_name, preset, base, jobs, command, plots=False)
+    if all(job.eval_path.is_file() for job in jobs):  # the probes of the whole grid come first
+        finetune_stage(out, preset, base, jobs, data_dir, commit, keep_checkpoints=keep_checkpoints,
+                       out_of_time=out_of_time)
     return write_grid_report(out, preset_name, preset, base, jobs, command, plots=plots)
 
 
@@ -303,9 +370,10 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
     found = collect(out, jobs)
     groups = {FROZEN_LABEL: "reference", **{v.label: v.group for v in VARIANTS}}
     runs = [(label, res) for label, res, _ in found]
+    finetuned = collect_finetune(out, preset, jobs) if preset.finetune_tasks else {}
     json_path, _, _ = write_report(out / "report.json", runs, command=command,
                                    arguments={"preset": preset_name, "preset_settings": dataclasses.asdict(preset),
-                                              "base_config": base.to_dict(),
+                                              "base_config": base.to_dict(), "finetune": finetuned,
                                               "records": [{k: v for k, v in rec.items() if k != "result"}
                                                           for _, _, rec in found]})
     done = sum(job.eval_path.is_file() for job in jobs)
@@ -344,6 +412,18 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
     if train_seconds:
         lines += ["Training time per run (s, this machine): "
                   + "; ".join(f"{label} {sum(v) / len(v):.0f}" for label, v in train_seconds.items()), ""]
+    if finetuned:
+        lines += [
+            "## Fine-tuning protocol (encoder + linear head trained on the task)",
+            "",
+            f"`carl finetune` on {', '.join(preset.finetune_tasks)}: {preset.finetune_steps} steps of batch 32, "
+            "encoder lr 3e-5, head lr 1e-3, the dev-best step scored on test; the same subsampled texts as the probes. "
+            "Seed S fine-tunes the model of training seed S with seed S (the frozen encoder: fine-tuning seed S), so a "
+            "row's spread covers training and fine-tuning randomness.",
+            "",
+            finetune_table(finetuned, preset.finetune_tasks),
+            "",
+        ]
     lines += ["## Variants", "", "| variant | group | what changes |", "|---|---|---|"]
     lines += [f"| {v.label} | {v.group} | {v.description} |" for v in VARIANTS if any(j.variant is v for j in jobs)]
     lines += ["", "## Detail: every reported metric", ""]
@@ -359,6 +439,40 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
     md = "\n".join(lines)
     atomic_write(out / "REPORT.md", lambda tmp: tmp.write_text(md, encoding="utf-8"))
     return out / "REPORT.md"
+
+
+FINETUNE_HEADLINE = {"va_regression": ("pearson_mean", "pearson_v", "pearson_a"),
+                     "classification": ("macro_f1", "accuracy")}
+
+
+def collect_finetune(out: pathlib.Path, preset: Preset, jobs: Sequence[Job]) -> dict[str, list[dict]]:
+    """``{label: [record, ...]}`` of finished fine-tuning results, frozen first."""
+    seeds = sorted({j.seed for j in jobs})
+    names = [FROZEN] + [v for v in preset.finetune_variants if any(j.variant.name == v for j in jobs)]
+    found: dict[str, list[dict]] = {}
+    for name in names:
+        label = FROZEN_LABEL if name == FROZEN else VARIANT_BY_NAME[name].label
+        records = [json.loads(finetune_path(out, name, s).read_text()) for s in seeds
+                   if finetune_path(out, name, s).is_file()]
+        if records:
+            found[label] = records
+    return found
+
+
+def finetune_table(found: Mapping[str, list[dict]], tasks: Sequence[str]) -> str:
+    """Rows: models; columns: each task's fine-tuned test metrics (mean ± std over seeds)."""
+    from carl.evaluation.tasks import TASKS
+
+    columns = [(t, m) for t in tasks for m in FINETUNE_HEADLINE[TASKS[t].kind]]
+    lines = ["| model | seeds | " + " | ".join(f"{t} {m}" for t, m in columns) + " | best step |",
+             "|---|---|" + "---|" * (len(columns) + 1)]
+    for label, records in found.items():
+        cells = [label, str(len(records))]
+        cells += [_stat_cell([r["result"].get(t, {}).get(m) for r in records]) for t, m in columns]
+        steps = sorted({r["result"][t]["_meta"]["best_step"] for r in records for t in tasks if t in r["result"]})
+        cells.append(", ".join(map(str, steps)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def grid_plots(out: pathlib.Path, found, jobs) -> list[pathlib.Path]:

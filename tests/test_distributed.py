@@ -35,14 +35,25 @@ def dropout_free_encoder(tmp_path_factory):
     return folder
 
 
-def write_config(path: pathlib.Path, encoder: pathlib.Path, data_dir: pathlib.Path, output: pathlib.Path) -> None:
+def write_config(path: pathlib.Path, encoder: pathlib.Path, data_dir: pathlib.Path, output: pathlib.Path,
+                 **settings) -> None:
     cfg = CarlConfig().override({
         "data.train": ["emobank"], "data.data_dir": str(data_dir), "data.max_length": 24,
         "model.name_or_path": str(encoder), "model.projection_hidden": 32, "model.projection_dim": 16,
         "train.batch_size": 8, "train.max_steps": 3, "train.eval_every": 1000, "train.save_every": 1000,
         "train.log_every": 1, "train.output_dir": str(output), "ptd.epsilon": 1e-2, "ptd.relative_epsilon": True,
+        **settings,
     })
     cfg.save(path)
+
+
+def torchrun(config: pathlib.Path, port: int, *extra: str) -> None:
+    # torchrun sets RANK / WORLD_SIZE; with ACCELERATE_USE_CPU Accelerate runs them as MULTI_CPU (gloo).
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port),
+               "-m", "carl.cli", "train", "--config", str(config), *extra]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
 
 
 def test_two_processes_equal_one_process_on_the_global_batch(dropout_free_encoder, data_dir, tmp_path):
@@ -51,12 +62,7 @@ def test_two_processes_equal_one_process_on_the_global_batch(dropout_free_encode
     write_config(multi_cfg, dropout_free_encoder, data_dir, tmp_path / "multi")
     train(CarlConfig.load(single_cfg), progress=False)
 
-    # torchrun sets RANK / WORLD_SIZE; with ACCELERATE_USE_CPU Accelerate runs them as MULTI_CPU (gloo).
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "ACCELERATE_USE_CPU": "true"}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
-               "-m", "carl.cli", "train", "--config", str(multi_cfg)]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    torchrun(multi_cfg, 29533)
 
     single = load_file(tmp_path / "single" / "checkpoints" / "step-0000003" / "model.safetensors")
     multi = load_file(tmp_path / "multi" / "checkpoints" / "step-0000003" / "model.safetensors")
@@ -71,6 +77,40 @@ def test_two_processes_equal_one_process_on_the_global_batch(dropout_free_encode
     assert moved > 10  # the comparison is between trained weights, not two untouched copies
     rows = (tmp_path / "multi" / "metrics.jsonl").read_text()
     assert '"processes": 2' in rows
+
+
+def test_two_process_resume_restores_every_processes_random_state(tiny_encoder, data_dir, tmp_path):
+    """Each process draws its own random token selections (generator seeded with seed + rank):
+    a resumed 2-process run equals the uninterrupted one only if every rank's random state was
+    saved and restored. (Dropout draws from torch's RNG, seeded alike on every rank.)"""
+    settings = {"train.max_steps": 4, "train.save_every": 2, "ptd.token_selection": "random"}
+    whole, parts = tmp_path / "whole.yaml", tmp_path / "parts.yaml"
+    write_config(whole, tiny_encoder, data_dir, tmp_path / "whole", **settings)
+    write_config(parts, tiny_encoder, data_dir, tmp_path / "parts", **settings)
+    torchrun(whole, 29541)
+    torchrun(parts, 29542, "--set", "train.stop_after=2")
+    assert (tmp_path / "parts/checkpoints/step-0000002/rng-rank1.pt").is_file()
+    assert not (tmp_path / "parts/checkpoints/step-0000004").exists()
+    torchrun(parts, 29543, "--resume")
+
+    uninterrupted = load_file(tmp_path / "whole" / "checkpoints" / "step-0000004" / "model.safetensors")
+    resumed = load_file(tmp_path / "parts" / "checkpoints" / "step-0000004" / "model.safetensors")
+    for name in uninterrupted:
+        torch.testing.assert_close(resumed[name], uninterrupted[name], atol=1e-6, rtol=0, msg=name)
+
+
+def test_resuming_with_more_processes_than_wrote_the_checkpoint_is_refused(tmp_path):
+    from carl.errors import CheckpointError
+    from carl.training import checkpoint as ckpt
+
+    model = torch.nn.Linear(2, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    generator = torch.Generator().manual_seed(0)
+    path = ckpt.save_checkpoint(tmp_path, 2, model, optimizer, scheduler, {}, ckpt.all_rng_states(generator))
+    assert ckpt.load_checkpoint(path, model, optimizer, scheduler, generator, rank=0) == {"step": 2}
+    with pytest.raises(CheckpointError, match="no random state for process 1.*same number of processes"):
+        ckpt.load_checkpoint(path, model, optimizer, scheduler, generator, rank=1)
 
 
 @pytest.mark.parametrize("engine", ["DEEPSPEED", "FSDP", "MEGATRON_LM"])

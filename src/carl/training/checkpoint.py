@@ -4,6 +4,7 @@ Layout of ``OUTPUT/checkpoints/step-000120/``:
     model.safetensors   online encoder, heads, discriminator, target branch
     optimizer.pt        optimiser and LR-scheduler state (tensors and numbers only)
     rng.pt              torch CPU (and CUDA) RNG states, the token-selection generator
+    rng-rankR.pt        the same for process R of a multi-process run (R >= 1)
     state.json          step, data position, best dev metric
     manifest.json       sha256 and size of every file above; written last
 
@@ -67,8 +68,29 @@ def restore_rng(tensors: dict, generator: torch.Generator) -> None:
         torch.cuda.set_rng_state_all(tensors["cuda"])
 
 
+def all_rng_states(generator: torch.Generator) -> list[dict]:
+    """:func:`rng_state` of every process, rank order (collective: every process must call it).
+
+    Each process draws its own dropout masks and token selections, so an exact resume of a
+    multi-process run needs every rank's state, not only the one of the process that writes.
+    """
+    import torch.distributed as dist
+
+    mine = rng_state(generator)
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [mine]
+    states: list = [None] * dist.get_world_size()
+    dist.all_gather_object(states, mine)
+    return states
+
+
+def _rng_file(rank: int) -> str:
+    return "rng.pt" if rank == 0 else f"rng-rank{rank}.pt"
+
+
 def save_checkpoint(root: pathlib.Path, step: int, model, optimizer, scheduler, state: dict,
-                    generator: torch.Generator, keep: int = 2) -> pathlib.Path:
+                    rng_states: list[dict], keep: int = 2) -> pathlib.Path:
+    """Write ``root/step-N`` atomically; ``rng_states`` from :func:`all_rng_states`."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:07d}"
     tmp = root / f"{final.name}.tmp-{os.getpid()}"
@@ -76,7 +98,8 @@ def save_checkpoint(root: pathlib.Path, step: int, model, optimizer, scheduler, 
     tmp.mkdir()
     save_model(model, str(tmp / "model.safetensors"))
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
-    torch.save(rng_state(generator), tmp / "rng.pt")
+    for rank, tensors in enumerate(rng_states):
+        torch.save(tensors, tmp / _rng_file(rank))
     (tmp / "state.json").write_text(json.dumps({**state, "step": step}))
     files = sorted(p.name for p in tmp.iterdir())
     for name in files:
@@ -126,8 +149,10 @@ def verify_checkpoint(path: pathlib.Path) -> dict:
     return manifest
 
 
-def load_checkpoint(path: pathlib.Path, model, optimizer, scheduler, generator: torch.Generator) -> dict:
-    """Restore everything into the given objects and return state.json (minus RNG)."""
+def load_checkpoint(path: pathlib.Path, model, optimizer, scheduler, generator: torch.Generator,
+                    rank: int = 0) -> dict:
+    """Restore everything into the given objects (this process's RNG: ``rank``) and return
+    state.json."""
     verify_checkpoint(path)
     missing, unexpected = load_model(model, str(path / "model.safetensors"), strict=False)
     if missing or unexpected:
@@ -138,5 +163,11 @@ def load_checkpoint(path: pathlib.Path, model, optimizer, scheduler, generator: 
     opt = torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu")
     optimizer.load_state_dict(opt["optimizer"])
     scheduler.load_state_dict(opt["scheduler"])
-    restore_rng(torch.load(path / "rng.pt", weights_only=True), generator)
+    rng_path = path / _rng_file(rank)
+    if not rng_path.is_file():
+        raise CheckpointError(
+            f"{path}: no random state for process {rank} ({rng_path.name}): the checkpoint was written by fewer "
+            "processes; resume with the same number of processes it was trained with"
+        )
+    restore_rng(torch.load(rng_path, weights_only=True), generator)
     return json.loads((path / "state.json").read_text())

@@ -245,7 +245,7 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
         found = ckpt.complete_checkpoints(ckpt_dir)
         if not found:
             raise CheckpointError(f"--resume: no complete checkpoint under {ckpt_dir}; start without --resume")
-        state = ckpt.load_checkpoint(found[-1], model, optimizer, scheduler, generator)
+        state = ckpt.load_checkpoint(found[-1], model, optimizer, scheduler, generator, rank)
         step = resume_step = state.pop("step")
         log.info("resumed from %s (step %d)", found[-1], step)
     if accelerator.is_main_process:
@@ -273,8 +273,9 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
                                               "config": config.to_dict()})
 
     def save() -> None:
+        rng_states = ckpt.all_rng_states(generator)
         if accelerator.is_main_process:
-            ckpt.save_checkpoint(ckpt_dir, step, model, optimizer, scheduler, dict(state), generator, tc.keep_checkpoints)
+            ckpt.save_checkpoint(ckpt_dir, step, model, optimizer, scheduler, dict(state), rng_states, tc.keep_checkpoints)
         accelerator.wait_for_everyone()
 
     if step == 0:

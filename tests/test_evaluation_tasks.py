@@ -152,7 +152,7 @@ def test_subsample_is_seeded_ordered_and_keeps_every_class():
 
 def test_goemotions_ekman_keeps_single_label_rows_only(data_dir):
     data = T.EvalData(data_dir=data_dir, seed=0, split_seed=0, max_train=None, max_eval=None)
-    rows = data.split("goemotions-ekman", "test", keep=T._label_filter(T.TASKS["goemotions-ekman"]))
+    rows = data.split("goemotions-ekman", "test", keep=T.label_filter(T.TASKS["goemotions-ekman"]))
     assert rows and all(len(r.labels) == 1 for r in rows)
     assert len(rows) < len([r for r in data.records("goemotions-ekman") if r.split == "test"])
 

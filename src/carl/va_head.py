@@ -169,7 +169,7 @@ def fit_va_head(embeddings, va, *, alphas: Sequence[float] = DEFAULT_ALPHAS, dev
     """
     from sklearn.linear_model import Ridge
 
-    from carl.evaluation.probes import _check_grid, _check_split, _score_for_selection, _va_metrics
+    from carl.evaluation.probes import _check_grid, _check_split, _score_for_selection, va_metrics
 
     grid = _check_grid("alphas", alphas)
     x, y = _check_split("train", embeddings, va, y_columns=2)
@@ -180,13 +180,13 @@ def fit_va_head(embeddings, va, *, alphas: Sequence[float] = DEFAULT_ALPHAS, dev
     best_alpha, best_score, best_model = grid[0], -math.inf, None
     for alpha in grid:
         model = Ridge(alpha=alpha).fit(x, y)
-        score = _va_metrics(model.predict(dx), dy)["pearson_mean"]
+        score = va_metrics(model.predict(dx), dy)["pearson_mean"]
         dev_scores[f"alpha={alpha:g}"] = score
         if best_model is None or _score_for_selection(score) > best_score:
             best_alpha, best_score, best_model = alpha, _score_for_selection(score), model
     head = VAHead(coef=best_model.coef_, intercept=best_model.intercept_, alpha=best_alpha,
                   training_corpora=tuple(training_corpora))
-    head.metrics = {f"dev_{k}": v for k, v in _va_metrics(head.predict(dev_embeddings, clip=False), dy).items()}
+    head.metrics = {f"dev_{k}": v for k, v in va_metrics(head.predict(dev_embeddings, clip=False), dy).items()}
     head.info = {"n_train": int(len(x)), "n_dev": int(len(dx)), "dev_scores": dev_scores,
                  "selection": "alpha with the highest mean dev Pearson r of V and A; fitted on train only"}
     return head

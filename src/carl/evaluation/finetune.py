@@ -24,8 +24,8 @@ from torch import nn
 
 from carl.data import resolve_data_dir
 from carl.errors import CarlError
-from carl.evaluation.probes import _classification_metrics, _va_metrics
-from carl.evaluation.tasks import TASKS, EvalData, _label_filter, has_va, single_label
+from carl.evaluation.probes import classification_metrics, va_metrics
+from carl.evaluation.tasks import TASKS, EvalData, label_filter, has_va, single_label
 from carl.model.embedding import POOLERS
 
 KINDS = ("va_regression", "classification")
@@ -91,7 +91,7 @@ def finetune(model_ref: str, task: str, data_dir=None, *, steps: int = 300, batc
         targets = {s: np.array([[r.valence, r.arousal] for r in rs], dtype=np.float32) for s, rs in rows.items()}
         classes: list[str] = []
     else:
-        keep = _label_filter(spec)
+        keep = label_filter(spec)
         rows = {s: ctx.split(spec.corpus, s, keep=keep, stratify=single_label) for s in ("train", "dev", "test")}
         classes = sorted({r.labels[0] for r in rows["train"]})
         index = {c: i for i, c in enumerate(classes)}
@@ -109,9 +109,9 @@ def finetune(model_ref: str, task: str, data_dir=None, *, steps: int = 300, batc
     def score(split: str) -> dict:
         out = predict(model, tokenizer, texts[split], max_length)
         if regression:
-            return _va_metrics(out.astype(np.float64), targets[split].astype(np.float64))
+            return va_metrics(out.astype(np.float64), targets[split].astype(np.float64))
         gold = np.array([r.labels[0] for r in rows[split]])
-        return _classification_metrics(gold, np.array(classes)[out.argmax(1)], spec.exclude_label)
+        return classification_metrics(gold, np.array(classes)[out.argmax(1)], spec.exclude_label)
 
     selection = "pearson_mean" if regression else "macro_f1"
     best, best_state, best_step, history = -np.inf, None, 0, []

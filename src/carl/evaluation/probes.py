@@ -33,9 +33,11 @@ from sklearn.preprocessing import Normalizer, normalize
 
 __all__ = [
     "ProbeResult",
+    "classification_metrics",
     "classification_probe",
     "fit_va_regressor",
     "l2_normalise",
+    "va_metrics",
     "va_regression_probe",
 ]
 
@@ -174,7 +176,8 @@ def fit_va_regressor(x: np.ndarray, y: np.ndarray, *, alpha: float) -> Pipeline:
     return model.fit(np.asarray(x, dtype=np.float64), y_arr)
 
 
-def _va_metrics(pred: np.ndarray, gold: np.ndarray) -> dict[str, float]:
+def va_metrics(pred: np.ndarray, gold: np.ndarray) -> dict[str, float]:
+    """Pearson and Spearman of predicted vs gold valence and arousal, and their means."""
     pv, sv = _correlations(pred[:, 0], gold[:, 0])
     pa, sa = _correlations(pred[:, 1], gold[:, 1])
     return {
@@ -219,13 +222,13 @@ def va_regression_probe(
     best_alpha, best_score = grid[0], -math.inf
     for alpha in grid:
         model = Ridge(alpha=alpha).fit(tr_x, tr_y)
-        score = _va_metrics(model.predict(dv_x), dv_y)["pearson_mean"]
+        score = va_metrics(model.predict(dv_x), dv_y)["pearson_mean"]
         dev_scores[f"alpha={alpha:g}"] = score
         if _score_for_selection(score) > best_score:
             best_alpha, best_score = alpha, _score_for_selection(score)
     final = Ridge(alpha=best_alpha).fit(tr_x, tr_y)
     return ProbeResult(
-        metrics=_va_metrics(final.predict(te_x), te_y),
+        metrics=va_metrics(final.predict(te_x), te_y),
         chosen={"alpha": best_alpha},
         dev_scores=dev_scores,
     )
@@ -234,7 +237,7 @@ def va_regression_probe(
 # ------------------------------------------------------------------ classification
 
 
-def _classification_metrics(gold: np.ndarray, pred: np.ndarray, exclude_label) -> dict[str, float]:
+def classification_metrics(gold: np.ndarray, pred: np.ndarray, exclude_label) -> dict[str, float]:
     """accuracy, macro-F1 and weighted-F1 over the labels seen in gold or prediction
     (sklearn's default label set), plus macro-F1 without ``exclude_label``."""
     metrics = {
@@ -303,7 +306,7 @@ def classification_probe(
             best_c, best_score = c, score
     pred = fit(best_c).predict(te_x)
     return ProbeResult(
-        metrics=_classification_metrics(te_y, pred, exclude_label_from_macro_f1),
+        metrics=classification_metrics(te_y, pred, exclude_label_from_macro_f1),
         chosen={"C": best_c},
         dev_scores=dev_scores,
     )

@@ -57,11 +57,14 @@ __all__ = [
     "EvalData",
     "TaskSpec",
     "default_cache_dir",
+    "has_va",
     "known_tasks",
+    "label_filter",
     "mteb_classification",
     "mteb_undersample",
     "resolve_task_names",
     "run_tasks",
+    "single_label",
 ]
 
 VA_RADIUS = 0.05
@@ -487,7 +490,8 @@ def _run_va(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict,
     return metrics, {"dev_scores": probe.dev_scores}
 
 
-def _label_filter(spec: TaskSpec) -> Callable[[Record], bool]:
+def label_filter(spec: TaskSpec) -> Callable[[Record], bool]:
+    """Which records a classification task keeps (single-label only, where the task says so)."""
     if spec.single_label_only:
         return lambda r: len(r.labels) == 1
 
@@ -503,7 +507,7 @@ def _label_filter(spec: TaskSpec) -> Callable[[Record], bool]:
 def _run_classification(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
     from carl.evaluation.probes import classification_probe
 
-    keep = _label_filter(spec)
+    keep = label_filter(spec)
     rows = {s: ctx.split(spec.corpus, s, keep=keep, stratify=single_label) for s in ("train", "dev", "test")}
     x = {s: _embed(store, spec.corpus, s, rs) for s, rs in rows.items()}
     y = {s: np.array([r.labels[0] for r in rs]) for s, rs in rows.items()}
@@ -519,7 +523,7 @@ def _run_classification(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) ->
 
 
 def _run_mteb(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
-    keep = _label_filter(spec)
+    keep = label_filter(spec)
     train = ctx.split(spec.corpus, "train", keep=keep, limit=False)  # the protocol samples from all of train
     test = ctx.split(spec.corpus, "test", keep=keep, stratify=single_label)
     opts = dict(spec.options)

@@ -518,7 +518,8 @@ def test_finetune_stage_runs_after_the_probes_is_cached_and_reported(fake_grid, 
     assert "| model | seeds | emobank pearson_mean | emobank pearson_v | emobank pearson_a | carer macro_f1 | carer accuracy | best step |" in report
     assert "| frozen encoder | 2 | 0.550 ± 0.071 | 0.650 ± 0.071 | 0.450 ± 0.071 | 0.275 ± 0.035 | 0.550 ± 0.071 | 100, 101 |" in report
     assert "| CARL | 2 | 0.650 ± 0.071 |" in report
-    assert "| SimCSE | 2 |" not in report
+    finetune_section = report.split("## Fine-tuning protocol")[1].split("## Variants")[0]
+    assert "| CARL | 2 |" in finetune_section and "SimCSE" not in finetune_section
     assert json.loads((out / "report.json").read_text())["arguments"]["finetune"]["CARL"][0]["seed"] == 0
 
     # Cached: nothing is fine-tuned again.
@@ -598,3 +599,21 @@ def test_headline_table_shows_a_dash_for_a_missing_metric():
     table = rp.headline_table([("CARL", {"emobank": {"n_test": 3}}, {})], {"CARL": "CARL"})
     row = table.splitlines()[2]
     assert row.startswith("| CARL | CARL | 1 | –")
+
+
+def test_versus_table_counts_above_below_and_clear_gaps():
+    def res(emobank, fb, carer):
+        return {"emobank": {"pearson_mean": emobank}, "facebook-va": {"pearson_mean": fb},
+                "carer": {"macro_f1": carer}, "geometry": {"alignment_va": 9.0}}
+
+    found = [("CARL", res(0.50, 0.70, 0.40), {}), ("CARL", res(0.52, 0.72, 0.40), {}),
+             ("SupCon", res(0.60, 0.69, 0.41), {}), ("SupCon", res(0.62, 0.71, 0.41), {}),
+             ("one seed", res(0.90, 0.10, 0.40), {})]
+    table = rp.versus_table(found, "CARL").splitlines()
+    assert table[0].startswith("| variant | seeds | above CARL | clearly above |")
+    # emobank: +0.10 > sqrt(2) * 0.0141 -> clearly above; facebook-va: -0.01, within the spread; carer: +0.01, no spread
+    # (std 0 on both sides), so clearly above too.
+    assert table[2] == "| SupCon | 2 | 2 of 3 | 2 | 1 | 0 | +0.033 | +0.100 | -0.010 |"
+    # One seed: directions are counted, no gap is clear; carer is a tie (neither above nor below).
+    assert table[3] == "| one seed | 1 | 1 of 3 | 0 | 1 | 0 | -0.073 | +0.390 | -0.610 |"
+    assert rp.versus_table(found[2:], "CARL") == ""  # no reference, no table

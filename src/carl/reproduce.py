@@ -362,6 +362,59 @@ def headline_table(found: Sequence[tuple[str, dict, dict]], groups: Mapping[str,
     return "\n".join(lines)
 
 
+def _mean_std(values: Sequence[float | None]) -> tuple[float, float | None] | None:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def versus_table(found: Sequence[tuple[str, dict, dict]], reference: str) -> str:
+    """Each variant against ``reference`` on the headline metrics (all higher-is-better).
+
+    ``above`` / ``below``: tasks whose mean is higher / lower than the reference's mean.
+    ``clearly``: the gap exceeds the combined sample std, sqrt(s1² + s2²) (needs ≥ 2 seeds on
+    both sides; with one seed, no gap counts as clear). Δ: variant mean minus reference mean.
+    """
+    by_label: dict[str, list[dict]] = {}
+    for label, res, _ in found:
+        by_label.setdefault(label, []).append(res)
+    if reference not in by_label:
+        return ""
+    tasks = [t for t in HEADLINE if any(t in r for r in by_label[reference])]
+
+    def stats(label: str, task: str):
+        return _mean_std([r[task].get(HEADLINE[task]) for r in by_label[label] if task in r])
+
+    lines = [f"| variant | seeds | above {reference} | clearly above | below | clearly below | mean Δ | Δ emobank | Δ facebook-va |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for label, results in by_label.items():
+        if label == reference:
+            continue
+        above = below = clear_above = clear_below = 0
+        deltas: dict[str, float] = {}
+        for task in tasks:
+            ours, ref = stats(label, task), stats(reference, task)
+            if ours is None or ref is None:
+                continue
+            delta = ours[0] - ref[0]
+            deltas[task] = delta
+            spread = math.hypot(ours[1], ref[1]) if ours[1] is not None and ref[1] is not None else None
+            above += delta > 0
+            below += delta < 0
+            clear_above += spread is not None and delta > spread
+            clear_below += spread is not None and -delta > spread
+        if not deltas:
+            continue
+        fmt = lambda t: f"{deltas[t]:+.3f}" if t in deltas else "–"  # noqa: E731
+        lines.append(f"| {label} | {len(results)} | {above} of {len(deltas)} | {clear_above} | {below} | {clear_below} | "
+                     f"{sum(deltas.values()) / len(deltas):+.3f} | {fmt('emobank')} | {fmt('facebook-va')} |")
+    return "\n".join(lines)
+
+
 def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base: CarlConfig, jobs: Sequence[Job],
                       command: str, *, plots: bool) -> pathlib.Path:
     from carl.evaluation.report import machine_info, markdown_table, write_report
@@ -409,6 +462,12 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
         headline_table(found, groups),
         "",
     ]
+    carl_label = VARIANT_BY_NAME["carl"].label
+    against = versus_table(found, carl_label)
+    if against:
+        lines += [f"### Against {carl_label} (headline metrics above; geometry not counted)", "",
+                  "Above/below: mean over seeds higher/lower than CARL's. Clearly: the gap is larger than "
+                  "sqrt(std² + std²) of the two (needs 2+ seeds each). Δ: difference of means.", "", against, ""]
     if train_seconds:
         lines += ["Training time per run (s, this machine): "
                   + "; ".join(f"{label} {sum(v) / len(v):.0f}" for label, v in train_seconds.items()), ""]

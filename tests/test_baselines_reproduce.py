@@ -617,3 +617,24 @@ def test_versus_table_counts_above_below_and_clear_gaps():
     # One seed: directions are counted, no gap is clear; carer is a tie (neither above nor below).
     assert table[3] == "| one seed | 1 | 1 of 3 | 0 | 1 | 0 | -0.073 | +0.390 | -0.610 |"
     assert rp.versus_table(found[2:], "CARL") == ""  # no reference, no table
+
+
+def test_recorded_commit_is_flagged_by_code_changes_not_by_results(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "src").mkdir()
+    (tmp_path / "results").mkdir()
+    (tmp_path / "src/code.py").write_text("x = 1\n")
+    (tmp_path / "results/metrics.jsonl").write_text("{}\n")
+    git("add", ".")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
+    clean = rp._git_commit(tmp_path)
+    assert clean and "uncommitted" not in clean and clean != "unknown"
+    (tmp_path / "results/metrics.jsonl").write_text("{}\n{}\n")  # the grid rewriting its own output
+    assert rp._git_commit(tmp_path) == clean
+    (tmp_path / "src/code.py").write_text("x = 2\n")
+    assert rp._git_commit(tmp_path) == clean + " (with uncommitted changes)"

@@ -303,15 +303,18 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
 # ------------------------------------------------------------------ report
 
 
-def _git_commit() -> str:
+def _git_commit(root: pathlib.Path | None = None) -> str:
+    """Short commit of the code checkout, flagged when code (not results) has uncommitted changes."""
     try:
-        root = pathlib.Path(__file__).resolve().parents[2]
+        root = root or pathlib.Path(__file__).resolve().parents[2]
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
                              timeout=10)
         if rev.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        # Results folders (this grid's own output included) are not code: only other changes
+        # make the recorded commit inexact.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
         return rev.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"

@@ -134,7 +134,7 @@ def finetune(model_ref: str, task: str, data_dir=None, *, steps: int = 300, batc
         optimizer.zero_grad(set_to_none=True)
         if step % eval_every == 0 or step == steps:
             dev = score("dev")[selection]
-            history.append({"step": step, "loss": float(loss), f"dev_{selection}": dev})
+            history.append({"step": step, "loss": loss.item(), f"dev_{selection}": dev})
             if dev > best:
                 best, best_step, best_state = dev, step, copy.deepcopy(model.state_dict())
     model.load_state_dict(best_state)

@@ -335,15 +335,22 @@ def collect(out: pathlib.Path, jobs: Sequence[Job]) -> list[tuple[str, dict, dic
     return found
 
 
-def _stat_cell(values: Sequence[float], digits: int = 3) -> str:
+def _mean_std(values: Sequence[float | None]) -> tuple[float, float | None] | None:
     values = [v for v in values if v is not None]
     if not values:
-        return "–"
+        return None
     mean = sum(values) / len(values)
     if len(values) == 1:
-        return f"{mean:.{digits}f}"
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
-    return f"{mean:.{digits}f} ± {std:.{digits}f}"
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def _stat_cell(values: Sequence[float], digits: int = 3) -> str:
+    stats = _mean_std(values)
+    if stats is None:
+        return "–"
+    mean, std = stats
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def headline_table(found: Sequence[tuple[str, dict, dict]], groups: Mapping[str, str]) -> str:
@@ -363,16 +370,6 @@ def headline_table(found: Sequence[tuple[str, dict, dict]], groups: Mapping[str,
             cells += [_stat_cell([r["geometry"].get(m) for r in results if "geometry" in r]) for m in GEOMETRY]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _mean_std(values: Sequence[float | None]) -> tuple[float, float | None] | None:
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    mean = sum(values) / len(values)
-    if len(values) == 1:
-        return mean, None
-    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def versus_table(found: Sequence[tuple[str, dict, dict]], reference: str) -> str:

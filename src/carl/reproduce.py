@@ -188,36 +188,35 @@ def train_job(job: Job, *, keep_checkpoints: bool = False):
 def evaluate_job(model_ref: str, eval_path: pathlib.Path, preset: Preset, data_dir: str | None, split_seed: int,
                  info: Mapping) -> dict:
     """Evaluate one model unless its result file exists; returns the stored record."""
-    from carl.evaluation.report import _jsonable
     from carl.evaluation.tasks import run_tasks
-    from carl.io import atomic_write
 
     if eval_path.is_file():
         return json.loads(eval_path.read_text())
     result = run_tasks(model_ref, preset.tasks, data_dir, seed=preset.eval_seed, max_train=preset.max_train,
                        max_eval=preset.max_eval, split_seed=split_seed)
-    record = _jsonable({**info, "result": result})
+    return _write_record(eval_path, {**info, "result": result})
+
+
+def _write_record(path: pathlib.Path, record: Mapping) -> dict:
+    """Write one grid result as strict JSON, atomically (a killed sitting leaves no half file)."""
+    from carl.evaluation.report import _jsonable
+    from carl.io import atomic_write
+
+    record = _jsonable(dict(record))
     text = json.dumps(record, indent=1, allow_nan=False)
-    atomic_write(eval_path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+    atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
     return record
 
 
 def finetune_job(model_ref: str, path: pathlib.Path, preset: Preset, data_dir: str | None, split_seed: int,
                  seed: int, info: Mapping) -> dict:
-    """Fine-tune one model on each of the preset's fine-tune tasks unless its file exists."""
+    """Fine-tune one model on each of the preset's fine-tune tasks; write and return the record."""
     from carl.evaluation.finetune import finetune
-    from carl.evaluation.report import _jsonable
-    from carl.io import atomic_write
 
-    if path.is_file():
-        return json.loads(path.read_text())
     result = {task: finetune(model_ref, task, data_dir, steps=preset.finetune_steps, seed=seed, split_seed=split_seed,
                              max_train=preset.max_train, max_eval=preset.max_eval)
               for task in preset.finetune_tasks}
-    record = _jsonable({**info, "seed": seed, "result": result})
-    text = json.dumps(record, indent=1, allow_nan=False)
-    atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
-    return record
+    return _write_record(path, {**info, "seed": seed, "result": result})
 
 
 def finetune_path(out: pathlib.Path, variant: str, seed: int) -> pathlib.Path:
@@ -235,7 +234,7 @@ def finetune_stage(out: pathlib.Path, preset: Preset, base: CarlConfig, jobs: Se
         return
     seeds = sorted({j.seed for j in jobs})
     targets = [(FROZEN, s, base.model.name_or_path, None) for s in seeds]
-    targets += [(j.variant.name, j.seed, str(j.run_dir / "model"), j) for j in sorted(jobs, key=lambda j: j.seed)
+    targets += [(j.variant.name, j.seed, str(j.run_dir / "model"), j) for j in jobs
                 if j.variant.name in preset.finetune_variants]
     for name, seed, model_ref, job in sorted(targets, key=lambda t: t[1]):
         path = finetune_path(out, name, seed)

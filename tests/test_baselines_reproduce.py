@@ -410,7 +410,9 @@ class FakeGrid:
         self.finetuned.append((str(model_ref), task, seed))
         base = 0.5 if model_ref == "minilm" else 0.6
         score = base + 0.1 * seed
-        meta = {"best_step": 100 + seed, "steps": kwargs["steps"]}
+        from carl.evaluation.finetune import PROTOCOL_VERSION
+
+        meta = {"best_step": 100 + seed, "steps": kwargs["steps"], "protocol_version": PROTOCOL_VERSION}
         if task == "emobank":
             return {"pearson_mean": score, "pearson_v": score + 0.1, "pearson_a": score - 0.1, "_meta": meta}
         return {"macro_f1": score / 2, "accuracy": score, "_meta": meta}
@@ -537,6 +539,23 @@ def test_finetune_stage_runs_after_the_probes_is_cached_and_reported(fake_grid, 
     assert fourth.trained == [("carl", 0)]
     assert fourth.evaluated == []  # the probe result is kept
     assert fourth.finetuned == [(carl0, t, 0) for t in tasks]
+
+    # A result from an older protocol or another step count is stale: left out of the report, redone.
+    for name, change in [("frozen/seed1", {"protocol_version": 1}), ("carl/seed1", {"steps": 7})]:
+        path = out / f"finetune/{name}.json"
+        record = json.loads(path.read_text())
+        record["result"]["emobank"]["_meta"].update(change)
+        path.write_text(json.dumps(record))
+    assert rp.stale_finetune(out / "finetune/carl/seed1.json", rp.PRESETS["cpu"]) == \
+        "emobank ran 7 steps, the preset asks for 150"
+    preset = rp.PRESETS["cpu"]
+    base, jobs = rp.plan(preset, out, variants=["carl", "simcse"], seeds=[0, 1])
+    report = rp.write_grid_report(out, "cpu", preset, base, jobs, "carl reproduce test", plots=False).read_text()
+    assert "| CARL | 1 |" in report and "| frozen encoder | 1 |" in report
+    fifth = fake_grid(FakeGrid())
+    rp.reproduce("cpu", out, **kwargs)
+    assert fifth.finetuned == [(m, t, 1) for m in ("minilm", carl1) for t in tasks]
+    assert "| CARL | 2 |" in (out / "REPORT.md").read_text()
 
 
 def test_reproduce_with_no_time_left_only_evaluates_the_frozen_encoder(fake_grid, tmp_path):

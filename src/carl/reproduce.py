@@ -223,6 +223,22 @@ def finetune_path(out: pathlib.Path, variant: str, seed: int) -> pathlib.Path:
     return out / "finetune" / variant / f"seed{seed}.json"
 
 
+def stale_finetune(path: pathlib.Path, preset: Preset) -> str | None:
+    """Why the stored fine-tune record at ``path`` no longer matches the preset, or None if it does."""
+    from carl.evaluation.finetune import PROTOCOL_VERSION
+
+    result = json.loads(path.read_text())["result"]
+    if set(result) != set(preset.finetune_tasks):
+        return f"its tasks {sorted(result)} are not the preset's {sorted(preset.finetune_tasks)}"
+    for task, metrics in result.items():
+        meta = metrics.get("_meta", {})
+        if meta.get("steps") != preset.finetune_steps:
+            return f"{task} ran {meta.get('steps')} steps, the preset asks for {preset.finetune_steps}"
+        if meta.get("protocol_version", 1) != PROTOCOL_VERSION:
+            return f"{task} used fine-tune protocol version {meta.get('protocol_version', 1)}, not {PROTOCOL_VERSION}"
+    return None
+
+
 def finetune_stage(out: pathlib.Path, preset: Preset, base: CarlConfig, jobs: Sequence[Job], data_dir: str | None,
                    commit: str, *, keep_checkpoints: bool, out_of_time) -> None:
     """The fine-tuning protocol for the frozen encoder and the fine-tune variants, per seed.
@@ -239,7 +255,10 @@ def finetune_stage(out: pathlib.Path, preset: Preset, base: CarlConfig, jobs: Se
     for name, seed, model_ref, job in sorted(targets, key=lambda t: t[1]):
         path = finetune_path(out, name, seed)
         if path.is_file():
-            continue
+            reason = stale_finetune(path, preset)
+            if reason is None:
+                continue
+            log.warning("%s is stale (%s); fine-tuning again", path, reason)
         if out_of_time():
             return
         log.warning("grid: fine-tuning %s seed %d on %s", name, seed, ", ".join(preset.finetune_tasks))
@@ -504,14 +523,14 @@ FINETUNE_HEADLINE = {"va_regression": ("pearson_mean", "pearson_v", "pearson_a")
 
 
 def collect_finetune(out: pathlib.Path, preset: Preset, jobs: Sequence[Job]) -> dict[str, list[dict]]:
-    """``{label: [record, ...]}`` of finished fine-tuning results, frozen first."""
+    """``{label: [record, ...]}`` of finished fine-tuning results that match the preset, frozen first."""
     seeds = sorted({j.seed for j in jobs})
     names = [FROZEN] + [v for v in preset.finetune_variants if any(j.variant.name == v for j in jobs)]
     found: dict[str, list[dict]] = {}
     for name in names:
         label = FROZEN_LABEL if name == FROZEN else VARIANT_BY_NAME[name].label
-        records = [json.loads(finetune_path(out, name, s).read_text()) for s in seeds
-                   if finetune_path(out, name, s).is_file()]
+        paths = [finetune_path(out, name, s) for s in seeds]
+        records = [json.loads(p.read_text()) for p in paths if p.is_file() and stale_finetune(p, preset) is None]
         if records:
             found[label] = records
     return found

@@ -1,7 +1,8 @@
 """The fine-tuning protocol (``carl finetune``): encoder + a linear head trained on one task.
 
 Beside the frozen-embedding probes, because papers often report fine-tuned numbers. For a
-``va_regression`` task the head predicts V and A (MSE on the [0, 1] ratings); for a
+``va_regression`` task the head predicts V and A (MSE on ratings standardised with the
+training split's mean and std, mapped back before scoring); for a
 ``classification`` task it predicts the class (cross-entropy). The encoder and the head are
 trained together with AdamW and linear warmup/decay for a fixed number of steps; the step
 with the best dev score (mean Pearson, or macro-F1) is kept and scored once on test with the
@@ -29,6 +30,9 @@ from carl.evaluation.tasks import TASKS, EvalData, label_filter, has_va, single_
 from carl.model.embedding import POOLERS
 
 KINDS = ("va_regression", "classification")
+PROTOCOL_VERSION = 2
+"""Bumped when the protocol changes what a number means (2: V-A targets standardised), so a
+grid knows its stored fine-tune results are stale."""
 
 
 class FinetuneModel(nn.Module):
@@ -55,6 +59,20 @@ def predict(model: FinetuneModel, tokenizer, texts: Sequence[str], max_length: i
         out.append(model(batch["input_ids"], batch["attention_mask"]).float().numpy())
     model.train()
     return np.concatenate(out)
+
+
+def standardisation(train_targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and std of the training targets; the head regresses ``(y - mean) / std``.
+
+    EmoBank's [0, 1] ratings have a std near 0.1: unscaled, the MSE and its gradients are
+    ~100x smaller than the learning rates assume, and a short fine-tune barely moves the head.
+    A constant column (std below 1e-6, where float32 rounding leaves a nonzero std) gets std 1
+    so it is not blown up into noise.
+    """
+    mean = train_targets.astype(np.float64).mean(0)
+    std = train_targets.astype(np.float64).std(0)
+    std = np.where(std > 1e-6, std, 1.0)
+    return mean.astype(train_targets.dtype), std.astype(train_targets.dtype)
 
 
 def _model_pooling(model_ref: str) -> str:
@@ -90,6 +108,7 @@ def finetune(model_ref: str, task: str, data_dir=None, *, steps: int = 300, batc
         rows = {s: ctx.split(spec.corpus, s, keep=has_va) for s in ("train", "dev", "test")}
         targets = {s: np.array([[r.valence, r.arousal] for r in rs], dtype=np.float32) for s, rs in rows.items()}
         classes: list[str] = []
+        target_mean, target_std = standardisation(targets["train"])
     else:
         keep = label_filter(spec)
         rows = {s: ctx.split(spec.corpus, s, keep=keep, stratify=single_label) for s in ("train", "dev", "test")}
@@ -109,7 +128,8 @@ def finetune(model_ref: str, task: str, data_dir=None, *, steps: int = 300, batc
     def score(split: str) -> dict:
         out = predict(model, tokenizer, texts[split], max_length)
         if regression:
-            return va_metrics(out.astype(np.float64), targets[split].astype(np.float64))
+            prediction = out.astype(np.float64) * target_std + target_mean
+            return va_metrics(prediction, targets[split].astype(np.float64))
         gold = np.array([r.labels[0] for r in rows[split]])
         return classification_metrics(gold, np.array(classes)[out.argmax(1)], spec.exclude_label)
 
@@ -125,7 +145,8 @@ def finetune(model_ref: str, task: str, data_dir=None, *, steps: int = 300, batc
         cursor += batch_size
         batch = tokenizer([texts["train"][i] for i in idx], padding=True, truncation=True, max_length=max_length,
                           return_tensors="pt")
-        target = torch.from_numpy(targets["train"][idx])
+        target = targets["train"][idx]
+        target = torch.from_numpy((target - target_mean) / target_std if regression else target)
         loss = loss_fn(model(batch["input_ids"], batch["attention_mask"]).float(), target)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -140,10 +161,12 @@ def finetune(model_ref: str, task: str, data_dir=None, *, steps: int = 300, batc
     model.load_state_dict(best_state)
     metrics = score("test")
     metrics.update({f"n_{s}": len(rs) for s, rs in rows.items()})
-    metrics["_meta"] = {"model": model_ref, "task": task, "protocol": "finetune", "steps": steps,
+    metrics["_meta"] = {"model": model_ref, "task": task, "protocol": "finetune",
+                        "protocol_version": PROTOCOL_VERSION, "steps": steps,
                         "batch_size": batch_size, "learning_rate": learning_rate,
                         "head_learning_rate": head_learning_rate, "max_length": max_length, "seed": seed,
                         "split_seed": split_seed, "max_train": max_train, "max_eval": max_eval,
-                        "selection": f"dev {selection}", "best_step": best_step, "history": history,
+                        "selection": f"dev {selection}",
+                        "targets": "train-standardised" if regression else "class index", "best_step": best_step, "history": history,
                         "seconds": round(time.time() - started, 1)}
     return metrics

@@ -657,3 +657,21 @@ def test_recorded_commit_is_flagged_by_code_changes_not_by_results(tmp_path):
     assert rp._git_commit(tmp_path) == clean
     (tmp_path / "src/code.py").write_text("x = 2\n")
     assert rp._git_commit(tmp_path) == clean + " (with uncommitted changes)"
+
+
+def test_late_ptd_losses_average_the_last_quarter_of_finished_ptd_runs(tmp_path):
+    base, jobs = rp.plan(rp.PRESETS["cpu"], tmp_path, variants=["carl", "no-ptd", "simcse"], seeds=[0, 1])
+    by_key = {(j.variant.name, j.seed): j for j in jobs}
+    for key, ptd in [(("carl", 0), 0.5), (("carl", 1), 0.25), (("no-ptd", 0), 0.0), (("simcse", 0), None)]:
+        job = by_key[key]
+        job.run_dir.mkdir(parents=True)
+        rows = [{"step": 0, "event": "start"}] + [
+            {"step": step, "loss": 1.0, **({"loss_ptd": ptd * step / 100} if ptd is not None else {})}
+            for step in (25, 50, 75, 100)]
+        (job.run_dir / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        job.eval_path.parent.mkdir(parents=True, exist_ok=True)
+        job.eval_path.write_text("{}")
+    # carl seed 1 has no evaluation yet: not finished, so not reported.
+    by_key[("carl", 1)].eval_path.unlink()
+    # Last quarter of 100 steps = the logged steps 100 (> 75): carl seed 0 -> 0.5.
+    assert rp.late_ptd_losses(jobs) == {"carl": [(0, pytest.approx(0.5))]}

@@ -433,6 +433,25 @@ def versus_table(found: Sequence[tuple[str, dict, dict]], reference: str) -> str
     return "\n".join(lines)
 
 
+def late_ptd_losses(jobs: Sequence[Job]) -> dict[str, list[tuple[int, float]]]:
+    """``{variant: [(seed, mean loss_ptd over the last quarter of steps)]}`` of finished runs, from metrics.jsonl.
+
+    Lets a reader compare how well the token discriminator learned under each ε / top-k / token
+    rule; variants without PTD are left out.
+    """
+    out: dict[str, list[tuple[int, float]]] = {}
+    for job in jobs:
+        metrics = job.run_dir / "metrics.jsonl"
+        if not (job.eval_path.is_file() and metrics.is_file()):
+            continue
+        rows = [json.loads(line) for line in metrics.read_text().splitlines() if '"loss_ptd"' in line]
+        last = max((row["step"] for row in rows), default=0)
+        late = [row["loss_ptd"] for row in rows if row["step"] > 0.75 * last]
+        if late and any(value > 0 for value in late):
+            out.setdefault(job.variant.name, []).append((job.seed, sum(late) / len(late)))
+    return out
+
+
 def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base: CarlConfig, jobs: Sequence[Job],
                       command: str, *, plots: bool) -> pathlib.Path:
     from carl.evaluation.report import machine_info, markdown_table, write_report
@@ -489,6 +508,12 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
     if train_seconds:
         lines += ["Training time per run (s, this machine): "
                   + "; ".join(f"{label} {sum(v) / len(v):.0f}" for label, v in train_seconds.items()), ""]
+    ptd_losses = late_ptd_losses(jobs)
+    if ptd_losses:
+        lines += ["PTD discriminator loss late in training (focal loss, mean of the logged steps in the last quarter; "
+                  "by training seed): " + "; ".join(f"{VARIANT_BY_NAME[name].label} "
+                                                   + ", ".join(f"s{seed} {loss:.4f}" for seed, loss in losses)
+                                                   for name, losses in ptd_losses.items()), ""]
     if finetuned:
         lines += [
             "## Fine-tuning protocol (encoder + linear head trained on the task)",

@@ -167,6 +167,7 @@ def finetune(model_ref: str, task: str, data_dir=None, *, steps: int = 300, batc
                         "head_learning_rate": head_learning_rate, "max_length": max_length, "seed": seed,
                         "split_seed": split_seed, "max_train": max_train, "max_eval": max_eval,
                         "selection": f"dev {selection}",
-                        "targets": "train-standardised" if regression else "class index", "best_step": best_step, "history": history,
+                        "targets": "train-standardised" if regression else "class index",
+                        "best_step": best_step, "history": history,
                         "seconds": round(time.time() - started, 1)}
     return metrics

@@ -546,7 +546,7 @@ def test_finetune_stage_runs_after_the_probes_is_cached_and_reported(fake_grid, 
         record = json.loads(path.read_text())
         record["result"]["emobank"]["_meta"].update(change)
         path.write_text(json.dumps(record))
-    assert rp.stale_finetune(out / "finetune/carl/seed1.json", rp.PRESETS["cpu"]) == \
+    assert rp.stale_finetune(json.loads((out / "finetune/carl/seed1.json").read_text()), rp.PRESETS["cpu"]) == \
         "emobank ran 7 steps, the preset asks for 150"
     preset = rp.PRESETS["cpu"]
     base, jobs = rp.plan(preset, out, variants=["carl", "simcse"], seeds=[0, 1])

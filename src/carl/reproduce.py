@@ -223,19 +223,20 @@ def finetune_path(out: pathlib.Path, variant: str, seed: int) -> pathlib.Path:
     return out / "finetune" / variant / f"seed{seed}.json"
 
 
-def stale_finetune(path: pathlib.Path, preset: Preset) -> str | None:
-    """Why the stored fine-tune record at ``path`` no longer matches the preset, or None if it does."""
+def stale_finetune(record: Mapping, preset: Preset) -> str | None:
+    """Why a stored fine-tune ``record`` no longer matches the preset, or None if it does."""
     from carl.evaluation.finetune import PROTOCOL_VERSION
 
-    result = json.loads(path.read_text())["result"]
+    result = record["result"]
     if set(result) != set(preset.finetune_tasks):
         return f"its tasks {sorted(result)} are not the preset's {sorted(preset.finetune_tasks)}"
     for task, metrics in result.items():
         meta = metrics.get("_meta", {})
-        if meta.get("steps") != preset.finetune_steps:
-            return f"{task} ran {meta.get('steps')} steps, the preset asks for {preset.finetune_steps}"
-        if meta.get("protocol_version", 1) != PROTOCOL_VERSION:
-            return f"{task} used fine-tune protocol version {meta.get('protocol_version', 1)}, not {PROTOCOL_VERSION}"
+        steps, version = meta.get("steps"), meta.get("protocol_version", 1)
+        if steps != preset.finetune_steps:
+            return f"{task} ran {steps} steps, the preset asks for {preset.finetune_steps}"
+        if version != PROTOCOL_VERSION:
+            return f"{task} used fine-tune protocol version {version}, not {PROTOCOL_VERSION}"
     return None
 
 
@@ -255,7 +256,7 @@ def finetune_stage(out: pathlib.Path, preset: Preset, base: CarlConfig, jobs: Se
     for name, seed, model_ref, job in sorted(targets, key=lambda t: t[1]):
         path = finetune_path(out, name, seed)
         if path.is_file():
-            reason = stale_finetune(path, preset)
+            reason = stale_finetune(json.loads(path.read_text()), preset)
             if reason is None:
                 continue
             log.warning("%s is stale (%s); fine-tuning again", path, reason)
@@ -555,7 +556,8 @@ def collect_finetune(out: pathlib.Path, preset: Preset, jobs: Sequence[Job]) -> 
     for name in names:
         label = FROZEN_LABEL if name == FROZEN else VARIANT_BY_NAME[name].label
         paths = [finetune_path(out, name, s) for s in seeds]
-        records = [json.loads(p.read_text()) for p in paths if p.is_file() and stale_finetune(p, preset) is None]
+        records = [json.loads(p.read_text()) for p in paths if p.is_file()]
+        records = [r for r in records if stale_finetune(r, preset) is None]
         if records:
             found[label] = records
     return found

@@ -547,7 +547,7 @@ def test_finetune_stage_runs_after_the_probes_is_cached_and_reported(fake_grid, 
         record["result"]["emobank"]["_meta"].update(change)
         path.write_text(json.dumps(record))
     assert rp.stale_finetune(json.loads((out / "finetune/carl/seed1.json").read_text()), rp.PRESETS["cpu"]) == \
-        "emobank ran 7 steps, the preset asks for 150"
+        f"emobank ran 7 steps, the preset asks for {rp.PRESETS['cpu'].finetune_steps}"
     preset = rp.PRESETS["cpu"]
     base, jobs = rp.plan(preset, out, variants=["carl", "simcse"], seeds=[0, 1])
     report = rp.write_grid_report(out, "cpu", preset, base, jobs, "carl reproduce test", plots=False).read_text()

@@ -651,12 +651,12 @@ def test_recorded_commit_is_flagged_by_code_changes_not_by_results(tmp_path):
     (tmp_path / "results/metrics.jsonl").write_text("{}\n")
     git("add", ".")
     git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init")
-    clean = rp._git_commit(tmp_path)
+    clean = rp.git_commit(tmp_path)
     assert clean and "uncommitted" not in clean and clean != "unknown"
     (tmp_path / "results/metrics.jsonl").write_text("{}\n{}\n")  # the grid rewriting its own output
-    assert rp._git_commit(tmp_path) == clean
+    assert rp.git_commit(tmp_path) == clean
     (tmp_path / "src/code.py").write_text("x = 2\n")
-    assert rp._git_commit(tmp_path) == clean + " (with uncommitted changes)"
+    assert rp.git_commit(tmp_path) == clean + " (with uncommitted changes)"
 
 
 def test_late_ptd_losses_average_the_last_quarter_of_finished_ptd_runs(tmp_path):

@@ -293,7 +293,7 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
     command = command or " ".join(["carl", *sys.argv[1:]])
     base.save(out / "base-config.yaml")
     started = time.time()
-    commit = _git_commit()  # the code this sitting runs; stored with every result it produces
+    commit = git_commit()  # the code this sitting runs; stored with every result it produces
     frozen_path = out / "evals" / FROZEN / "seed0.json"
     evaluate_job(base.model.name_or_path, frozen_path, preset, data_dir, base.data.split_seed,
                  {"variant": FROZEN, "seed": None, "commit": commit})
@@ -327,7 +327,7 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
 # ------------------------------------------------------------------ report
 
 
-def _git_commit(root: pathlib.Path | None = None) -> str:
+def git_commit(root: pathlib.Path | None = None) -> str:
     """Short commit of the code checkout, flagged when code (not results) has uncommitted changes."""
     try:
         root = root or pathlib.Path(__file__).resolve().parents[2]

@@ -15,7 +15,8 @@ the model's (untrained) projection / prediction heads and EMA target, as at CARL
 The encoder stays in train mode (dropout on), as in a CARL step. Hidden states of the
 perturbed input are computed once per batch; each head is trained with the focal loss
 (γ = 2, α = 0.25, the defaults) on the training batches and scored on held-out batches:
-focal loss, ROC AUC over real tokens, and the loss of the best constant prediction (chance).
+focal loss over real tokens (as in training), the loss of the best constant prediction (chance),
+and ROC AUC among candidate (non-special) tokens, where 0.5 is chance.
 
 Reading: random + radius 0 is chance by construction (AUC ≈ 0.5). saliency + radius 0 says
 how far saliency is predictable from clean text. random + radius > 0 says how detectable the
@@ -111,18 +112,20 @@ def train_and_score(train, test, hidden_size: int, steps: int, lr: float, gamma:
     optimizer = torch.optim.AdamW(head.parameters(), lr=lr)
     curve = []
     for step in range(steps):
-        states, selected, valid = train[step % len(train)]
+        states, selected, valid, _ = train[step % len(train)]
         loss = CF.binary_focal_loss(head(states), selected, valid, gamma, alpha)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         curve.append(loss.item())
     with torch.no_grad():
-        logits = [head(s) for s, _, _ in test]
-        losses = [float(CF.binary_focal_loss(l, sel, v, gamma, alpha)) for l, (_, sel, v) in zip(logits, test)]
-        scores = torch.cat([l[v] for l, (_, _, v) in zip(logits, test)]).numpy()
-        truth = torch.cat([sel[v] for _, sel, v in test]).numpy()
-    positive_share = float(truth.mean())
+        logits = [head(s) for s, _, _, _ in test]
+        losses = [float(CF.binary_focal_loss(l, sel, v, gamma, alpha)) for l, (_, sel, v, _) in zip(logits, test)]
+        positive_share = float(torch.cat([sel[v] for _, sel, v, _ in test]).float().mean())
+        # AUC among candidate tokens only: special tokens are never selected, and counting them
+        # would let a head score above 0.5 on random labels just by recognising [CLS] / [SEP].
+        scores = torch.cat([l[c] for l, (_, _, _, c) in zip(logits, test)]).numpy()
+        truth = torch.cat([sel[c] for _, sel, _, c in test]).numpy()
     return {
         "test_focal_loss": float(np.mean(losses)),
         "chance_focal_loss": chance_focal_loss(positive_share, gamma, alpha),
@@ -138,11 +141,11 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=None, help="corpora folder (default: $CARL_DATA_DIR, ../shared/data)")
     parser.add_argument("--epsilons", default="0.1,1", help="relative radii ε (radius ε·‖e_t‖), comma-separated")
     parser.add_argument("--top-fraction", type=float, default=0.1)
-    parser.add_argument("--train-batches", type=int, default=40)
-    parser.add_argument("--test-batches", type=int, default=10)
+    parser.add_argument("--train-batches", type=int, default=100)
+    parser.add_argument("--test-batches", type=int, default=20)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=64)
-    parser.add_argument("--head-steps", type=int, default=800, help="discriminator-head optimiser steps per condition")
+    parser.add_argument("--head-steps", type=int, default=500, help="discriminator-head optimiser steps per condition")
     parser.add_argument("--head-lr", type=float, default=None, help="default: carl train.head_learning_rate")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(REPO / "results" / "ptd-detectability"))
@@ -167,7 +170,8 @@ def main(argv=None) -> int:
     conditions: dict[tuple[str, float], list] = {}
     for i, batch in enumerate(batches):
         for key, (states, selected) in perturbed_states(model, mccl, batch, epsilons, args.top_fraction, generator).items():
-            conditions.setdefault(key, []).append((states, selected, batch["attention_mask"].bool()))
+            conditions.setdefault(key, []).append((states, selected, batch["attention_mask"].bool(),
+                                                   batch["candidates"]))
         print(f"\rhidden states: batch {i + 1}/{len(batches)}", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
 
@@ -198,7 +202,7 @@ def main(argv=None) -> int:
         f"- {args.train_batches} training / {args.test_batches} held-out batches of {args.batch_size} EmoBank train "
         f"texts (max_length {args.max_length}); frozen encoder; a fresh TokenDiscriminator per condition, "
         f"{args.head_steps} AdamW steps at lr {head_lr}; focal γ={gamma}, α={alpha}", "",
-        "| tokens labelled perturbed | radius | held-out focal loss | chance (best constant) | ROC AUC |",
+        "| tokens labelled perturbed | radius | held-out focal loss | chance (best constant) | ROC AUC (candidates) |",
         "|---|---|---|---|---|",
     ]
     for r in rows:

@@ -84,7 +84,7 @@ def make_batches(model_ref: str, data_dir, n_batches: int, batch_size: int, max_
 
 
 def perturbed_states(model: CarlModel, mccl: MCCLLoss, batch, epsilons, top_fraction: float, generator):
-    """Hidden states of every (selection, radius) condition for one batch, plus the targets."""
+    """{(selection, radius): (hidden states of the input, tokens labelled perturbed)} for one batch."""
     ids, mask = batch["input_ids"], batch["attention_mask"]
     embeddings = model.word_embeddings(ids).detach().requires_grad_(True)
     pooled = model.pool(model.online_hidden(embeddings, mask), mask)

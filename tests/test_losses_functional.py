@@ -33,6 +33,33 @@ def test_centring_spreads_label_similarity():
     assert centred.min() < -0.9 and centred.std() > 2 * raw.std()
 
 
+def test_negative_squared_distance_is_minus_squared_euclidean():
+    y = torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]])
+    sim = CF.negative_squared_distance(y, y[:2])
+    assert sim.shape == (3, 2)
+    assert torch.equal(sim, torch.tensor([[0.0, -5.0], [-5.0, 0.0], [-1.0, -4.0]]))
+
+
+def test_distance_kernel_tells_apart_near_neutral_labels_that_cosine_confuses():
+    # Two near-neutral labels on opposite sides of the origin are 0.02 apart: the cosine calls
+    # them opposites (-1), the distance kernel near-identical; intensity (0.1 vs 0.9 along
+    # one direction) is invisible to the cosine and large for the distance.
+    y = torch.tensor([[0.01, 0.0], [-0.01, 0.0], [0.1, 0.1], [0.9, 0.9]])
+    cos, dist = CF.label_similarity(y), CF.negative_squared_distance(y)
+    assert cos[0, 1] == pytest.approx(-1.0) and dist[0, 1] == pytest.approx(-4e-4)
+    assert cos[2, 3] == pytest.approx(1.0) and dist[2, 3] == pytest.approx(-1.28)
+    targets = CF.soft_targets(dist, 0.1)
+    assert targets[2, 0] > targets[2, 3]
+
+
+def test_mccl_loss_with_distance_kernel_prefers_embeddings_ordered_like_labels():
+    va = torch.tensor([[0.9, 0.9], [0.1, 0.1], [0.9, 0.85], [0.1, 0.15]])
+    aligned = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [1.0, 0.05], [-1.0, 0.05]])
+    loss = MCCLLoss(0.1, 0.1, label_similarity="neg_sq_distance")
+    assert loss(aligned, aligned, va) < loss(aligned[[0, 1, 3, 2]], aligned, va)
+    assert loss(aligned, aligned, va) != MCCLLoss(0.1, 0.1)(aligned, aligned, va)
+
+
 def test_soft_targets_rows_sum_to_one_and_prefer_similar_labels():
     sim = CF.label_similarity(torch.randn(8, 2))
     t = CF.soft_targets(sim, 0.1)

@@ -104,7 +104,9 @@ def test_exported_model_loads_everywhere_with_same_embeddings(uninterrupted):
 def test_ablations_train(tiny_encoder, data_dir, tmp_path):
     for name, extra in {"no-ptd": {"ptd.enabled": False}, "no-mccl": {"mccl.enabled": False},
                         "online-only": {"mccl.momentum": False}, "random-tokens": {"ptd.token_selection": "random"},
-                        "pgd3": {"ptd.pgd_steps": 3}}.items():
+                        "pgd3": {"ptd.pgd_steps": 3},
+                        "no-heads-distance": {"mccl.projection_heads": False, "mccl.label_similarity": "neg_sq_distance",
+                                              "mccl.momentum": False, "ptd.enabled": False}}.items():
         cfg = tiny_config(tiny_encoder, data_dir, tmp_path / name, max_steps=2, eval_every=100, save_every=100)
         result = train(cfg.override(extra), progress=False)
         rows = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
@@ -114,3 +116,24 @@ def test_ablations_train(tiny_encoder, data_dir, tmp_path):
             assert all(r["loss_ptd"] == 0 for r in losses)
         if name == "no-mccl":
             assert all(r["loss"] == pytest.approx(0.2 * r["loss_ptd"]) for r in losses)
+
+
+def test_without_projection_heads_mccl_contrasts_the_pooled_embeddings(tiny_encoder):
+    from transformers import AutoModel
+
+    from carl.config import MCCLConfig, ModelConfig
+    from carl.model.carl import CarlModel
+
+    encoder = AutoModel.from_pretrained(tiny_encoder)
+    model = CarlModel.from_config(encoder, ModelConfig(), MCCLConfig(projection_heads=False)).eval()
+    assert model.projection is None and model.prediction is None and model.target_projection is None
+    ids = torch.tensor([[101, 1045, 2180, 102], [101, 1045, 2439, 102]])
+    mask = torch.ones_like(ids)
+    pooled = model.pool(model.online_hidden(model.word_embeddings(ids), mask), mask)
+    assert torch.equal(model.predict(pooled), pooled)
+    # The EMA target starts as a copy of the online encoder: same pooled embedding, no heads.
+    assert torch.allclose(model.target_projection_of(ids, mask), pooled, atol=1e-6)
+    encoder_params, head_params = model.trainable_groups()
+    assert len(head_params) == len(list(model.discriminator.parameters()))
+    with_heads = CarlModel.from_config(AutoModel.from_pretrained(tiny_encoder), ModelConfig(), MCCLConfig())
+    assert with_heads.predict(pooled).shape[-1] == ModelConfig().projection_dim

@@ -66,6 +66,12 @@ class MCCLConfig:
     """Map V-A from [0, 1] to [-1, 1] before the cosine (circumplex origin = neutral)."""
     label_mode: Literal["continuous", "one_hot"] = "continuous"
     """``one_hot``: the ablation with discrete labels instead of V-A coordinates."""
+    label_similarity: Literal["cosine", "neg_sq_distance"] = "cosine"
+    """L between label vectors: ``cosine`` (the paper) or ``neg_sq_distance``, -||y_i - y_j||^2,
+    a Gaussian kernel on V-A distance after the softmax (carl.losses.functional)."""
+    projection_heads: bool = True
+    """True: contrast p = q(g(h)) with z' = g'(h') (BYOL heads, the paper). False: contrast the
+    pooled embeddings h and h' themselves, so MCCL shapes the vectors users get."""
     momentum: bool = True
     """False: online-only ablation, target = stop-gradient online branch."""
     base_momentum: float = 0.9996

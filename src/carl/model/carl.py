@@ -22,26 +22,31 @@ class CarlModel(nn.Module):
 
     ``target_encoder`` / ``target_projection`` are None in the online-only ablation
     (``mccl.momentum = false``), where the target is the online branch under stop-gradient.
+    Without projection heads (``mccl.projection_heads = false``) ``projection`` and
+    ``prediction`` are None and MCCL contrasts the pooled embeddings h and h' directly.
     """
 
-    def __init__(self, encoder: nn.Module, model_config: ModelConfig, use_momentum: bool = True):
+    def __init__(self, encoder: nn.Module, model_config: ModelConfig, use_momentum: bool = True,
+                 projection_heads: bool = True):
         super().__init__()
         hidden = encoder.config.hidden_size
         self.pooling = model_config.pooling
         self.encoder = encoder
-        self.projection = MLPHead(hidden, model_config.projection_hidden, model_config.projection_dim)
-        self.prediction = MLPHead(model_config.projection_dim, model_config.projection_hidden, model_config.projection_dim)
-        self.discriminator = TokenDiscriminator(hidden)
-        if use_momentum:
-            self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
-            self.target_projection = copy.deepcopy(self.projection).requires_grad_(False)
+        if projection_heads:
+            self.projection = MLPHead(hidden, model_config.projection_hidden, model_config.projection_dim)
+            self.prediction = MLPHead(model_config.projection_dim, model_config.projection_hidden,
+                                      model_config.projection_dim)
         else:
-            self.target_encoder = None
-            self.target_projection = None
+            self.projection = self.prediction = None
+        self.discriminator = TokenDiscriminator(hidden)
+        self.target_encoder = copy.deepcopy(encoder).requires_grad_(False) if use_momentum else None
+        self.target_projection = (copy.deepcopy(self.projection).requires_grad_(False)
+                                  if use_momentum and projection_heads else None)
 
     @classmethod
     def from_config(cls, encoder: nn.Module, model_config: ModelConfig, mccl_config: MCCLConfig) -> "CarlModel":
-        return cls(encoder, model_config, use_momentum=mccl_config.momentum)
+        return cls(encoder, model_config, use_momentum=mccl_config.momentum,
+                   projection_heads=mccl_config.projection_heads)
 
     # -- pieces -------------------------------------------------------------
 
@@ -56,16 +61,18 @@ class CarlModel(nn.Module):
         return self.encoder(inputs_embeds=inputs_embeds, attention_mask=attention_mask).last_hidden_state
 
     def predict(self, pooled: torch.Tensor) -> torch.Tensor:
-        """p = q(g(h)) for pooled online embeddings h."""
+        """p = q(g(h)) for pooled online embeddings h; h itself without projection heads."""
+        if self.projection is None:
+            return pooled
         return self.prediction(self.projection(pooled))
 
     @torch.no_grad()
     def target_projection_of(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """z' = g_xi(pool(f_xi(x))), without autograd (stop-gradient)."""
+        """z' = g_xi(pool(f_xi(x))) (h' = pool(f_xi(x)) without heads), without autograd (stop-gradient)."""
         encoder = self.target_encoder if self.target_encoder is not None else self.encoder
         projection = self.target_projection if self.target_projection is not None else self.projection
-        hidden = encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        return projection(self.pool(hidden, attention_mask))
+        pooled = self.pool(encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state, attention_mask)
+        return pooled if projection is None else projection(pooled)
 
     def discriminate(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.discriminator(hidden)
@@ -80,6 +87,8 @@ class CarlModel(nn.Module):
             return [], []
         target, online = [], []
         for t_module, o_module in ((self.target_encoder, self.encoder), (self.target_projection, self.projection)):
+            if t_module is None:
+                continue
             for (_, t), (_, o) in zip(t_module.state_dict(keep_vars=True).items(), o_module.state_dict(keep_vars=True).items()):
                 if t.dtype.is_floating_point:
                     target.append(t.data)
@@ -95,5 +104,6 @@ class CarlModel(nn.Module):
     def trainable_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(encoder parameters, head parameters): heads learn with their own, larger learning rate."""
         encoder = [p for p in self.encoder.parameters() if p.requires_grad]
-        heads = [p for m in (self.projection, self.prediction, self.discriminator) for p in m.parameters()]
+        heads = [p for m in (self.projection, self.prediction, self.discriminator) if m is not None
+                 for p in m.parameters()]
         return encoder, heads

@@ -75,7 +75,8 @@ class CarlStep:
         self.backward = backward
         self.generator = generator
         self.mccl_loss = MCCLLoss(config.mccl.temperature, config.mccl.label_temperature,
-                                  centre_labels=config.mccl.centre_labels and config.mccl.label_mode == "continuous")
+                                  centre_labels=config.mccl.centre_labels and config.mccl.label_mode == "continuous",
+                                  label_similarity=config.mccl.label_similarity)
         self.focal_loss = FocalTokenLoss(config.ptd.focal_gamma, config.ptd.focal_alpha)
 
     def global_mccl(self, model: CarlModel, pooled, target, all_labels) -> torch.Tensor:

@@ -316,6 +316,32 @@ def test_plan_all_variants_default_seeds(tmp_path):
             assert raw[section][name] == value, (job.variant.name, key)
 
 
+def test_budget_study_preset_trains_its_own_variants_longer(tmp_path):
+    base, jobs = rp.plan(rp.PRESETS["cpu-long"], tmp_path, seeds=[0])
+    assert [j.variant.name for j in jobs] == list(rp.BUDGET_STUDY_VARIANTS)
+    assert base.train.max_steps == 1000 and base.train.eval_every == 100
+    assert rp.PRESETS["cpu-long"].max_train > rp.PRESETS["cpu"].max_train
+    plus = next(j for j in jobs if j.variant.name == "carl-plus").config
+    assert plus.mccl.label_similarity == "neg_sq_distance" and not plus.mccl.projection_heads
+    assert not plus.ptd.enabled and not plus.mccl.momentum
+    assert rp.VARIANT_BY_NAME["carl-plus"].label.startswith("CARL")
+
+
+def test_against_every_baseline_counts_tasks_above_the_best_baseline():
+    found = [
+        ("frozen encoder", {"emobank": {"pearson_mean": 0.30}, "sst2": {"accuracy": 0.80}}, {}),
+        ("SupCon", {"emobank": {"pearson_mean": 0.50}, "sst2": {"accuracy": 0.85}}, {}),
+        ("SupCon", {"emobank": {"pearson_mean": 0.52}, "sst2": {"accuracy": 0.87}}, {}),
+        ("CARL+", {"emobank": {"pearson_mean": 0.60}, "sst2": {"accuracy": 0.84}}, {}),
+        ("CARL+", {"emobank": {"pearson_mean": 0.62}, "sst2": {"accuracy": 0.86}}, {}),
+    ]
+    lines = rp.against_every_baseline(found, "CARL+", ["frozen encoder", "SupCon", "not run"]).splitlines()
+    assert lines[2] == "| emobank pearson_mean | 0.610 ± 0.014 | SupCon | 0.510 | +0.100 | yes, clearly |"
+    assert lines[3] == "| sst2 accuracy | 0.850 ± 0.014 | SupCon | 0.860 | -0.010 | no |"
+    assert lines[-1].startswith("| **tasks above every baseline** | **1 of 2** (clearly: 1)")
+    assert rp.against_every_baseline(found, "absent", ["SupCon"]) == ""
+
+
 def test_plan_rejects_unknown_variant_and_preset(tmp_path):
     with pytest.raises(ConfigError, match="no-such-variant"):
         rp.plan(rp.PRESETS["cpu"], tmp_path, variants=["carl", "no-such-variant"])

@@ -20,10 +20,13 @@ app.add_typer(data_app, name="data")
 PACKAGED_CONFIGS = pathlib.Path(__file__).parent / "configs"
 
 
-def _load_config(config: Optional[pathlib.Path], overrides: dict, sets: List[str]):
-    from carl.config import CarlConfig
+def _load_config(config: Optional[pathlib.Path], overrides: dict, sets: List[str], recipe: Optional[str] = None):
+    """Config file (or defaults) <- recipe <- command-line options <- --set, later ones winning."""
+    from carl.config import CarlConfig, recipe_overrides
 
     cfg = CarlConfig.load(config) if config else CarlConfig()
+    if recipe is not None:
+        cfg = cfg.override(recipe_overrides(recipe))
     dotted = {k: v for k, v in overrides.items() if v is not None}
     for item in sets:
         key, sep, value = item.partition("=")
@@ -49,6 +52,8 @@ ResumeOpt = typer.Option(False, "--resume", help="Continue from the last complet
 DataDirOpt = typer.Option(None, "--data-dir", help="Corpus folder (default: $CARL_DATA_DIR, else the user data folder).")
 BadRowOpt = typer.Option(None, "--on-bad-row", help="User tables: 'error' (default) or 'skip' bad rows, counted and reported.")
 SetOpt = typer.Option([], "--set", help="Any setting as KEY=VALUE, e.g. --set ptd.epsilon=1e-3 (repeatable).")
+RecipeOpt = typer.Option(None, "--recipe", help="Named configuration of CARL's parts: 'paper' (the published method) "
+                                                 "or 'carl-plus' (this project's recipe); see docs/method.md.")
 
 
 def _fit_va_head(cfg, model_dir: pathlib.Path) -> None:
@@ -74,12 +79,13 @@ def train(
     epochs: Optional[float] = EpochsOpt, batch_size: Optional[int] = BatchOpt, seed: Optional[int] = SeedOpt,
     output_dir: Optional[str] = typer.Option(None, "--output-dir"), resume: bool = ResumeOpt,
     data_dir: Optional[str] = DataDirOpt, on_bad_row: Optional[str] = BadRowOpt, set_: List[str] = SetOpt,
+    recipe: Optional[str] = RecipeOpt,
 ):
     """Train CARL; writes config.yaml, metrics.jsonl, checkpoints/ and model/ to the output folder."""
     from carl.training.trainer import train as run_training
 
     options = _train_options(data, model, max_steps, epochs, batch_size, seed, output_dir, resume, data_dir)
-    cfg = _load_config(config, {**options, "data.on_bad_row": on_bad_row}, set_)
+    cfg = _load_config(config, {**options, "data.on_bad_row": on_bad_row}, set_, recipe)
     result = run_training(cfg)
     if result.finished:
         _fit_va_head(cfg, result.model_dir)

@@ -143,6 +143,30 @@ class TrainConfig:
     """torch.use_deterministic_algorithms(True): bit-identical resumes on CPU."""
 
 
+RECIPES: dict[str, dict[str, Any]] = {
+    "paper": {},
+    "carl-plus": {
+        "mccl.label_similarity": "neg_sq_distance",
+        "mccl.projection_heads": False,
+        "mccl.momentum": False,
+        "ptd.enabled": False,
+    },
+}
+"""Named configurations of CARL's parts, applied before any other setting (``--recipe NAME``).
+
+``paper``: the published method (MCCL with EMA target and BYOL heads, cosine label similarity,
+PTD). ``carl-plus``: the project's recipe, designed on dev splits (results/recipe-dev): MCCL
+with a distance kernel on the V-A labels, contrasting the pooled embeddings themselves, against
+the online branch under stop-gradient (two dropout views), without PTD. Why each part: docs/method.md."""
+
+
+def recipe_overrides(name: str) -> dict[str, Any]:
+    """The settings of recipe ``name``; a clear error for an unknown one."""
+    if name not in RECIPES:
+        raise ConfigError(f"unknown recipe {name!r}; recipes: {', '.join(RECIPES)} (see docs/method.md)")
+    return dict(RECIPES[name])
+
+
 @dataclass
 class CarlConfig:
     data: DataConfig = field(default_factory=DataConfig)

@@ -33,7 +33,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from carl.config import CarlConfig
+from carl.config import RECIPES, CarlConfig
 from carl.errors import ConfigError
 
 log = logging.getLogger("carl.reproduce")
@@ -57,6 +57,9 @@ class Variant:
 
 VARIANTS: list[Variant] = [
     Variant("carl", "CARL", "CARL", {}, "MCCL + PTD with continuous V-A labels (the method)"),
+    Variant("carl-plus", "CARL+ (recipe)", "recipe", RECIPES["carl-plus"],
+            "the project's recipe (`--recipe carl-plus`): MCCL only, distance kernel on V-A labels, contrast on the "
+            "pooled embeddings, online target under stop-gradient (docs/method.md)"),
     Variant("supervised-ce", "supervised CE", "baseline",
             {"objective.name": "supervised", "data.discrete_labels": "va_grid"},
             "cross-entropy fine-tuning on the 3x3 V-A grid classes"),
@@ -116,7 +119,12 @@ class Preset:
     finetune_variants: tuple[str, ...] = ("carl",)
     """Trained variants fine-tuned beside the frozen encoder."""
     finetune_steps: int = 300
+    variants: tuple[str, ...] | None = None
+    """The variants this preset trains by default (None: every variant of :data:`VARIANTS`)."""
 
+
+#: The budget study's variants: the method, its best ablations, the recipe and every baseline.
+BUDGET_STUDY_VARIANTS = ("carl-plus", "supcon", "carl", "online-only", "supervised-ce", "simcse", "no-ptd")
 
 PRESETS: dict[str, Preset] = {
     # 2-core CPU: ~200 steps of batch 32 (0.6 epoch of EmoBank + Facebook-VA); probes on at
@@ -125,6 +133,11 @@ PRESETS: dict[str, Preset] = {
     # (~10 epochs of the 1000 subsampled texts; at 150 every run still improved at its last step).
     "cpu": Preset("cpu.yaml", {"train.max_steps": 200, "train.eval_every": 100, "train.save_every": 100},
                   max_train=1000, max_eval=1000, finetune_tasks=("emobank", "carer"), finetune_steps=300),
+    # Budget study on a 2-core CPU: 1000 steps of batch 32 (~3 epochs of EmoBank + Facebook-VA train),
+    # dev checks every 100 steps; probes on up to 4000 train / 2000 dev+test texts per task (4x / 2x
+    # the cpu preset's, so that probe noise stays below the gaps between methods).
+    "cpu-long": Preset("cpu.yaml", {"train.max_steps": 1000, "train.eval_every": 100, "train.save_every": 100},
+                       max_train=4000, max_eval=2000, variants=BUDGET_STUDY_VARIANTS),
     # GPU: all-mpnet-base-v2, 3 epochs, bf16, full evaluation splits.
     "gpu": Preset("gpu.yaml", finetune_tasks=("emobank", "facebook-va", "carer", "goemotions-10"),
                   finetune_steps=1000),
@@ -148,6 +161,7 @@ def plan(preset: Preset, out: pathlib.Path, *, variants: Sequence[str] | None = 
     unknown = [v for v in variants or [] if v not in VARIANT_BY_NAME]
     if unknown:
         raise ConfigError(f"unknown variant(s) {unknown}; known: {', '.join(VARIANT_BY_NAME)}")
+    variants = variants or preset.variants
     chosen = [VARIANT_BY_NAME[v] for v in variants] if variants else VARIANTS
     base = CarlConfig.load(PACKAGED_CONFIGS / preset.config).override(dict(preset.overrides))
     common = {k: v for k, v in {"model.name_or_path": model, "data.data_dir": data_dir}.items() if v is not None}
@@ -439,6 +453,45 @@ def versus_table(found: Sequence[tuple[str, dict, dict]], reference: str) -> str
     return "\n".join(lines)
 
 
+def against_every_baseline(found: Sequence[tuple[str, dict, dict]], contender: str, baselines: Sequence[str]) -> str:
+    """Per task: ``contender``'s mean against the best baseline mean, and whether it is above every baseline.
+
+    Rows: the headline tasks; a last row counts the tasks where the contender's mean is above
+    the mean of every baseline (and clearly above: the gap to the best baseline exceeds their
+    combined sample std, as in :func:`versus_table`).
+    """
+    by_label: dict[str, list[dict]] = {}
+    for label, res, _ in found:
+        by_label.setdefault(label, []).append(res)
+    present = [b for b in baselines if b in by_label]
+    if contender not in by_label or not present:
+        return ""
+
+    def stats(label: str, task: str):
+        return _mean_std([r[task].get(HEADLINE[task]) for r in by_label[label] if task in r])
+
+    lines = [f"| task | {contender} | best baseline | its mean | Δ | above every baseline |", "|---|---|---|---|---|---|"]
+    above = clearly = counted = 0
+    for task in HEADLINE:
+        ours = stats(contender, task)
+        theirs = {b: stats(b, task) for b in present}
+        theirs = {b: v for b, v in theirs.items() if v is not None}
+        if ours is None or not theirs:
+            continue
+        best = max(theirs, key=lambda b: theirs[b][0])
+        delta = ours[0] - theirs[best][0]
+        spread = math.hypot(ours[1], theirs[best][1]) if ours[1] is not None and theirs[best][1] is not None else None
+        counted += 1
+        above += delta > 0
+        clear = spread is not None and delta > spread
+        clearly += clear
+        verdict = ("yes, clearly" if clear else "yes") if delta > 0 else "no"
+        lines.append(f"| {task} {HEADLINE[task]} | {_stat_cell([r[task].get(HEADLINE[task]) for r in by_label[contender] if task in r])} "
+                     f"| {best} | {theirs[best][0]:.3f} | {delta:+.3f} | {verdict} |")
+    lines.append(f"| **tasks above every baseline** | **{above} of {counted}** (clearly: {clearly}) | | | | |")
+    return "\n".join(lines)
+
+
 def late_ptd_losses(jobs: Sequence[Job]) -> dict[str, list[tuple[int, float]]]:
     """``{variant: [(seed, mean loss_ptd over the last quarter of steps)]}`` of finished runs, from metrics.jsonl.
 
@@ -511,6 +564,14 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
         lines += [f"### Against {carl_label} (headline metrics above; geometry not counted)", "",
                   "Above/below: mean over seeds higher/lower than CARL's. Clearly: the gap is larger than "
                   "sqrt(std² + std²) of the two (needs 2+ seeds each). Δ: difference of means.", "", against, ""]
+    baselines = [b for b in [FROZEN_LABEL] + [v.label for v in VARIANTS if v.group == "baseline"]
+                 if any(label == b for label, _, _ in found)]
+    for variant in VARIANTS:
+        table = against_every_baseline(found, variant.label, baselines) if variant.group in ("CARL", "recipe") else ""
+        if table:
+            lines += [f"### {variant.label} against every baseline ({', '.join(baselines)})", "",
+                      "Per task, the best baseline's mean; clearly: the gap exceeds sqrt(std² + std²) of the two.",
+                      "", table, ""]
     if train_seconds:
         lines += ["Training time per run (s, this machine): "
                   + "; ".join(f"{label} {sum(v) / len(v):.0f}" for label, v in train_seconds.items()), ""]

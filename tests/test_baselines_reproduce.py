@@ -701,3 +701,23 @@ def test_late_ptd_losses_average_the_last_quarter_of_finished_ptd_runs(tmp_path)
     by_key[("carl", 1)].eval_path.unlink()
     # Last quarter of 100 steps = the logged steps 100 (> 75): carl seed 0 -> 0.5.
     assert rp.late_ptd_losses(jobs) == {"carl": [(0, pytest.approx(0.5))]}
+
+
+def test_dev_leader_table_means_over_finished_seeds_and_marks_the_leader(tmp_path):
+    _, jobs = rp.plan(rp.PRESETS["cpu"], tmp_path, variants=["carl", "supcon"], seeds=[0, 1])
+    curves = {("carl", 0): [0.50, 0.60, 0.64], ("carl", 1): [0.50, 0.62, 0.66],
+              ("supcon", 0): [0.50, 0.63, 0.62], ("supcon", 1): [0.50, 0.99, 0.99]}  # supcon seed 1 unfinished
+    for job in jobs:
+        job.run_dir.mkdir(parents=True)
+        rows = [{"step": step, "dev/va_pearson": value} for step, value in zip((0, 100, 200), curves[job.variant.name, job.seed])]
+        rows.insert(1, {"step": 10, "loss": 1.0})
+        (job.run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        if (job.variant.name, job.seed) != ("supcon", 1):
+            job.eval_path.parent.mkdir(parents=True, exist_ok=True)
+            job.eval_path.write_text("{}")
+    means = rp.mean_dev_curves(jobs)
+    assert means["CARL"][200] == (pytest.approx(0.65), 2) and means["SupCon"][100] == (0.63, 1)
+    lines = rp.dev_leader_table(jobs).splitlines()
+    assert lines[0] == "| variant | step 100 | step 200 |"
+    assert lines[2] == "| CARL | 0.610 | **0.650** |"
+    assert lines[3] == "| SupCon | **0.630** | 0.620 |"

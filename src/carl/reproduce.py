@@ -572,6 +572,12 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
             lines += [f"### {variant.label} against every baseline ({', '.join(baselines)})", "",
                       "Per task, the best baseline's mean; clearly: the gap exceeds sqrt(std² + std²) of the two.",
                       "", table, ""]
+    leaders = dev_leader_table(jobs)
+    if leaders:
+        lines += ["### Dev V-A Pearson as training goes on (mean over seeds; bold: the leader at that step)", "",
+                  "The checkpoint-selection signal (5-fold ridge on the training corpora's dev texts) at each dev check: "
+                  "who wins as the budget grows, read on dev only. The test tables above use each run's dev-best step.",
+                  "", leaders, ""]
     if train_seconds:
         lines += ["Training time per run (s, this machine): "
                   + "; ".join(f"{label} {sum(v) / len(v):.0f}" for label, v in train_seconds.items()), ""]
@@ -649,11 +655,56 @@ def grid_plots(out: pathlib.Path, found, jobs) -> list[pathlib.Path]:
     from carl.evaluation.plots import plot_dev_curves, plot_variant_bars
 
     figures = [plot_variant_bars(found, HEADLINE, out / "summary-bars.png")]
-    curves = {}
+    means = mean_dev_curves(jobs)
+    if means:
+        curves = {label: [{"step": step, DEV_KEY: value} for step, (value, _) in sorted(by_step.items())]
+                  for label, by_step in means.items()}
+        figures.append(plot_dev_curves(curves, out / "dev-curves.png",
+                                       title="Dev V-A Pearson during training (mean over training seeds)"))
+    return figures
+
+
+DEV_KEY = "dev/va_pearson"
+
+
+def mean_dev_curves(jobs: Sequence[Job]) -> dict[str, dict[int, tuple[float, int]]]:
+    """``{variant label: {step: (mean dev V-A Pearson over seeds, number of seeds)}}`` from finished runs' metrics.
+
+    Only runs whose evaluation is finished count, so a curve never mixes a half-trained seed in.
+    """
+    values: dict[str, dict[int, list[float]]] = {}
     for job in jobs:
         metrics = job.run_dir / "metrics.jsonl"
-        if job.seed == min(j.seed for j in jobs) and metrics.is_file():
-            curves[job.variant.label] = [json.loads(line) for line in metrics.read_text().splitlines() if line]
-    if curves:
-        figures.append(plot_dev_curves(curves, out / "dev-curves.png"))
-    return figures
+        if not (job.eval_path.is_file() and metrics.is_file()):
+            continue
+        for line in metrics.read_text().splitlines():
+            row = json.loads(line) if DEV_KEY in line else None
+            if row is not None:
+                values.setdefault(job.variant.label, {}).setdefault(row["step"], []).append(row[DEV_KEY])
+    return {label: {step: (sum(v) / len(v), len(v)) for step, v in by_step.items()} for label, by_step in values.items()}
+
+
+def dev_leader_table(jobs: Sequence[Job], max_columns: int = 6) -> str:
+    """Mean dev V-A Pearson of every variant at evenly spaced dev checks, and who leads at each.
+
+    Answers "who wins as training gets longer" on dev, so no test split is read per step.
+    """
+    means = mean_dev_curves(jobs)
+    steps = sorted({s for by_step in means.values() for s in by_step if s > 0})
+    if not steps:
+        return ""
+    stride = max(1, math.ceil(len(steps) / max_columns))
+    shown = steps[::-1][::stride][::-1]
+    lines = ["| variant | " + " | ".join(f"step {s}" for s in shown) + " |", "|---|" + "---|" * len(shown)]
+    leaders = {s: max((by[s][0], label) for label, by in means.items() if s in by)[1] for s in shown}
+    for label, by_step in means.items():
+        cells = []
+        for s in shown:
+            if s not in by_step:
+                cells.append("–")
+                continue
+            value, seeds = by_step[s]
+            cell = f"{value:.3f}" + (f" ({seeds} seeds)" if seeds != max(n for _, n in by_step.values()) else "")
+            cells.append(f"**{cell}**" if leaders[s] == label else cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -389,7 +389,8 @@ def plot_variant_bars(found, headline: Mapping[str, str], path) -> Path:
     return _save(fig, path)
 
 
-def plot_dev_curves(curves: Mapping[str, list[dict]], path, key: str = "dev/va_pearson") -> Path:
+def plot_dev_curves(curves: Mapping[str, list[dict]], path, key: str = "dev/va_pearson",
+                    title: str = "Dev V-A Pearson during training (first seed of each variant)") -> Path:
     """Dev V-A Pearson (the checkpoint-selection signal) over steps, one line per variant."""
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
@@ -404,7 +405,7 @@ def plot_dev_curves(curves: Mapping[str, list[dict]], path, key: str = "dev/va_p
         raise ValueError(f"no run logged {key!r}; nothing to plot")
     ax.set_xlabel("optimiser step")
     ax.set_ylabel(key.removeprefix("dev/"))
-    ax.set_title("Dev V-A Pearson during training (first seed of each variant)")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize="x-small", ncol=2)
     return _save(fig, path)

@@ -41,3 +41,16 @@ def test_yaml_file_values_yaml_would_misread(tmp_path):
 def test_text_that_is_not_a_number_is_refused_for_a_number_setting():
     with pytest.raises(ConfigError, match="epsilon must be a number"):
         CarlConfig().override({"ptd.epsilon": "small"})
+
+
+def test_a_recipe_is_a_configuration_of_named_parts_that_later_settings_override():
+    from carl.cli import _load_config
+    from carl.config import RECIPES
+
+    assert RECIPES["paper"] == {}
+    cfg = _load_config(None, {"train.seed": 3}, ["ptd.enabled=true"], "carl-plus")
+    assert cfg.mccl.label_similarity == "neg_sq_distance" and cfg.mccl.projection_heads is False
+    assert cfg.mccl.momentum is False and cfg.train.seed == 3
+    assert cfg.ptd.enabled is True  # --set wins over the recipe
+    paper = _load_config(None, {}, [], "paper")
+    assert paper.to_dict() == CarlConfig().to_dict()

@@ -18,6 +18,8 @@ data_app = typer.Typer(no_args_is_help=True, help="Corpora: what is known, what 
 app.add_typer(data_app, name="data")
 
 PACKAGED_CONFIGS = pathlib.Path(__file__).parent / "configs"
+MAIN_RECIPE = "paper"
+"""The recipe `carl run` (the README's main job) trains unless told otherwise."""
 
 
 def _load_config(config: Optional[pathlib.Path], overrides: dict, sets: List[str], recipe: Optional[str] = None):
@@ -98,6 +100,8 @@ def run(
     config: Optional[pathlib.Path] = typer.Option(None, "--config", help="Default: the packaged cpu preset."),
     output_dir: str = typer.Option("runs/main", "--output-dir"), data_dir: Optional[str] = DataDirOpt,
     resume: bool = ResumeOpt, max_steps: Optional[int] = StepsOpt, set_: List[str] = SetOpt,
+    recipe: str = typer.Option(MAIN_RECIPE, "--recipe", help="Named configuration of CARL's parts ('paper' or "
+                                                             "'carl-plus'); see docs/method.md."),
 ):
     """The main job: train CARL on EmoBank + Facebook-VA, then probe V-A for CARL beside the frozen encoder."""
     from carl.data import resolve_data_dir
@@ -106,13 +110,15 @@ def run(
     from carl.training.trainer import train as run_training
 
     cfg = _load_config(config or PACKAGED_CONFIGS / "cpu.yaml",
-                       _train_options(None, None, max_steps, None, None, None, output_dir, resume, data_dir), set_)
+                       _train_options(None, None, max_steps, None, None, None, output_dir, resume, data_dir), set_,
+                       recipe)
     out = pathlib.Path(cfg.train.output_dir)
     model_done = (out / "summary.json").is_file() and resume
     result = None if model_done else run_training(cfg)
     if result is not None:
         _fit_va_head(cfg, result.model_dir)
-    models = {f"frozen {cfg.model.name_or_path}": cfg.model.name_or_path, "CARL": str(out / "model")}
+    trained = "CARL" if recipe == "paper" else f"CARL ({recipe})"
+    models = {f"frozen {cfg.model.name_or_path}": cfg.model.name_or_path, trained: str(out / "model")}
     data = resolve_data_dir(cfg.data.data_dir)
     runs = [(name, run_tasks(ref, ["emobank", "facebook-va"], data, split_seed=cfg.data.split_seed))
             for name, ref in models.items()]

@@ -132,12 +132,18 @@ PRESETS: dict[str, Preset] = {
     # Fine-tuning protocol: frozen MiniLM vs CARL on one V-A and one emotion task, 300 steps
     # (~10 epochs of the 1000 subsampled texts; at 150 every run still improved at its last step).
     "cpu": Preset("cpu.yaml", {"train.max_steps": 200, "train.eval_every": 100, "train.save_every": 100},
-                  max_train=1000, max_eval=1000, finetune_tasks=("emobank", "carer"), finetune_steps=300),
+                  max_train=1000, max_eval=1000, finetune_tasks=("emobank", "carer"), finetune_steps=300,
+                  finetune_variants=("carl", "carl-plus")),
     # Budget study on a 2-core CPU: 1000 steps of batch 32 (~3 epochs of EmoBank + Facebook-VA train),
     # dev checks every 100 steps; probes on up to 4000 train / 2000 dev+test texts per task (4x / 2x
     # the cpu preset's, so that probe noise stays below the gaps between methods).
     "cpu-long": Preset("cpu.yaml", {"train.max_steps": 1000, "train.eval_every": 100, "train.save_every": 100},
                        max_train=4000, max_eval=2000, variants=BUDGET_STUDY_VARIANTS),
+    # Base-size check on a 2-core CPU: all-mpnet-base-v2 (install it with `python ../shared/tools/encoders.py
+    # install`), one epoch of batch 32 (~325 steps, ~25 min a run for CARL), one seed, the cpu preset's probes.
+    "cpu-base": Preset("cpu.yaml", {"model.name_or_path": "mpnet", "train.epochs": 1, "train.max_steps": None,
+                                    "train.eval_every": 100, "train.save_every": 100},
+                       seeds=(0,), max_train=1000, max_eval=1000, variants=("carl-plus", "supcon", "carl")),
     # GPU: all-mpnet-base-v2, 3 epochs, bf16, full evaluation splits.
     "gpu": Preset("gpu.yaml", finetune_tasks=("emobank", "facebook-va", "carer", "goemotions-10"),
                   finetune_steps=1000),

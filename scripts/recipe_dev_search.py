@@ -73,9 +73,11 @@ def main(argv: list[str]) -> None:
     preset = PRESETS["cpu"]
     base, _ = plan(preset, runs, variants=["carl"], seeds=[0])
     results = []
-    for name, (overrides, why) in TRIALS.items():
-        if args.only and name not in args.only:
-            continue
+    unknown = sorted(set(args.only or []) - set(TRIALS))
+    if unknown:
+        parser.error(f"unknown trial(s) {unknown}; trials: {', '.join(TRIALS)}")
+    for name in args.only or TRIALS:  # --only runs its trials in the order given
+        overrides, why = TRIALS[name]
         run_dir = runs / name / "seed0"
         cfg = base.override({**overrides, "train.seed": 0, "train.output_dir": str(run_dir)}).validate()
         job = Job(Variant(name, name, "dev-trial", overrides, why), 0, cfg, run_dir, run_dir / "unused.json")

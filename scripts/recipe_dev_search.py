@@ -72,7 +72,19 @@ def main(argv: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     preset = PRESETS["cpu"]
     base, _ = plan(preset, runs, variants=["carl"], seeds=[0])
-    results = []
+
+    def finished(name: str) -> dict | None:
+        run_dir = runs / name / "seed0"
+        if not (run_dir / "summary.json").is_file():
+            return None
+        overrides, why = TRIALS[name]
+        summary = json.loads((run_dir / "summary.json").read_text())
+        curve = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
+                 if '"dev/va_pearson"' in line]
+        return {"name": name, "why": why, "overrides": overrides, "seed": 0,
+                "dev_va_pearson": summary["best_dev_va_pearson"], "best_step": summary["best_step"],
+                "train_seconds": summary["seconds"], "dev_curve": {row["step"]: row["dev/va_pearson"] for row in curve}}
+
     unknown = sorted(set(args.only or []) - set(TRIALS))
     if unknown:
         parser.error(f"unknown trial(s) {unknown}; trials: {', '.join(TRIALS)}")
@@ -80,14 +92,8 @@ def main(argv: list[str]) -> None:
         overrides, why = TRIALS[name]
         run_dir = runs / name / "seed0"
         cfg = base.override({**overrides, "train.seed": 0, "train.output_dir": str(run_dir)}).validate()
-        job = Job(Variant(name, name, "dev-trial", overrides, why), 0, cfg, run_dir, run_dir / "unused.json")
-        train_job(job)
-        summary = json.loads((run_dir / "summary.json").read_text())
-        curve = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if '"dev/va_pearson"' in line]
-        results.append({"name": name, "why": why, "overrides": overrides, "seed": 0,
-                        "dev_va_pearson": summary["best_dev_va_pearson"], "best_step": summary["best_step"],
-                        "train_seconds": summary["seconds"],
-                        "dev_curve": {row["step"]: row["dev/va_pearson"] for row in curve}})
+        train_job(Job(Variant(name, name, "dev-trial", overrides, why), 0, cfg, run_dir, run_dir / "unused.json"))
+        results = [r for r in map(finished, TRIALS) if r is not None]  # every finished trial, in TRIALS order
         write(out, results, grid_reference(pathlib.Path(args.grid)), " ".join(["python", "scripts/recipe_dev_search.py", *argv]))
 
 

@@ -150,6 +150,7 @@ RECIPES: dict[str, dict[str, Any]] = {
         "mccl.projection_heads": False,
         "mccl.momentum": False,
         "ptd.enabled": False,
+        "train.learning_rate": 1e-4,
     },
 }
 """Named configurations of CARL's parts, applied before any other setting (``--recipe NAME``).
@@ -157,7 +158,9 @@ RECIPES: dict[str, dict[str, Any]] = {
 ``paper``: the published method (MCCL with EMA target and BYOL heads, cosine label similarity,
 PTD). ``carl-plus``: the project's recipe, designed on dev splits (results/recipe-dev): MCCL
 with a distance kernel on the V-A labels, contrasting the pooled embeddings themselves, against
-the online branch under stop-gradient (two dropout views), without PTD. Why each part: docs/method.md."""
+the online branch under stop-gradient (two dropout views), without PTD, encoder learning rate 1e-4
+(chosen on dev from {3e-5, 1e-4}, the same two trials as the strongest baseline's). Why each part:
+docs/method.md."""
 
 
 def recipe_overrides(name: str) -> dict[str, Any]:

@@ -67,6 +67,10 @@ VARIANTS: list[Variant] = [
             "unsupervised SimCSE, dropout views (sentence-transformers MultipleNegativesRankingLoss)"),
     Variant("supcon", "SupCon", "baseline", {"objective.name": "supcon", "data.discrete_labels": "va_grid"},
             "supervised contrastive on the 3x3 V-A grid classes (pytorch-metric-learning SupConLoss)"),
+    # The strongest baseline with the learning rate its dev trial chose (the recipe's trials: 3e-5, 1e-4).
+    Variant("supcon-lr1e-4", "SupCon (lr 1e-4)", "baseline",
+            {"objective.name": "supcon", "data.discrete_labels": "va_grid", "train.learning_rate": 1e-4},
+            "SupCon with encoder learning rate 1e-4, the better of its two dev trials (results/recipe-dev)"),
     Variant("no-ptd", "CARL w/o PTD", "ablation", {"ptd.enabled": False}, "MCCL only"),
     Variant("no-mccl", "CARL w/o MCCL", "ablation", {"mccl.enabled": False},
             "PTD only (MCCL still gives the saliency, but is not trained)"),
@@ -124,7 +128,8 @@ class Preset:
 
 
 #: The budget study's variants: the method, its best ablations, the recipe and every baseline.
-BUDGET_STUDY_VARIANTS = ("carl-plus", "supcon", "carl", "online-only", "supervised-ce", "simcse", "no-ptd")
+BUDGET_STUDY_VARIANTS = ("carl-plus", "supcon-lr1e-4", "carl", "online-only", "supcon", "supervised-ce", "simcse",
+                         "no-ptd")
 
 PRESETS: dict[str, Preset] = {
     # 2-core CPU: ~200 steps of batch 32 (0.6 epoch of EmoBank + Facebook-VA); probes on at
@@ -143,7 +148,7 @@ PRESETS: dict[str, Preset] = {
     # install`), one epoch of batch 32 (~325 steps, ~25 min a run for CARL), one seed, the cpu preset's probes.
     "cpu-base": Preset("cpu.yaml", {"model.name_or_path": "mpnet", "train.epochs": 1, "train.max_steps": None,
                                     "train.eval_every": 100, "train.save_every": 100},
-                       seeds=(0,), max_train=1000, max_eval=1000, variants=("carl-plus", "supcon", "carl")),
+                       seeds=(0,), max_train=1000, max_eval=1000, variants=("carl-plus", "supcon-lr1e-4", "carl")),
     # GPU: all-mpnet-base-v2, 3 epochs, bf16, full evaluation splits.
     "gpu": Preset("gpu.yaml", finetune_tasks=("emobank", "facebook-va", "carer", "goemotions-10"),
                   finetune_steps=1000),

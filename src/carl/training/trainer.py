@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from carl.config import CarlConfig
+from carl.config import FP16_REFUSED, CarlConfig
 from carl.data import VAGrid, load_corpus, read_table, resolve_data_dir
 from carl.errors import CarlError, CheckpointError, ConfigError, DataError
 from carl.export import export_sentence_transformer
@@ -184,6 +184,8 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
     tc = config.train
     started = time.time()
     accelerator = Accelerator(mixed_precision=tc.mixed_precision)
+    if accelerator.mixed_precision == "fp16":  # validate() refuses it; never train fp16 without loss scaling
+        raise ConfigError(FP16_REFUSED)
     require_replicated_weights(accelerator.distributed_type)
     world, rank = accelerator.num_processes, accelerator.process_index
     if tc.batch_size % world:

@@ -57,7 +57,6 @@ def test_embed_writes_npy_and_jsonl_in_input_order(trained, tmp_path):
     (["train", "--model", "/nonexistent/model", "--max-steps", "1"], "does not exist"),
     (["train", "--set", "train.nonsense=1"], "unknown setting 'train.nonsense'"),
     (["train", "--set", "ptd.top_fraction=2"], "top_fraction"),
-    (["train", "--set", "train.mixed_precision=fp16", "--max-steps", "1"], "train.mixed_precision=bf16"),
     (["train", "--data", "no-such-corpus", "--max-steps", "1"], "no-such-corpus"),
 ])
 def test_user_errors_exit_2_with_a_message_not_a_traceback(args, expected, data_dir):

@@ -239,3 +239,51 @@ def test_evaluate_command_user_errors(st_model, tmp_path, args, message):
     cli = ["evaluate", str(st_model)] + [item for pair in base.items() for item in pair]
     result = CliRunner().invoke(_app(), cli)
     assert isinstance(result.exception, CarlError) and message in str(result.exception)
+
+
+# ------------------------------------------------------------------ one split seed per comparison
+
+
+def _trained_copy(st_model, tmp_path, split_seed, train):
+    """The same weights, with a carl.json saying they were trained with ``split_seed`` on ``train``."""
+    import shutil
+
+    copy = tmp_path / f"trained-split{split_seed}" / "model"
+    shutil.copytree(st_model, copy)
+    meta = json.loads((copy / "carl.json").read_text())
+    meta["config"] = {"data": {"split_seed": split_seed, "train": train}}
+    (copy / "carl.json").write_text(json.dumps(meta))
+    return copy
+
+
+def test_every_model_of_a_comparison_is_scored_on_one_split(st_model, data_dir, tmp_path):
+    """A model trained with data.split_seed=1 is scored on split seed 0 like the frozen one (same
+    weights here, so same rows give the same numbers), and flagged: its test rows may be training rows."""
+    other = _trained_copy(st_model, tmp_path, 1, ["emobank", "facebook-va"])
+    out = tmp_path / "cmp.json"
+    result = CliRunner().invoke(_app(), [
+        "evaluate", f"frozen={st_model},trained={other}", "--tasks", "facebook-va", "--output", str(out),
+        "--data-dir", str(data_dir), "--max-train", "30", "--no-cache"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    report = json.loads(out.read_text())
+    (frozen, trained) = [r["results"] for r in report["runs"]]
+    assert frozen["_meta"]["split_seed"] == trained["_meta"]["split_seed"] == 0
+    assert frozen["facebook-va"] == trained["facebook-va"]  # same rows: the default no longer follows the model
+    assert trained["_meta"]["model_split_seed"] == 1 and trained["_meta"]["split_overlap_risk"] == ["facebook-va"]
+    assert frozen["_meta"]["split_seed_note"] is None
+    note = trained["_meta"]["split_seed_note"]
+    assert note.startswith("WARNING") and "data.split_seed=1" in note and "--split-seed 1" in note
+    assert note in result.output  # printed (stderr is mixed into CliRunner's output)
+    md = out.with_suffix(".md").read_text()
+    assert "trained: WARNING" in md and "| trained with split seed |" in md
+
+
+def test_split_seed_note_only_warns_about_corpora_the_model_trained_on():
+    meta = {"config": {"data": {"split_seed": 3, "train": ["emobank"]}}}
+    note, risk = T.split_seed_note(meta, 0, ["emobank", "facebook-va", "tec"])
+    assert risk == [] and note.startswith("note:")  # trained on EmoBank only (official split)
+    note, risk = T.split_seed_note({"config": {"data": {"split_seed": 3, "train": ["tec", "emobank"]}}}, 0,
+                                   ["facebook-va", "tec"])
+    assert risk == ["tec"] and "WARNING" in note
+    assert T.split_seed_note(meta, 3, ["tec"]) == (None, [])
+    assert T.split_seed_note({}, 0, ["tec"]) == (None, [])  # no carl.json config (e.g. the frozen encoder)

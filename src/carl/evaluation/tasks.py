@@ -471,12 +471,44 @@ _RUNNERS = {"va_regression": _run_va, "classification": _run_classification, "mt
             "geometry": _run_geometry}
 
 
+SEEDED_SPLIT_CORPORA = ("facebook-va", "tec", "mr", "cr", "mpqa")
+"""Corpora without a published split: ``load_corpus(..., seed=split_seed)`` cuts them 80/10/10."""
+
+
 def _split_seed_from(metadata: Mapping) -> int | None:
     try:
         value = metadata["config"]["data"]["split_seed"]
     except (KeyError, TypeError):
         return None
     return int(value) if value is not None else None
+
+
+def _trained_on(metadata: Mapping) -> list[str]:
+    try:
+        train = metadata["config"]["data"]["train"]
+    except (KeyError, TypeError):
+        return []
+    return [str(t) for t in (train or [])]
+
+
+def split_seed_note(metadata: Mapping, split_seed: int, task_names: Sequence[str]) -> tuple[str | None, list[str]]:
+    """(note, corpora at risk) when a model was trained with another ``data.split_seed`` than
+    the evaluation's: the seeded test splits it is scored on may then hold its training rows.
+    ``corpora at risk``: seeded corpora that the tasks evaluate on and the model trained on."""
+    trained_seed = _split_seed_from(metadata)
+    if trained_seed is None or trained_seed == int(split_seed):
+        return None, []
+    evaluated = {TASKS[n].corpus for n in task_names} & set(SEEDED_SPLIT_CORPORA)
+    at_risk = sorted(evaluated & set(_trained_on(metadata)))
+    if at_risk:
+        note = (f"WARNING: the model was trained with data.split_seed={trained_seed} on {', '.join(at_risk)}; this "
+                f"evaluation uses split seed {split_seed}, so its test rows of {', '.join(at_risk)} may be in the "
+                f"model's training data (scores optimistic). Re-run with --split-seed {trained_seed} for this model "
+                "alone, or retrain it with data.split_seed=" + str(split_seed) + ".")
+    else:
+        note = (f"note: the model was trained with data.split_seed={trained_seed}, this evaluation uses {split_seed}; "
+                "it did not train on a seeded-split corpus that these tasks score, so its test rows are unseen.")
+    return note, at_risk
 
 
 def _versions() -> dict[str, str]:
@@ -494,7 +526,7 @@ def _versions() -> dict[str, str]:
 
 def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: str | os.PathLike | None = None, *,
               seed: int = 0, max_train: int | None = None, cache_dir: str | os.PathLike | None = None,
-              max_eval: int | None = None, split_seed: int | None = None, batch_size: int = 64,
+              max_eval: int | None = None, split_seed: int = 0, batch_size: int = 64,
               device: str | None = None, store: EmbeddingStore | None = None) -> dict:
     """Score one model on evaluation tasks.
 
@@ -503,9 +535,12 @@ def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: 
     subsamples and of the positive-pair samples; ``carer-mteb`` uses MTEB's seed 42 + ``seed``.
     ``max_train`` / ``max_eval``: subsample train / dev+test splits (seeded, stratified for
     classification) to fit a CPU budget; both are recorded, and such numbers are not
-    comparable to full-split ones. ``split_seed``: seed of the 80/10/10 split of corpora
-    without an official one; default: the model's training ``data.split_seed`` from its
-    ``carl.json`` (so evaluation never tests on a model's training rows), else 0.
+    comparable to full-split ones. ``split_seed``: seed of the 80/10/10 split of the corpora
+    without an official one (:data:`SEEDED_SPLIT_CORPORA`), default 0. It is *not* read from
+    the model: every model of a comparison must be scored on the same test rows. When the
+    model's ``carl.json`` says it trained with another ``data.split_seed``, ``_meta`` records it
+    (``model_split_seed``) with a note, and a warning is logged when it trained on a seeded
+    corpus these tasks score (its test rows may then be training rows: ``split_overlap_risk``).
     ``cache_dir``: where embeddings are cached (None: no disk cache).
 
     Returns ``{task: {metric: value, ...}, ..., "_meta": {...}}``; each task holds its test
@@ -518,11 +553,10 @@ def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: 
             raise CarlError(f"{label} must be at least 2; got {value}")
     store = store or EmbeddingStore(model_ref, cache_dir, batch_size=batch_size, device=device)
     model_meta = store.metadata
-    split_seed_source = "argument"
-    if split_seed is None:
-        split_seed = _split_seed_from(model_meta)
-        split_seed_source = "model carl.json" if split_seed is not None else "default"
-        split_seed = 0 if split_seed is None else split_seed
+    split_seed = int(split_seed if split_seed is not None else 0)
+    note, at_risk = split_seed_note(model_meta, split_seed, names)
+    if at_risk:
+        log.warning("%s: %s", store.model_ref, note)
     folder = resolve_data_dir(data_dir)
     ctx = EvalData(data_dir=folder, seed=int(seed), split_seed=int(split_seed), max_train=max_train,
                    max_eval=max_eval)
@@ -547,7 +581,9 @@ def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: 
         "tasks": names,
         "seed": int(seed),
         "split_seed": int(split_seed),
-        "split_seed_source": split_seed_source,
+        "model_split_seed": _split_seed_from(model_meta),
+        "split_seed_note": note,
+        "split_overlap_risk": at_risk,
         "max_train": max_train,
         "max_eval": max_eval,
         "subsampled": max_train is not None or max_eval is not None,

@@ -54,3 +54,24 @@ def test_a_recipe_is_a_configuration_of_named_parts_that_later_settings_override
     assert cfg.ptd.enabled is True  # --set wins over the recipe
     paper = _load_config(None, {}, [], "paper")
     assert paper.to_dict() == CarlConfig().to_dict()
+
+
+def test_fp16_is_refused_with_the_setting_and_the_fix():
+    """fp16 would train without loss-scale handling (clipping scaled gradients, no skipped
+    overflow steps, PTD reading scaled embedding gradients): refused before anything runs."""
+    config = CarlConfig().override({"train.mixed_precision": "fp16"})
+    with pytest.raises(ConfigError, match="train.mixed_precision=fp16") as err:
+        config.validate()
+    assert "bf16" in str(err.value) and "train.mixed_precision=no" in str(err.value)
+    for ok in ("no", "bf16"):
+        CarlConfig().override({"train.mixed_precision": ok}).validate()
+
+
+def test_training_refuses_fp16_before_touching_data_or_model(tmp_path):
+    from carl.training.trainer import train
+
+    config = CarlConfig().override({"train.mixed_precision": "fp16", "train.output_dir": str(tmp_path / "run"),
+                                    "data.data_dir": str(tmp_path / "no-data"), "model.name_or_path": "/nonexistent"})
+    with pytest.raises(ConfigError, match="fp16"):
+        train(config, progress=False)
+    assert not (tmp_path / "run").exists()

@@ -239,3 +239,37 @@ def test_classification_probe_nan_float_labels(class_data):
     y[0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
         classification_probe(trx, y, *dev, *test)
+
+
+# ------------------------------------------------------------------ ties: strongest regularisation
+
+
+@pytest.mark.parametrize("alphas", [(0.01, 0.1, 1, 10, 100), (100, 1, 0.01, 10)])
+def test_va_ties_go_to_the_largest_alpha_whatever_the_grid_order(va_data, alphas):
+    """Constant training targets give constant predictions for every alpha: every dev score is
+    NaN, a tie; the strongest Ridge regularisation (largest alpha) must win, not the first."""
+    from carl.va_head import fit_va_head
+
+    (trx, _), (dvx, dvy), (tex, tey) = va_data
+    constant = np.full((len(trx), 2), 0.5)
+    result = va_regression_probe(trx, constant, dvx, dvy, tex, tey, alphas=alphas)
+    assert all(np.isnan(v) for v in result.dev_scores.values())
+    assert result.chosen["alpha"] == 100
+    assert fit_va_head(trx, constant, alphas=alphas, dev_embeddings=dvx, dev_va=dvy).alpha == 100
+
+
+@pytest.mark.parametrize("cs", [(0.01, 0.1, 1, 10, 100), (100, 10, 1, 0.1, 0.01)])
+def test_classification_ties_go_to_the_smallest_c_whatever_the_grid_order(cs):
+    """Widely separated classes: every C classifies dev perfectly (macro-F1 1.0, a tie); the
+    strongest regularisation (smallest C) must win."""
+    rng = np.random.default_rng(3)
+
+    def split(n):
+        y = rng.integers(0, 2, n)
+        x = np.c_[np.where(y == 1, 10.0, -10.0), rng.normal(scale=0.1, size=(n, 3))]
+        return x, np.where(y == 1, "pos", "neg")
+
+    (trx, try_), (dvx, dvy), (tex, tey) = split(60), split(40), split(40)
+    result = classification_probe(trx, try_, dvx, dvy, tex, tey, Cs=cs)
+    assert set(result.dev_scores.values()) == {1.0}
+    assert result.chosen["C"] == 0.01

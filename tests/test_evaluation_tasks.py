@@ -1,4 +1,4 @@
-"""Evaluation tasks, embedding cache, MTEB protocol, reports and `carl evaluate` on real data.
+"""Evaluation tasks, embedding cache, reports and `carl evaluate` on real data.
 
 A tiny 2-layer BERT (exported as a sentence-transformers folder) and small train/eval
 budgets keep this fast; the numbers are meaningless, their ranges and bookkeeping are not.
@@ -108,7 +108,10 @@ def test_meta_records_arguments_and_subsampling(evaluated, st_model, data_dir, c
     assert (meta["seed"], meta["split_seed"]) == (0, 0)
     assert meta["data_dir"] == str(data_dir) and meta["cache_dir"] == str(cache_dir)
     assert meta["cache"]["misses"] > 0 and meta["cache"]["memory_hits"] > 0  # shared test splits embedded once
-    assert "reference" in meta["details"]["carer-mteb"]
+    mteb_details = meta["details"]["carer-mteb"]
+    assert "reference" in mteb_details and mteb_details["mteb_version"].startswith("2.")
+    accuracies = mteb_details["accuracy_per_experiment"]  # mteb's own per-experiment scores
+    assert len(accuracies) == 10 and np.mean(accuracies) == pytest.approx(evaluated["carer-mteb"]["accuracy"])
     assert set(meta["seconds"]) == set(T.known_tasks())
 
 
@@ -155,51 +158,6 @@ def test_goemotions_ekman_keeps_single_label_rows_only(data_dir):
     rows = data.split("goemotions-ekman", "test", keep=T.label_filter(T.TASKS["goemotions-ekman"]))
     assert rows and all(len(r.labels) == 1 for r in rows)
     assert len(rows) < len([r for r in data.records("goemotions-ekman") if r.split == "test"])
-
-
-# ------------------------------------------------------------------ MTEB protocol
-
-
-def _synthetic(seed=0, n=300, classes=4, dim=8):
-    rng = np.random.default_rng(seed)
-    y = rng.integers(0, classes, n)
-    x = rng.normal(size=(n, dim)) + np.eye(classes, dim)[y] * 2
-    return x, y
-
-
-def test_mteb_undersampling_follows_mtebs_shuffle():
-    _, y = _synthetic()
-    experiments = T.mteb_undersample(y.tolist(), n_experiments=3, samples_per_label=5, seed=42)
-    # MTEB: one index list shuffled in place by a fresh RandomState(seed) before each experiment.
-    idxs = list(range(len(y)))
-    for chosen in experiments:
-        np.random.RandomState(42).shuffle(idxs)
-        expected, count = [], {}
-        for i in idxs:
-            if count.get(y[i], 0) < 5:
-                expected.append(i)
-                count[y[i]] = count.get(y[i], 0) + 1
-        assert chosen == expected
-    perm = np.random.RandomState(42).permutation(len(y)).tolist()  # shuffling a list == permuting an array
-    assert experiments[0] == [i for k, i in enumerate(perm) if sum(y[j] == y[i] for j in perm[:k]) < 5]
-    assert all(np.bincount(y[c]).tolist() == [5, 5, 5, 5] for c in experiments)
-    assert experiments[0] != experiments[1]
-
-
-def test_mteb_protocol_is_deterministic_for_a_seed():
-    x, y = _synthetic()
-    train_x, train_y, test_x, test_y = x[:200], y[:200], x[200:], y[200:]
-    first = T.mteb_classification(train_x, train_y, test_x, test_y, seed=42)
-    assert first == T.mteb_classification(train_x, train_y, test_x, test_y, seed=42)
-    assert T.mteb_undersample(train_y.tolist(), seed=42) != T.mteb_undersample(train_y.tolist(), seed=43)
-    assert 0.5 < first["accuracy"] <= 1 and first["accuracy_std"] >= 0
-    # Precomputed experiments over a subset of rows give the same numbers.
-    experiments = T.mteb_undersample(train_y.tolist(), seed=42)
-    union = sorted(set().union(*experiments))
-    pos = {i: p for p, i in enumerate(union)}
-    sub = T.mteb_classification(train_x[union], train_y[union], test_x, test_y, seed=42,
-                                experiments=[[pos[i] for i in c] for c in experiments])
-    assert sub == first
 
 
 # ------------------------------------------------------------------ reports
@@ -281,3 +239,51 @@ def test_evaluate_command_user_errors(st_model, tmp_path, args, message):
     cli = ["evaluate", str(st_model)] + [item for pair in base.items() for item in pair]
     result = CliRunner().invoke(_app(), cli)
     assert isinstance(result.exception, CarlError) and message in str(result.exception)
+
+
+# ------------------------------------------------------------------ one split seed per comparison
+
+
+def _trained_copy(st_model, tmp_path, split_seed, train):
+    """The same weights, with a carl.json saying they were trained with ``split_seed`` on ``train``."""
+    import shutil
+
+    copy = tmp_path / f"trained-split{split_seed}" / "model"
+    shutil.copytree(st_model, copy)
+    meta = json.loads((copy / "carl.json").read_text())
+    meta["config"] = {"data": {"split_seed": split_seed, "train": train}}
+    (copy / "carl.json").write_text(json.dumps(meta))
+    return copy
+
+
+def test_every_model_of_a_comparison_is_scored_on_one_split(st_model, data_dir, tmp_path):
+    """A model trained with data.split_seed=1 is scored on split seed 0 like the frozen one (same
+    weights here, so same rows give the same numbers), and flagged: its test rows may be training rows."""
+    other = _trained_copy(st_model, tmp_path, 1, ["emobank", "facebook-va"])
+    out = tmp_path / "cmp.json"
+    result = CliRunner().invoke(_app(), [
+        "evaluate", f"frozen={st_model},trained={other}", "--tasks", "facebook-va", "--output", str(out),
+        "--data-dir", str(data_dir), "--max-train", "30", "--no-cache"])
+    assert result.exit_code == 0, (result.output, result.exception)
+    report = json.loads(out.read_text())
+    (frozen, trained) = [r["results"] for r in report["runs"]]
+    assert frozen["_meta"]["split_seed"] == trained["_meta"]["split_seed"] == 0
+    assert frozen["facebook-va"] == trained["facebook-va"]  # same rows: the default no longer follows the model
+    assert trained["_meta"]["model_split_seed"] == 1 and trained["_meta"]["split_overlap_risk"] == ["facebook-va"]
+    assert frozen["_meta"]["split_seed_note"] is None
+    note = trained["_meta"]["split_seed_note"]
+    assert note.startswith("WARNING") and "data.split_seed=1" in note and "--split-seed 1" in note
+    assert note in result.output  # printed (stderr is mixed into CliRunner's output)
+    md = out.with_suffix(".md").read_text()
+    assert "trained: WARNING" in md and "| trained with split seed |" in md
+
+
+def test_split_seed_note_only_warns_about_corpora_the_model_trained_on():
+    meta = {"config": {"data": {"split_seed": 3, "train": ["emobank"]}}}
+    note, risk = T.split_seed_note(meta, 0, ["emobank", "facebook-va", "tec"])
+    assert risk == [] and note.startswith("note:")  # trained on EmoBank only (official split)
+    note, risk = T.split_seed_note({"config": {"data": {"split_seed": 3, "train": ["tec", "emobank"]}}}, 0,
+                                   ["facebook-va", "tec"])
+    assert risk == ["tec"] and "WARNING" in note
+    assert T.split_seed_note(meta, 3, ["tec"]) == (None, [])
+    assert T.split_seed_note({}, 0, ["tec"]) == (None, [])  # no carl.json config (e.g. the frozen encoder)

@@ -208,7 +208,9 @@ def embed(
     output: pathlib.Path = typer.Option(..., "--output", help=".npy (float32 matrix) or .jsonl ({text, embedding})."),
     text_column: str = typer.Option("text", "--text-column"),
     batch_size: int = typer.Option(64, "--batch-size"),
-    normalize: bool = typer.Option(False, "--normalize", help="L2-normalise the embeddings."),
+    normalize: bool = typer.Option(False, "--normalize", help="L2-normalise the embeddings. Models exported from a "
+                                                             "base with a Normalize module (MiniLM, MPNet) return "
+                                                             "unit vectors without it."),
 ):
     """Embed texts with a trained model."""
     from carl.export import load

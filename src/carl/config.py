@@ -122,6 +122,8 @@ class TrainConfig:
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
     mixed_precision: Literal["no", "bf16", "fp16"] = "no"
+    """``no`` (fp32) or ``bf16`` (autocast). ``fp16`` is refused by :meth:`CarlConfig.validate`
+    (see :data:`FP16_REFUSED`); it is a known value only so that the error can say why."""
     compile: bool = False
     """torch.compile the online encoder (GPU; first steps are slower while it compiles)."""
     check_finite: bool = True
@@ -170,6 +172,14 @@ def recipe_overrides(name: str) -> dict[str, Any]:
     return dict(RECIPES[name])
 
 
+FP16_REFUSED = (
+    "train.mixed_precision=fp16 is not supported: fp16 needs dynamic loss scaling, and a CARL step reads the "
+    "gradient of its first backward pass (PTD's saliency and PGD) and clips gradients before the optimizer "
+    "step, which carl does not unscale, nor does it skip overflowing steps. Use train.mixed_precision=bf16 "
+    "(same memory and speed on GPUs with bf16: Ampere or newer, and on CPU) or train.mixed_precision=no (fp32)."
+)
+
+
 @dataclass
 class CarlConfig:
     data: DataConfig = field(default_factory=DataConfig)
@@ -196,6 +206,8 @@ class CarlConfig:
         for name in ("temperature", "label_temperature"):
             if getattr(self.mccl, name) <= 0:
                 raise ConfigError(f"mccl.{name} must be > 0")
+        if self.train.mixed_precision == "fp16":
+            raise ConfigError(FP16_REFUSED)
         if self.train.batch_size < 2:
             raise ConfigError("train.batch_size must be >= 2: a contrastive loss needs other examples in the batch")
         if not self.data.train:

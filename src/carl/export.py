@@ -6,6 +6,12 @@ The exported folder is at once
     model.safetensors sit at its root), and
   * a carl model: ``carl.load(path)``, which also reads ``carl.json`` (how it was trained).
 Heads, the target branch and the discriminator are training-only and are not exported.
+
+The module list follows the base model's: Transformer -> Pooling, plus ``Normalize`` when the
+base model has one (all-MiniLM-L6-v2 and all-mpnet-base-v2 do), so ``SentenceTransformer(path)
+.encode`` returns unit vectors exactly when the base model's does (``carl.json``:
+``"normalize"``). Training itself contrasts the pooled embedding through its own heads and is
+unaffected; carl's probes L2-normalise anyway.
 """
 
 from __future__ import annotations
@@ -27,18 +33,37 @@ CARL_META = "carl.json"
 
 def _st_modules():
     try:  # sentence-transformers >= 6
-        from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+        from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     except ImportError:  # older releases
-        from sentence_transformers.models import Pooling, Transformer
-    return Transformer, Pooling
+        from sentence_transformers.models import Normalize, Pooling, Transformer
+    return Transformer, Pooling, Normalize
+
+
+def base_normalizes(name_or_path: str) -> bool:
+    """Whether a base model's sentence-transformers module list ends in ``Normalize`` (unit
+    vectors out). Reads ``modules.json`` of the local folder the name resolves to (aliases such
+    as ``minilm`` resolve to the packaged copy); a plain Hugging Face model or a hub id with no
+    local folder has no Normalize module: False."""
+    from carl.model.encoder import resolve_model_path
+
+    modules = pathlib.Path(resolve_model_path(str(name_or_path))) / "modules.json"
+    if not modules.is_file():
+        return False
+    try:
+        entries = json.loads(modules.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return any(str(e.get("type", "")).rsplit(".", 1)[-1] == "Normalize" for e in entries if isinstance(e, dict))
 
 
 def export_sentence_transformer(encoder, tokenizer, path: str | os.PathLike, *, pooling: str, max_seq_length: int,
-                                metadata: dict | None = None) -> pathlib.Path:
-    """Write encoder + pooling as a sentence-transformers folder, atomically (tmp dir + rename)."""
+                                metadata: dict | None = None, normalize: bool = False) -> pathlib.Path:
+    """Write encoder + pooling (+ ``Normalize`` when ``normalize``) as a sentence-transformers
+    folder, atomically (tmp dir + rename). The trainer passes ``normalize=base_normalizes(base)``
+    so the export keeps the base model's module list."""
     from sentence_transformers import SentenceTransformer
 
-    Transformer, Pooling = _st_modules()
+    Transformer, Pooling, Normalize = _st_modules()
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
@@ -48,9 +73,11 @@ def export_sentence_transformer(encoder, tokenizer, path: str | os.PathLike, *, 
         transformer = Transformer(str(hf_dir), max_seq_length=max_seq_length)
         pool = Pooling(encoder.config.hidden_size, pooling_mode=pooling)
         staged = pathlib.Path(tmp) / "model"
-        SentenceTransformer(modules=[transformer, pool], device="cpu").save(str(staged), create_model_card=False)
+        modules = [transformer, pool] + ([Normalize()] if normalize else [])
+        SentenceTransformer(modules=modules, device="cpu").save(str(staged), create_model_card=False)
         (staged / CARL_META).write_text(json.dumps({"pooling": pooling, "max_seq_length": max_seq_length,
-                                                    **(metadata or {})}, indent=1, default=str))
+                                                    "normalize": bool(normalize), **(metadata or {})},
+                                                   indent=1, default=str))
         (staged / "README.md").write_text(_model_card(metadata or {}))
         if path.exists():
             os.replace(path, pathlib.Path(tmp) / "old")
@@ -92,7 +119,9 @@ class CarlEmbedder:
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, normalize: bool = False,
                show_progress_bar: bool = False) -> np.ndarray:
-        """(N, H) float32 embeddings, in input order."""
+        """(N, H) float32 embeddings, in input order: exactly ``SentenceTransformer(path).encode``.
+        A model with a ``Normalize`` module (exports of a base that has one) returns unit vectors
+        either way; ``normalize=True`` L2-normalises the output of any model."""
         return self.model.encode(list(texts), batch_size=batch_size, normalize_embeddings=normalize,
                                  convert_to_numpy=True, show_progress_bar=show_progress_bar).astype(np.float32)
 

@@ -163,13 +163,13 @@ def fit_va_head(embeddings, va, *, alphas: Sequence[float] = DEFAULT_ALPHAS, dev
                 training_corpora: Sequence[str] = ()) -> VAHead:
     """Fit the head: Ridge on L2-normalised ``embeddings`` -> ``va`` (N, 2), alpha chosen on dev.
 
-    The candidate with the highest mean dev Pearson r of V and A wins (ties: the first in
-    ``alphas``; NaN scores never win), as in the V-A probe; the head is then fitted on the
+    The candidate with the highest mean dev Pearson r of V and A wins (ties: the largest
+    alpha, i.e. the strongest regularisation; NaN scores never win), as in the V-A probe; the head is then fitted on the
     train rows only. ``metrics`` holds the chosen head's (unclipped) dev scores.
     """
     from sklearn.linear_model import Ridge
 
-    from carl.evaluation.probes import _check_grid, _check_split, _score_for_selection, va_metrics
+    from carl.evaluation.probes import _check_grid, _check_split, _score_for_selection, _strongest_best, va_metrics
 
     grid = _check_grid("alphas", alphas)
     x, y = _check_split("train", embeddings, va, y_columns=2)
@@ -177,13 +177,15 @@ def fit_va_head(embeddings, va, *, alphas: Sequence[float] = DEFAULT_ALPHAS, dev
     if x.shape[1] != dx.shape[1]:
         raise ValueError(f"train and dev embeddings differ in dimension: {x.shape[1]} vs {dx.shape[1]}")
     dev_scores: dict[str, float] = {}
-    best_alpha, best_score, best_model = grid[0], -math.inf, None
+    by_alpha: dict[float, float] = {}
+    models = {}
     for alpha in grid:
         model = Ridge(alpha=alpha).fit(x, y)
         score = va_metrics(model.predict(dx), dy)["pearson_mean"]
         dev_scores[f"alpha={alpha:g}"] = score
-        if best_model is None or _score_for_selection(score) > best_score:
-            best_alpha, best_score, best_model = alpha, _score_for_selection(score), model
+        by_alpha[alpha], models[alpha] = _score_for_selection(score), model
+    best_alpha = _strongest_best(by_alpha, strongest_first=sorted(by_alpha, reverse=True))
+    best_model = models[best_alpha]
     head = VAHead(coef=best_model.coef_, intercept=best_model.intercept_, alpha=best_alpha,
                   training_corpora=tuple(training_corpora))
     head.metrics = {f"dev_{k}": v for k, v in va_metrics(head.predict(dev_embeddings, clip=False), dy).items()}

@@ -107,8 +107,11 @@ def evaluate_command(
                                                                       "texts (seeded; CPU budgets; recorded)."),
     max_eval: Optional[int] = typer.Option(None, "--max-eval", help="Subsample each dev and test split (smoke "
                                                                     "tests only; recorded)."),
-    split_seed: Optional[int] = typer.Option(None, "--split-seed", help="Split seed of corpora without an official "
-                                                                        "split (default: the model's training one)."),
+    split_seed: int = typer.Option(0, "--split-seed", help="Split seed of the corpora without an official split "
+                                                             "(Facebook-VA, TEC, MR, CR, MPQA), the same for every "
+                                                             "model so that all are scored on one test split. A "
+                                                             "model trained with another data.split_seed is flagged "
+                                                             "(its test rows may be training rows)."),
     plots_dir: Optional[pathlib.Path] = typer.Option(None, "--plots-dir", help="Also write t-SNE and V-A circumplex "
                                                                                "figures here."),
     cache_dir: Optional[pathlib.Path] = typer.Option(None, "--cache-dir", help="Embedding cache (default: "
@@ -149,6 +152,13 @@ def evaluate_command(
         plots = make_plots(first, plots_dir, data_dir, seed=seeds[0], split_seed=meta["split_seed"],
                            max_train=max_train, max_eval=max_eval)
         arguments["plots"] = [str(p) for p in plots]
+    notes = {}
+    for name, res in runs:
+        note = res["_meta"].get("split_seed_note")
+        if note:
+            notes.setdefault(f"{name} ({res['_meta']['model_path']})", note)
+    for who, note in notes.items():
+        typer.echo(f"{who}: {note}", err=True)
     json_path, md_path, _ = write_report(output, runs, arguments=arguments)
     typer.echo(markdown_table(runs))
     typer.echo(f"\nwritten: {json_path}, {md_path}" + (f"; {len(plots)} figures in {plots_dir}" if plots else ""))

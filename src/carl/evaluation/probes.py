@@ -13,8 +13,10 @@ Protocol (decisions, see docs/METHOD.md, "Evaluation this project owns"):
 * One hyper-parameter is tuned on the dev split only (Ridge ``alpha`` or logistic
   ``C``); the probe is then refitted on train alone with that value and scored once on
   test. Dev is never trained on, so the test score is not tuned on test.
-* Ties in the dev score keep the first candidate in the given order (by default the
-  strongest regularisation), the conservative choice.
+* Ties in the dev score go to the **strongest regularisation** among the tied candidates
+  (largest Ridge ``alpha``, smallest logistic ``C``), the conservative choice, whatever
+  order the grid is given in. (Before issue #12 ties kept the first candidate of the grid,
+  which for the default alphas (0.01 ... 100) was the *weakest* Ridge regularisation.)
 """
 
 from __future__ import annotations
@@ -152,6 +154,12 @@ def _score_for_selection(value: float) -> float:
     return -math.inf if math.isnan(value) else value
 
 
+def _strongest_best(scores: dict[float, float], *, strongest_first: Sequence[float]) -> float:
+    """The candidate with the highest dev score; among tied ones the first of
+    ``strongest_first`` (candidates ordered from strongest to weakest regularisation)."""
+    return max(strongest_first, key=lambda value: scores[value])  # max keeps the first maximum
+
+
 def _metric_suffix(label) -> str:
     """Turn a label into a metric-name-safe suffix: "no emotion" -> "no_emotion"."""
     return re.sub(r"[^0-9A-Za-z]+", "_", str(label)).strip("_") or "label"
@@ -219,13 +227,13 @@ def va_regression_probe(
         (train_x, dev_x, test_x), (train_y, dev_y, test_y), y_columns=2
     )
     dev_scores: dict[str, float] = {}
-    best_alpha, best_score = grid[0], -math.inf
+    by_alpha: dict[float, float] = {}
     for alpha in grid:
         model = Ridge(alpha=alpha).fit(tr_x, tr_y)
         score = va_metrics(model.predict(dv_x), dv_y)["pearson_mean"]
         dev_scores[f"alpha={alpha:g}"] = score
-        if _score_for_selection(score) > best_score:
-            best_alpha, best_score = alpha, _score_for_selection(score)
+        by_alpha[alpha] = _score_for_selection(score)
+    best_alpha = _strongest_best(by_alpha, strongest_first=sorted(by_alpha, reverse=True))
     final = Ridge(alpha=best_alpha).fit(tr_x, tr_y)
     return ProbeResult(
         metrics=va_metrics(final.predict(te_x), te_y),
@@ -298,12 +306,12 @@ def classification_probe(
         return LogisticRegression(C=c, max_iter=max_iter, random_state=seed).fit(tr_x, tr_y)
 
     dev_scores: dict[str, float] = {}
-    best_c, best_score = grid[0], -math.inf
+    by_c: dict[float, float] = {}
     for c in grid:
         score = float(f1_score(dv_y, fit(c).predict(dv_x), average="macro", zero_division=0))
         dev_scores[f"C={c:g}"] = score
-        if score > best_score:
-            best_c, best_score = c, score
+        by_c[c] = score
+    best_c = _strongest_best(by_c, strongest_first=sorted(by_c))
     pred = fit(best_c).predict(te_x)
     return ProbeResult(
         metrics=classification_metrics(te_y, pred, exclude_label_from_macro_f1),

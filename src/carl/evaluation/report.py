@@ -173,11 +173,21 @@ def markdown_report(runs: Sequence[Run], report: Mapping) -> str:
         lines.append("")
         lines.append("**Subsampled** (CPU budget; not comparable to full-split numbers): "
                      + "; ".join(f"max_train={a}, max_eval={b}" for a, b in subsampled) + ".")
+    split_seeds = sorted({m.get("split_seed") for m in metas}, key=str)
+    if len(split_seeds) > 1:
+        lines += ["", f"**Different split seeds in one table** ({', '.join(map(str, split_seeds))}): the models "
+                      "were not scored on the same test rows of Facebook-VA, TEC, MR, CR and MPQA."]
+    notes = list(dict.fromkeys(f"{name}: {m['split_seed_note']}" for (name, _), m in zip(runs, metas)
+                               if m.get("split_seed_note")))
+    if notes:
+        lines += [""] + [f"- {n}" for n in notes]
     lines.append("")
-    lines.append("| model | path | seed | split seed |")
-    lines.append("|---|---|---|---|")
+    lines.append("| model | path | seed | split seed | trained with split seed |")
+    lines.append("|---|---|---|---|---|")
     for (name, _), meta in zip(runs, metas):
-        lines.append(f"| {name} | `{meta.get('model_path')}` | {meta.get('seed')} | {meta.get('split_seed')} |")
+        trained = meta.get("model_split_seed")
+        lines.append(f"| {name} | `{meta.get('model_path')}` | {meta.get('seed')} | {meta.get('split_seed')} | "
+                     f"{'–' if trained is None else trained} |")
     machine = report.get("machine", {})
     lines += ["", f"date: {report.get('created')}; machine: {machine.get('processor')}, "
                   f"{machine.get('cpu_count')} cores{', ' + machine['gpu'] if machine.get('gpu') else ''}; "

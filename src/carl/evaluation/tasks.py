@@ -10,11 +10,10 @@ Every task scores **frozen** sentence embeddings of one model (SentEval / MTEB s
   ``carer``, ``sst2``, ``sst5``, ``mr``, ``cr``, ``mpqa``): single-label logistic-regression
   probe (:func:`carl.evaluation.probes.classification_probe`: C chosen on dev by macro-F1).
   Accuracy, macro-F1, weighted-F1; DailyDialog also macro-F1 without "no emotion".
-* ``mteb_classification`` (``carer-mteb``): MTEB's classification protocol
-  (``mteb.abstasks.classification.AbsTaskClassification`` as used by MTEB's
-  ``EmotionClassification``, whose data ``mteb/emotion`` is CARER / dair-ai/emotion),
-  re-implemented on the local CARER files because the hub is unreachable; see
-  :func:`mteb_classification`.
+* ``mteb_classification`` (``carer-mteb``): MTEB's ``EmotionClassification`` (whose data
+  ``mteb/emotion`` is CARER / dair-ai/emotion), run by the ``mteb`` library itself through a
+  subclass that reads the local CARER files because the hub is unreachable; see
+  :mod:`carl.evaluation.mteb_tasks`.
 * ``geometry``: Wang & Isola alignment and uniformity
   (:mod:`carl.evaluation.geometry`) with this project's positive-pair rules: EmoBank test
   pairs whose normalised V-A lie within Euclidean radius 0.05, and CARER test pairs with the
@@ -37,9 +36,7 @@ import pathlib
 import platform
 import re
 import time
-import warnings
 import zlib
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -60,8 +57,6 @@ __all__ = [
     "has_va",
     "known_tasks",
     "label_filter",
-    "mteb_classification",
-    "mteb_undersample",
     "resolve_task_names",
     "run_tasks",
     "single_label",
@@ -73,13 +68,6 @@ About half a standard deviation of EmoBank's normalised V or A (~0.10 each); it 
 EmoBank test pairs positive (0.1 would make 31 %, too loose to mean "same affect")."""
 MAX_PAIRS = 10000
 """At most this many positive pairs per alignment number (sampled uniformly, seeded)."""
-
-# MTEB's defaults for EmotionClassification (see mteb_classification).
-MTEB_N_EXPERIMENTS = 10
-MTEB_SAMPLES_PER_LABEL = 16
-MTEB_SEED = 42
-MTEB_MAX_ITER = 100
-
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -130,11 +118,9 @@ _TASK_LIST: list[TaskSpec] = [
     _cls("cr", "CR customer-review polarity (transfer, seeded split)"),
     _cls("mpqa", "MPQA opinion polarity (transfer, seeded split)"),
     TaskSpec("carer-mteb", "mteb_classification", "carer",
-             "MTEB EmotionClassification protocol on CARER: 10 experiments x 16 examples per label, "
-             "logistic regression (max_iter 100), test split",
-             ("accuracy", "macro_f1"),
-             options={"n_experiments": MTEB_N_EXPERIMENTS, "samples_per_label": MTEB_SAMPLES_PER_LABEL,
-                      "max_iter": MTEB_MAX_ITER}),
+             "MTEB EmotionClassification run by the mteb library on the local CARER files: 10 experiments x 16 "
+             "examples per label, logistic regression (max_iter 100), test split",
+             ("accuracy", "macro_f1")),
     TaskSpec("geometry", "geometry", None,
              f"Alignment (EmoBank test pairs within V-A radius {VA_RADIUS}; CARER test same-label pairs) and "
              "uniformity (t=2) of EmoBank and CARER test embeddings",
@@ -354,87 +340,6 @@ def single_label(r: Record) -> str:
     return r.labels[0]
 
 
-# ------------------------------------------------------------------ MTEB protocol
-
-
-def mteb_undersample(labels: Sequence, *, n_experiments: int = MTEB_N_EXPERIMENTS,
-                     samples_per_label: int = MTEB_SAMPLES_PER_LABEL, seed: int = MTEB_SEED) -> list[list[int]]:
-    """Training indices of each MTEB experiment (``AbsTaskClassification._undersample_data``).
-
-    One index list ``idxs = [0 .. n-1]`` lives across experiments; before each experiment it
-    is shuffled in place by a fresh ``np.random.RandomState(seed)`` (so each experiment sees
-    a new permutation, and the sequence is fixed by the seed), then the first
-    ``samples_per_label`` indices of every label in that order are taken.
-    """
-    if n_experiments < 1 or samples_per_label < 1:
-        raise ValueError("n_experiments and samples_per_label must be >= 1")
-    labels = list(labels)
-    idxs = list(range(len(labels)))
-    experiments = []
-    for _ in range(n_experiments):
-        np.random.RandomState(seed).shuffle(idxs)
-        counter: dict = defaultdict(int)
-        chosen = []
-        for i in idxs:
-            if counter[labels[i]] < samples_per_label:
-                chosen.append(i)
-                counter[labels[i]] += 1
-        experiments.append(chosen)
-    return experiments
-
-
-def mteb_classification(train_x: np.ndarray, train_y: Sequence, test_x: np.ndarray, test_y: Sequence, *,
-                        n_experiments: int = MTEB_N_EXPERIMENTS, samples_per_label: int = MTEB_SAMPLES_PER_LABEL,
-                        seed: int = MTEB_SEED, max_iter: int = MTEB_MAX_ITER,
-                        experiments: Sequence[Sequence[int]] | None = None) -> dict[str, float]:
-    """MTEB's classification protocol (``AbsTaskClassification``, mteb v1.x and v2).
-
-    For each of ``n_experiments``: undersample the train split to ``samples_per_label``
-    examples per label (:func:`mteb_undersample`), fit
-    ``LogisticRegression(max_iter=100, random_state=seed)`` (sklearn defaults otherwise:
-    L2, C=1, lbfgs) on the **raw** (not normalised) embeddings, predict the whole test split,
-    and score accuracy, macro/weighted F1, precision and recall. Scores are the means over
-    experiments (MTEB's main score is ``accuracy``); ``accuracy_std`` / ``macro_f1_std`` are
-    the population std over experiments (mteb v1's ``*_stderr``). MTEB's ``f1`` is
-    ``macro_f1`` here. ``experiments`` may give precomputed row indices into ``train_x``
-    (e.g. when only the sampled rows were embedded).
-    """
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
-
-    train_x = np.asarray(train_x)
-    test_x = np.asarray(test_x)
-    train_y = np.asarray(train_y)
-    test_y = np.asarray(test_y)
-    if experiments is None:
-        experiments = mteb_undersample(train_y.tolist(), n_experiments=n_experiments,
-                                       samples_per_label=samples_per_label, seed=seed)
-    rows = []
-    for chosen in experiments:
-        chosen = np.asarray(chosen, dtype=np.int64)
-        if len(np.unique(train_y[chosen])) < 2:
-            raise ValueError("an MTEB experiment drew a single class; the train split needs at least 2 labels")
-        clf = LogisticRegression(max_iter=max_iter, random_state=seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=100 is MTEB's setting
-            clf.fit(train_x[chosen], train_y[chosen])
-        pred = clf.predict(test_x)
-        rows.append({
-            "accuracy": accuracy_score(test_y, pred),
-            "macro_f1": f1_score(test_y, pred, average="macro", zero_division=0),
-            "weighted_f1": f1_score(test_y, pred, average="weighted", zero_division=0),
-            "macro_precision": precision_score(test_y, pred, average="macro", zero_division=0),
-            "weighted_precision": precision_score(test_y, pred, average="weighted", zero_division=0),
-            "macro_recall": recall_score(test_y, pred, average="macro", zero_division=0),
-            "weighted_recall": recall_score(test_y, pred, average="weighted", zero_division=0),
-        })
-    out = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
-    out["accuracy_std"] = float(np.std([r["accuracy"] for r in rows]))
-    out["macro_f1_std"] = float(np.std([r["macro_f1"] for r in rows]))
-    return out
-
-
 # ------------------------------------------------------------------ runners
 
 
@@ -523,26 +428,21 @@ def _run_classification(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) ->
 
 
 def _run_mteb(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
+    from carl.evaluation.mteb_tasks import MTEB_SEED, run_emotion_classification
+
     keep = label_filter(spec)
     train = ctx.split(spec.corpus, "train", keep=keep, limit=False)  # the protocol samples from all of train
     test = ctx.split(spec.corpus, "test", keep=keep, stratify=single_label)
-    opts = dict(spec.options)
-    seed = MTEB_SEED + ctx.seed  # seed 0 reproduces MTEB's draws exactly
-    experiments = mteb_undersample([r.labels[0] for r in train], n_experiments=opts["n_experiments"],
-                                   samples_per_label=opts["samples_per_label"], seed=seed)
-    union = sorted(set().union(*experiments))
-    position = {i: p for p, i in enumerate(union)}
-    sampled = [train[i] for i in union]
-    train_x = _embed(store, spec.corpus, "train", sampled)
-    test_x = _embed(store, spec.corpus, "test", test)
-    metrics = mteb_classification(train_x, [r.labels[0] for r in sampled], test_x, [r.labels[0] for r in test],
-                                  seed=seed, max_iter=opts["max_iter"],
-                                  experiments=[[position[i] for i in chosen] for chosen in experiments])
-    metrics.update({"n_experiments": opts["n_experiments"], "samples_per_label": opts["samples_per_label"],
-                    "mteb_seed": seed, "n_train_pool": len(train), "n_train_embedded": len(union),
-                    "n_test": len(test)})
-    return metrics, {"reference": "mteb.abstasks.classification.AbsTaskClassification + EmotionClassification "
-                                  "(samples_per_label=16, eval split test, main score accuracy)",
+    seed = MTEB_SEED + ctx.seed  # seed 0 is mteb's own seed 42
+    out = run_emotion_classification(store, {"train": train, "test": test}, seed=seed, batch_size=store.batch_size)
+    metrics = {**out["metrics"], "n_experiments": out["n_experiments"], "samples_per_label": out["samples_per_label"],
+               "mteb_seed": seed, "n_train_pool": len(train), "n_train_embedded": out["n_encoded"].get("train"),
+               "n_test": len(test)}
+    return metrics, {"reference": f"mteb {out['mteb_version']} EmotionClassification (AbsTaskClassification: "
+                                  "samples_per_label=16, 10 experiments, LogisticRegression(max_iter=100), eval split "
+                                  "test, main score accuracy), run by mteb.evaluate on the local CARER files",
+                     "mteb_version": out["mteb_version"],
+                     "accuracy_per_experiment": [float(e["accuracy"]) for e in out["scores"]["scores_per_experiment"]],
                      "max_train": "not applied: the protocol draws 16 examples per label from the full train split"}
 
 
@@ -571,6 +471,10 @@ _RUNNERS = {"va_regression": _run_va, "classification": _run_classification, "mt
             "geometry": _run_geometry}
 
 
+SEEDED_SPLIT_CORPORA = ("facebook-va", "tec", "mr", "cr", "mpqa")
+"""Corpora without a published split: ``load_corpus(..., seed=split_seed)`` cuts them 80/10/10."""
+
+
 def _split_seed_from(metadata: Mapping) -> int | None:
     try:
         value = metadata["config"]["data"]["split_seed"]
@@ -579,11 +483,40 @@ def _split_seed_from(metadata: Mapping) -> int | None:
     return int(value) if value is not None else None
 
 
+def _trained_on(metadata: Mapping) -> list[str]:
+    try:
+        train = metadata["config"]["data"]["train"]
+    except (KeyError, TypeError):
+        return []
+    return [str(t) for t in (train or [])]
+
+
+def split_seed_note(metadata: Mapping, split_seed: int, task_names: Sequence[str]) -> tuple[str | None, list[str]]:
+    """(note, corpora at risk) when a model was trained with another ``data.split_seed`` than
+    the evaluation's: the seeded test splits it is scored on may then hold its training rows.
+    ``corpora at risk``: seeded corpora that the tasks evaluate on and the model trained on."""
+    trained_seed = _split_seed_from(metadata)
+    if trained_seed is None or trained_seed == int(split_seed):
+        return None, []
+    evaluated = {TASKS[n].corpus for n in task_names} & set(SEEDED_SPLIT_CORPORA)
+    at_risk = sorted(evaluated & set(_trained_on(metadata)))
+    if at_risk:
+        note = (f"WARNING: the model was trained with data.split_seed={trained_seed} on {', '.join(at_risk)}; this "
+                f"evaluation uses split seed {split_seed}, so its test rows of {', '.join(at_risk)} may be in the "
+                f"model's training data (scores optimistic). Re-run with --split-seed {trained_seed} for this model "
+                "alone, or retrain it with data.split_seed=" + str(split_seed) + ".")
+    else:
+        note = (f"note: the model was trained with data.split_seed={trained_seed}, this evaluation uses {split_seed}; "
+                "it did not train on a seeded-split corpus that these tasks score, so its test rows are unseen.")
+    return note, at_risk
+
+
 def _versions() -> dict[str, str]:
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
-    for dist in ("carl-affect", "numpy", "scikit-learn", "scipy", "torch", "sentence-transformers", "transformers"):
+    for dist in ("carl-affect", "numpy", "scikit-learn", "scipy", "torch", "sentence-transformers", "transformers",
+                 "mteb"):
         try:
             out[dist] = md.version(dist)
         except md.PackageNotFoundError:
@@ -593,7 +526,7 @@ def _versions() -> dict[str, str]:
 
 def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: str | os.PathLike | None = None, *,
               seed: int = 0, max_train: int | None = None, cache_dir: str | os.PathLike | None = None,
-              max_eval: int | None = None, split_seed: int | None = None, batch_size: int = 64,
+              max_eval: int | None = None, split_seed: int = 0, batch_size: int = 64,
               device: str | None = None, store: EmbeddingStore | None = None) -> dict:
     """Score one model on evaluation tasks.
 
@@ -602,9 +535,12 @@ def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: 
     subsamples and of the positive-pair samples; ``carer-mteb`` uses MTEB's seed 42 + ``seed``.
     ``max_train`` / ``max_eval``: subsample train / dev+test splits (seeded, stratified for
     classification) to fit a CPU budget; both are recorded, and such numbers are not
-    comparable to full-split ones. ``split_seed``: seed of the 80/10/10 split of corpora
-    without an official one; default: the model's training ``data.split_seed`` from its
-    ``carl.json`` (so evaluation never tests on a model's training rows), else 0.
+    comparable to full-split ones. ``split_seed``: seed of the 80/10/10 split of the corpora
+    without an official one (:data:`SEEDED_SPLIT_CORPORA`), default 0. It is *not* read from
+    the model: every model of a comparison must be scored on the same test rows. When the
+    model's ``carl.json`` says it trained with another ``data.split_seed``, ``_meta`` records it
+    (``model_split_seed``) with a note, and a warning is logged when it trained on a seeded
+    corpus these tasks score (its test rows may then be training rows: ``split_overlap_risk``).
     ``cache_dir``: where embeddings are cached (None: no disk cache).
 
     Returns ``{task: {metric: value, ...}, ..., "_meta": {...}}``; each task holds its test
@@ -617,11 +553,10 @@ def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: 
             raise CarlError(f"{label} must be at least 2; got {value}")
     store = store or EmbeddingStore(model_ref, cache_dir, batch_size=batch_size, device=device)
     model_meta = store.metadata
-    split_seed_source = "argument"
-    if split_seed is None:
-        split_seed = _split_seed_from(model_meta)
-        split_seed_source = "model carl.json" if split_seed is not None else "default"
-        split_seed = 0 if split_seed is None else split_seed
+    split_seed = int(split_seed if split_seed is not None else 0)
+    note, at_risk = split_seed_note(model_meta, split_seed, names)
+    if at_risk:
+        log.warning("%s: %s", store.model_ref, note)
     folder = resolve_data_dir(data_dir)
     ctx = EvalData(data_dir=folder, seed=int(seed), split_seed=int(split_seed), max_train=max_train,
                    max_eval=max_eval)
@@ -646,7 +581,9 @@ def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: 
         "tasks": names,
         "seed": int(seed),
         "split_seed": int(split_seed),
-        "split_seed_source": split_seed_source,
+        "model_split_seed": _split_seed_from(model_meta),
+        "split_seed_note": note,
+        "split_overlap_risk": at_risk,
         "max_train": max_train,
         "max_eval": max_eval,
         "subsampled": max_train is not None or max_eval is not None,

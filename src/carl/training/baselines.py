@@ -8,6 +8,10 @@ budget as CARL (``objective.name``), so a comparison changes the objective and n
 * ``supcon``: supervised contrastive learning on two dropout views with the discrete labels
   (:class:`carl.losses.SupConLoss`, pytorch-metric-learning).
 
+SimCSE and SupCon contrast the pooled embedding directly, with **no projection head** (their
+papers train through one and discard it; docs/method.md, "no projection head", says why
+carl keeps it this way).
+
 A :class:`BaselineModel` offers what the trainer needs of a :class:`carl.model.CarlModel`
 (``encoder``, ``trainable_groups``, ``update_target``); what users get is again the encoder
 with its pooling.

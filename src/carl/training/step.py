@@ -66,7 +66,8 @@ def global_sum(x: torch.Tensor) -> torch.Tensor:
 class CarlStep:
     """Computes the losses of one batch and runs their backward passes.
 
-    ``backward`` is the accelerator's (it handles fp16 loss scaling). Gradients of all
+    ``backward`` is the accelerator's (fp32 or bf16: no loss scaling; fp16 is refused by
+    ``CarlConfig.validate``). Gradients of all
     processes are averaged by :func:`average_gradients` after this returns.
     """
 
@@ -153,7 +154,7 @@ def raise_if_not_finite(loss: torch.Tensor, component: str, step: int) -> None:
     if not torch.isfinite(loss):
         raise NonFiniteLossError(
             f"the {component} loss is {loss.item()} at step {step}; the step was not applied. "
-            "Likely causes: a learning rate too high, fp16 overflow (use bf16 or fp32), or invalid labels. "
+            "Likely causes: a learning rate too high, an overflow in low precision (use bf16 or fp32), or invalid labels. "
             "The last good checkpoint is kept; resume from it with --resume after fixing the cause."
         )
 

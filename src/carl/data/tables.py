@@ -63,8 +63,10 @@ def _json_object(content: str, wanted: list[str], path: Path, line: int) -> dict
                         fix='write the row as {"text": ..., ...}')
     missing = [name for name in wanted if name not in row]
     if missing:
-        raise DataError(missing_columns_message(missing, list(row), "this line has"), path=path, line=line,
+        err = DataError(missing_columns_message(missing, list(row), "this line has"), path=path, line=line,
                         fix="rename the columns or pass the names the file uses")
+        err.columns = list(row)
+        raise err
     return row
 
 

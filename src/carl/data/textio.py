@@ -146,8 +146,10 @@ def column_positions(header: list[str], wanted: list[str], path: Path) -> dict[s
     """Map each wanted column to its index; name the columns present if one is missing."""
     missing = [name for name in wanted if name not in header]
     if missing:
-        raise DataError(missing_columns_message(missing, header), path=path, line=1,
+        err = DataError(missing_columns_message(missing, header), path=path, line=1,
                         fix="rename the columns or pass the names the file uses")
+        err.columns = list(header)  # lets a caller that knows the column options word a better fix
+        raise err
     twice = [name for name in dict.fromkeys(wanted) if header.count(name) > 1]
     if twice:
         raise DataError(f"column(s) {twice} appear more than once in the header {header}", path=path, line=1,

@@ -26,7 +26,7 @@ from torch import nn
 from carl.data import resolve_data_dir
 from carl.errors import CarlError
 from carl.evaluation.probes import classification_metrics, va_metrics
-from carl.evaluation.tasks import TASKS, EvalData, label_filter, has_va, single_label
+from carl.evaluation.tasks import TASKS, EvalData, label_filter, has_va, single_label, table_task
 from carl.model.embedding import POOLERS
 
 KINDS = ("va_regression", "classification")
@@ -94,7 +94,9 @@ def finetune(model_ref: str, task: str, data_dir=None, *, steps: int = 300, batc
 
     from carl.model.encoder import load_encoder
 
-    spec = TASKS.get(task)
+    from carl.data.specs import is_table
+
+    spec = table_task(task) if is_table(task) else TASKS.get(task)
     if spec is None or spec.kind not in KINDS:
         usable = [name for name, t in TASKS.items() if t.kind in KINDS]
         raise CarlError(f"finetune: task {task!r} cannot be fine-tuned; tasks: {', '.join(usable)}")

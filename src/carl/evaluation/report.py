@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from carl.evaluation.tasks import TASKS
+from carl.evaluation.tasks import TASKS, report_metrics_of
 
 __all__ = ["build_report", "machine_info", "markdown_report", "markdown_table", "merge_reports", "summarise",
            "write_report"]
@@ -105,7 +105,7 @@ def markdown_table(runs: Sequence[Run], *, digits: int = 3) -> str:
     for task in _tasks_in(runs):
         spec = TASKS.get(task)
         present = {m for name in models for m in summary.get(name, {}).get(task, {})}
-        metrics = [m for m in (spec.report_metrics if spec else sorted(present)) if m in present]
+        metrics = report_metrics_of(task, sorted(present))
         for metric in metrics:
             arrow = " ↓" if spec and metric in spec.lower_is_better else ""
             cells = [_cell(summary.get(name, {}).get(task, {}).get(metric), digits) for name in models]

@@ -57,6 +57,9 @@ __all__ = [
     "has_va",
     "known_tasks",
     "label_filter",
+    "report_metrics_of",
+    "table_task",
+    "task_spec",
     "resolve_task_names",
     "run_tasks",
     "single_label",
@@ -137,20 +140,74 @@ def known_tasks() -> list[str]:
 
 def resolve_task_names(tasks: str | Sequence[str] | None) -> list[str]:
     """``"all"`` / None -> every task; a comma list or sequence -> those, in registry order,
-    deduplicated. An unknown name is a :class:`CarlError` listing the known ones."""
+    deduplicated, followed by table specs (``mine.csv:text=body,valence=v,arousal=a``, see
+    :func:`table_task`) in the order given. An unknown name is a :class:`CarlError` listing
+    the known ones."""
+    from carl.data.specs import is_table, split_specs
+
     if tasks is None:
         return known_tasks()
-    items = [t.strip() for t in tasks.split(",")] if isinstance(tasks, str) else [str(t).strip() for t in tasks]
-    items = [t for t in items if t]
+    items = split_specs(tasks if isinstance(tasks, str) else [str(t) for t in tasks], what="--tasks")
     if not items:
-        raise CarlError(f"no task given; tasks are: all, {', '.join(known_tasks())}")
+        raise CarlError(f"no task given; tasks are: all, {', '.join(known_tasks())}, or a table spec "
+                        "mine.csv:text=COL,valence=COL,arousal=COL")
+    tables = list(dict.fromkeys(t for t in items if is_table(t)))
+    items = [t for t in items if not is_table(t)]
     if "all" in items:
-        return known_tasks()
+        return known_tasks() + tables
     unknown = [t for t in items if t not in TASKS]
     if unknown:
-        raise CarlError(f"unknown task(s) {', '.join(unknown)}; tasks are: all, {', '.join(known_tasks())}")
+        raise CarlError(f"unknown task(s) {', '.join(unknown)}; tasks are: all, {', '.join(known_tasks())}, or a "
+                        "table spec such as mine.csv:text=body,valence=v,arousal=a (.csv, .tsv or .jsonl)")
     wanted = set(items)
-    return [t for t in TASKS if t in wanted]
+    return [t for t in TASKS if t in wanted] + tables
+
+
+MIN_TABLE_ROWS = 30
+"""An evaluation table is split 80/10/10; below this many rows its test split is too small."""
+
+
+def table_task(spec: str) -> TaskSpec:
+    """A task built from a user's table spec (:mod:`carl.data.specs`), named by its path.
+
+    With valence and arousal columns (the default) it is a V-A regression task, scored like
+    ``emobank``; a spec that names only a ``label=`` column (no ``valence=`` / ``arousal=``)
+    is a single-label classification task, scored like ``carer``. The table's rows are split
+    80/10/10 by text (seeded by the split seed, as Facebook-VA): the probe is fitted on the
+    first part, its hyper-parameter chosen on the second, and scored on the third.
+    """
+    from carl.data.specs import parse_table_spec
+
+    table = parse_table_spec(spec)
+    if table.has_va:
+        return TaskSpec(table.path, "va_regression", table.spec,
+                        f"V-A regression on your table {table.spec} (seeded 80/10/10 split), Ridge probe",
+                        _VA_METRICS)
+    return TaskSpec(table.path, "classification", table.spec,
+                    f"classification of {table.label_column} in your table {table.spec} (seeded 80/10/10 split), "
+                    "logistic probe", _CLS_METRICS)
+
+
+def task_spec(name: str) -> TaskSpec:
+    """The :class:`TaskSpec` of a registry name or a table spec."""
+    from carl.data.specs import is_table
+
+    if name in TASKS:
+        return TASKS[name]
+    if is_table(name):
+        return table_task(name)
+    raise CarlError(f"unknown task {name!r}; tasks are: {', '.join(known_tasks())}, or a table spec")
+
+
+def report_metrics_of(task: str, present: Sequence[str]) -> list[str]:
+    """The metrics a Markdown table shows for ``task``: its spec's, or for a task outside the
+    registry (a table, named by its path) the V-A or classification headline metrics present."""
+    if task in TASKS:
+        return [m for m in TASKS[task].report_metrics if m in present]
+    for metrics in (_VA_METRICS, _CLS_METRICS):
+        if metrics[0] in present:
+            return [m for m in metrics if m in present]
+    return sorted(present)
 
 
 # ------------------------------------------------------------------ embedding cache
@@ -356,8 +413,12 @@ class EvalData:
     _corpora: dict[str, list[Record]] = field(default_factory=dict)
 
     def records(self, corpus: str) -> list[Record]:
+        """A corpus's records, or a table spec's rows split 80/10/10 by text (``split_seed``)."""
+        from carl.data.specs import is_table
+
         if corpus not in self._corpora:
-            self._corpora[corpus] = load_corpus(corpus, self.data_dir, seed=self.split_seed)
+            self._corpora[corpus] = (_table_records(corpus, self.split_seed) if is_table(corpus)
+                                     else load_corpus(corpus, self.data_dir, seed=self.split_seed))
         return self._corpora[corpus]
 
     def split(self, corpus: str, split: str, *, keep: Callable[[Record], bool] | None = None,
@@ -369,6 +430,19 @@ class EvalData:
             return rows
         k = self.max_train if split == "train" else self.max_eval
         return subsample(rows, k, self.seed, stream=(corpus, split), stratify=stratify)
+
+
+def _table_records(spec: str, split_seed: int) -> list[Record]:
+    from carl.data.specs import parse_table_spec, read_spec
+    from carl.data.splits import with_seeded_splits
+
+    table = parse_table_spec(spec)
+    records = read_spec(table)
+    if len(records) < MIN_TABLE_ROWS:
+        raise DataError(f"only {len(records)} rows; an evaluation table is split 80/10/10 (train, dev and test of a "
+                        f"probe) and needs at least {MIN_TABLE_ROWS}", path=table.path,
+                        fix="add rows (a few hundred give stable correlations)")
+    return with_seeded_splits(records, [r.text for r in records], split_seed)
 
 
 def _embed(store: EmbeddingStore, corpus: str, split: str, rows: Sequence[Record]) -> np.ndarray:
@@ -498,7 +572,7 @@ def split_seed_note(metadata: Mapping, split_seed: int, task_names: Sequence[str
     trained_seed = _split_seed_from(metadata)
     if trained_seed is None or trained_seed == int(split_seed):
         return None, []
-    evaluated = {TASKS[n].corpus for n in task_names} & set(SEEDED_SPLIT_CORPORA)
+    evaluated = {task_spec(n).corpus for n in task_names} & set(SEEDED_SPLIT_CORPORA)
     at_risk = sorted(evaluated & set(_trained_on(metadata)))
     if at_risk:
         note = (f"WARNING: the model was trained with data.split_seed={trained_seed} on {', '.join(at_risk)}; this "
@@ -509,6 +583,17 @@ def split_seed_note(metadata: Mapping, split_seed: int, task_names: Sequence[str
         note = (f"note: the model was trained with data.split_seed={trained_seed}, this evaluation uses {split_seed}; "
                 "it did not train on a seeded-split corpus that these tasks score, so its test rows are unseen.")
     return note, at_risk
+
+
+def _training_tables(metadata: Mapping) -> set[str]:
+    """Paths of the tables a model was trained on (its ``carl.json``), to flag non-held-out scores."""
+    from carl.data.specs import is_table, parse_table_spec
+
+    try:
+        train = list(metadata["config"]["data"]["train"] or [])
+    except (KeyError, TypeError):
+        return set()
+    return {parse_table_spec(item).path for item in train if isinstance(item, str) and is_table(item)}
 
 
 def _versions() -> dict[str, str]:
@@ -564,8 +649,12 @@ def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: 
     results: dict = {}
     details: dict = {}
     seconds: dict = {}
-    for name in names:
-        spec = TASKS[name]
+    trained_on = _training_tables(model_meta)
+    for entry in names:
+        spec = task_spec(entry)
+        name = spec.name
+        if spec.name not in TASKS and spec.name in trained_on:
+            log.warning("%s is among the training data of %s: its scores are not held-out", name, store.model_path)
         t0 = time.time()
         log.info("task %s on %s", name, store.model_path)
         metrics, extra = _RUNNERS[spec.kind](spec, ctx, store)

@@ -17,7 +17,9 @@ import torch
 from tqdm.auto import tqdm
 
 from carl.config import FP16_REFUSED, CarlConfig
-from carl.data import VAGrid, load_corpus, read_table, resolve_data_dir
+from carl.data import VAGrid, load_corpus, resolve_data_dir
+from carl.data.specs import TABLE_SUFFIXES, is_table, read_spec  # noqa: F401  (re-exported)
+from carl.data.specs import parse_table_spec as _parse_table_spec
 from carl.errors import CarlError, CheckpointError, ConfigError, DataError
 from carl.export import base_normalizes, export_sentence_transformer
 from carl.losses.functional import cosine_momentum
@@ -30,8 +32,6 @@ from carl.training.dev import dev_score
 from carl.training.step import CarlStep, average_gradients
 
 log = logging.getLogger("carl.train")
-
-TABLE_SUFFIXES = (".csv", ".tsv", ".jsonl")
 
 
 @dataclass
@@ -46,28 +46,21 @@ class TrainResult:
     """False when the run stopped early (train.stop_after) and awaits --resume."""
 
 
-def parse_table_spec(spec: str) -> tuple[str, dict[str, str]]:
-    """``reviews.csv:text=body,valence=v,arousal=a`` -> (path, column names)."""
-    path, _, columns = spec.partition(":") if not spec.startswith(":") else (spec, "", "")
-    names = {"text_column": "text", "valence_column": "valence", "arousal_column": "arousal"}
-    for item in filter(None, columns.split(",")):
-        key, sep, value = item.partition("=")
-        if not sep or key not in ("text", "valence", "arousal", "label"):
-            raise ConfigError(f"bad table spec {spec!r}: expected PATH[:text=COL,valence=COL,arousal=COL,label=COL]")
-        names[f"{key}_column"] = value
-    return path, names
+def parse_table_spec(spec: str) -> tuple[str, dict]:
+    """``reviews.csv:text=body,valence=v,arousal=a`` -> (path, read_table keyword arguments).
 
-
-def is_table(spec: str) -> bool:
-    return spec.partition(":")[0].lower().endswith(TABLE_SUFFIXES)
+    The grammar (and how ``--data`` lists are split around its commas) is in
+    :mod:`carl.data.specs`."""
+    table = _parse_table_spec(spec)
+    return table.path, table.read_kwargs()
 
 
 def load_records(specs: list[str], data_dir: pathlib.Path, split: str, seed: int, on_bad_row: str = "error") -> list:
+    """Records of corpus names (their ``split``) and table specs (every row, as ``split``)."""
     records = []
     for spec in specs:
         if is_table(spec):
-            path, columns = parse_table_spec(spec)
-            records.extend(read_table(path, split=split, on_bad_row=on_bad_row, **columns))
+            records.extend(read_spec(spec, split=split, on_bad_row=on_bad_row))
         else:
             records.extend(load_corpus(spec, data_dir, [split], seed=seed))
     return records

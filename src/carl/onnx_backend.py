@@ -118,19 +118,20 @@ def export_onnx(model_dir: str | os.PathLike, *, quantize: str | None = None, op
             super().__init__()
             self.model = model
 
-        def forward(self, *inputs):
-            return self.model(**dict(zip(names, inputs))).last_hidden_state
+        def forward(self, input_ids, attention_mask, token_type_ids=None):
+            given = {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+            return self.model(**{n: given[n] for n in names}).last_hidden_state
 
     out_dir = folder / ONNX_DIR
     out_dir.mkdir(exist_ok=True)
     written = []
-    batch, seq = torch.export.Dim("batch", min=1), torch.export.Dim("sequence", min=1, max=layout.max_seq_length)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".export.") as tmp:
         staged = pathlib.Path(tmp) / "model.onnx"
         with torch.no_grad():
             program = torch.onnx.export(_Graph(encoder), tuple(sample[n] for n in names), dynamo=True,
                                         input_names=names, output_names=["last_hidden_state"], opset_version=opset,
-                                        dynamic_shapes=tuple({0: batch, 1: seq} for _ in names), optimize=True,
+                                        dynamic_axes={n: {0: "batch", 1: "sequence"}
+                                                      for n in [*names, "last_hidden_state"]}, optimize=True,
                                         external_data=False, verbose=False)
         program.save(str(staged))
         os.replace(staged, folder / FLOAT_FILE)

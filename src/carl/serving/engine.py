@@ -66,19 +66,17 @@ class Engine:
             torch.set_num_threads(settings.threads)
         resolved = resolve_model_path(settings.model)
         folder = pathlib.Path(resolved) if pathlib.Path(resolved).is_dir() else None
+        has_head = folder is not None and (folder / HEAD_FILE).is_file()
+        if settings.affect == "on" and not has_head:  # checked before the slow model load
+            where = folder if folder is not None else settings.model
+            raise ModelError(f"--affect on: {where} has no V-A head ({HEAD_FILE}); `carl train` saves one, or fit "
+                             f"one with `python -m carl.va_head {where}`; or serve without V-A routes "
+                             "(--affect auto / off)")
+        va_head = VAHead.load(folder) if has_head and settings.affect != "off" else None
         embedder = load(resolved, backend=settings.backend, onnx_file=settings.onnx_file)
-        va_head = None
-        if settings.affect != "off":
-            if folder is not None and (folder / HEAD_FILE).is_file():
-                va_head = VAHead.load(folder)
-                if va_head.dim != embedder.dimension:
-                    raise ModelError(f"{folder / HEAD_FILE} expects embeddings of dimension {va_head.dim}, the model "
-                                     f"gives {embedder.dimension}; refit it with `python -m carl.va_head {folder}`")
-            elif settings.affect == "on":
-                where = folder if folder is not None else settings.model
-                raise ModelError(f"--affect on: {where} has no V-A head ({HEAD_FILE}); `carl train` saves one, or fit "
-                                 f"one with `python -m carl.va_head {where}`; or serve without V-A routes "
-                                 "(--affect auto / off)")
+        if va_head is not None and va_head.dim != embedder.dimension:
+            raise ModelError(f"{folder / HEAD_FILE} expects embeddings of dimension {va_head.dim}, the model "
+                             f"gives {embedder.dimension}; refit it with `python -m carl.va_head {folder}`")
         base, base_name, note = cls._load_base(settings, embedder)
         return cls(settings, embedder, folder, va_head, base, base_name, note)
 

@@ -224,6 +224,7 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         return {"model_id": engine.name, "model_dtype": "int8" if "qint8" in (settings.onnx_file or "") else "float32", "model_type": {"embedding": {"pooling": engine.embedder.metadata.get("pooling", "mean")}},
                 "max_input_length": engine.max_tokens, "max_batch_tokens": settings.max_batch_tokens,
                 "max_client_batch_size": settings.max_inputs, "max_concurrent_requests": settings.max_queue,
+                "max_map_inputs": settings.max_map_inputs,
                 "version": __version__, "backend": engine.backend, "dimension": engine.dimension,
                 "normalize": settings.normalize, "va_head": engine.va_head is not None, "base_model": engine.base_name}
 

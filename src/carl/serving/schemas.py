@@ -88,6 +88,7 @@ class Info(BaseModel):
     max_batch_tokens: int
     max_client_batch_size: int
     max_concurrent_requests: int
+    max_map_inputs: int
     version: str
     backend: str
     dimension: int

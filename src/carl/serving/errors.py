@@ -58,9 +58,15 @@ class ShuttingDownError(APIError):
         super().__init__(503, "the server is shutting down", type="server_error", code="shutting_down")
 
 
+_UNION_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+
+
 def _location(loc: tuple | list) -> str | None:
-    """Pydantic's error location ('body', 'input', 2) -> 'input[2]'; None for the whole body."""
-    parts = [p for p in loc if p not in ("body", "query", "path", "header")]
+    """Pydantic's error location ('body', 'input', 2) -> 'input[2]'; None for the whole body.
+
+    Union members' tags ('input', 'list[str]', 0) are dropped, so the param names the field."""
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")
+             and not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p))]
     text = ""
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
@@ -69,13 +75,14 @@ def _location(loc: tuple | list) -> str | None:
 
 def validation_error(errors: list[dict]) -> APIError:
     """FastAPI's RequestValidationError -> one message naming every bad field, param = the first."""
-    messages, first_param = [], None
+    by_param: dict[str | None, list[str]] = {}
     for err in errors[:10]:
-        param = _location(err.get("loc", ()))
-        first_param = first_param or param
         msg = str(err.get("msg", "invalid value"))
         if err.get("type") == "json_invalid":
             msg = "the request body is not valid JSON"
-        messages.append(f"{param}: {msg}" if param else msg)
+        by_param.setdefault(_location(err.get("loc", ())), []).append(msg)
+    # one union field fails once per member ("should be a valid string", "... a valid list"): join with "or"
+    messages = [f"{param}: {' or '.join(dict.fromkeys(msgs))}" if param else " or ".join(dict.fromkeys(msgs))
+                for param, msgs in by_param.items()]
     more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
-    return APIError(422, "; ".join(messages) + more, param=first_param, code="invalid_request")
+    return APIError(422, "; ".join(messages) + more, param=next(iter(by_param)), code="invalid_request")

@@ -62,3 +62,64 @@ def build_tiny_model(root: pathlib.Path, export_tiny_model, data_dir: pathlib.Pa
     fit_small_head(folder, data_dir, n_train=200, n_dev=100)
     (folder / READY).write_text("ok\n")
     return folder
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """`carl serve` as a user starts it: a subprocess on a free loopback port, stopped with SIGTERM."""
+
+    def __init__(self, model: pathlib.Path, *args: str, log: pathlib.Path):
+        import os
+        import subprocess
+        import sys
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+        self._log_file = open(log, "wb")
+        self.process = subprocess.Popen([sys.executable, "-m", "carl.cli", "serve", str(model), "--port",
+                                         str(self.port), "--log-level", "warning", *args],
+                                        stdout=self._log_file, stderr=subprocess.STDOUT, env=env)
+
+    def wait_ready(self, timeout: float = 180.0) -> "LiveServer":
+        import time
+
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"carl serve exited with {self.process.returncode}: {self.output()[-3000:]}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"carl serve not ready after {timeout:.0f}s: {self.output()[-3000:]}")
+
+    def output(self) -> str:
+        self._log_file.flush()
+        return self.log.read_text(errors="replace")
+
+    def stop(self, timeout: float = 30.0) -> int:
+        import signal
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log_file.close()
+        return self.process.returncode

@@ -3,7 +3,11 @@ the API key, 429 under a bounded overload, graceful shutdown, start-up errors, a
 (Debian's chromium through playwright) on the explorer page.
 
 Nothing here reaches beyond 127.0.0.1. Screenshots go to pytest's tmp dir; with
-CARL_SCREENSHOT_DIR=docs/img the desktop one is also copied there for docs/serving.md.
+CARL_SCREENSHOT_DIR=docs/img they are also copied there for docs/serving.md, and
+CARL_EXPLORER_MODEL=runs/main/model runs the browser test on a trained CARL model instead of the
+test model (MiniLM itself, whose similarities equal its base encoder's):
+
+    CARL_EXPLORER_MODEL=runs/main/model CARL_SCREENSHOT_DIR=docs/img bash scripts/test.sh tests/test_serve_live.py -k browser
 """
 
 import base64
@@ -213,7 +217,22 @@ def save_screenshot(page, tmp_path, name):
     return path
 
 
-def test_browser_explorer_flows(server, browser, tmp_path, data_dir):
+@pytest.fixture(scope="module")
+def explorer_server(request, tmp_path_factory):
+    """The module's server, or one on CARL_EXPLORER_MODEL (a folder with va_head.json) for the docs' screenshot."""
+    folder = os.environ.get("CARL_EXPLORER_MODEL")
+    if not folder:
+        yield request.getfixturevalue("server")
+        return
+    live = LiveServer(pathlib.Path(folder), "--affect", "on", log=tmp_path_factory.mktemp("explorer") / "serve.log")
+    try:
+        yield live.wait_ready()
+    finally:
+        live.stop()
+
+
+def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
+    server = explorer_server
     page = browser.new_page(viewport={"width": 1100, "height": 900}, accept_downloads=True)
     problems = []
     page.on("pageerror", lambda exc: problems.append(str(exc)))
@@ -285,7 +304,8 @@ def test_browser_explorer_flows(server, browser, tmp_path, data_dir):
     with page.expect_download() as download_info:
         page.click("#download")
     rows = list(csv.reader(open(download_info.value.path(), newline="", encoding="utf-8")))
-    assert rows[0][:5] == ["text", "valence", "arousal", "x", "y"] and len(rows[0]) == 5 + 384
+    dimension = httpx.get(server.url + "/info").json()["dimension"]
+    assert rows[0][:5] == ["text", "valence", "arousal", "x", "y"] and len(rows[0]) == 5 + dimension
     assert [r[0] for r in rows[1:]] == lines
     api = httpx.post(server.url + "/v1/affect", json={"input": lines[:5]}, timeout=60).json()["data"]
     assert [float(r[1]) for r in rows[1:6]] == pytest.approx([d["valence"] for d in api], abs=1e-4)

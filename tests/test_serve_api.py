@@ -207,3 +207,30 @@ def test_affect_on_without_a_head_fails_at_start_up(tmp_path, export_tiny_model)
     folder = export_tiny_model("no-head")
     with pytest.raises(ModelError, match="va_head.json"):
         create_app(ServeSettings(model=str(folder), affect="on"))
+
+
+def test_counting_tokens_while_the_model_runs_is_thread_safe(client):
+    """Regression: request threads counting tokens while the worker thread tokenised for the model used to
+    share one fast tokenizer and corrupt its padding state (ragged batch -> 500 under load)."""
+    import threading
+
+    engine = client.app.state.engine
+    texts = ["short", "a much longer sentence with many more tokens than the first one in it", "mid length one"]
+    failures = []
+
+    def count():
+        try:
+            for i in range(200):
+                engine.measure(texts[i % 3:] + ["word " * (i % 40 + 1)])
+        except Exception as exc:  # noqa: BLE001
+            failures.append(repr(exc))
+
+    counters = [threading.Thread(target=count) for _ in range(2)]
+    for t in counters:
+        t.start()
+    for i in range(15):
+        batch = texts * (i % 4 + 1)
+        engine.forward(batch, engine.measure(batch).tokens)
+    for t in counters:
+        t.join()
+    assert failures == []

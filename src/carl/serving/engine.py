@@ -7,8 +7,10 @@ message before it binds a port.
 
 from __future__ import annotations
 
+import copy
 import logging
 import pathlib
+import threading
 import time
 from dataclasses import dataclass
 from typing import Sequence
@@ -43,7 +45,12 @@ class Engine:
         self.base = base
         self.base_name = base_name
         self.base_note = base_note
-        self.tokenizer = embedder.tokenizer
+        # Counting tokens happens on request threads while the worker thread tokenises for the forward
+        # pass. A fast tokenizer keeps its padding/truncation settings as mutable state, so sharing one
+        # between threads mixes them up (ragged batches, "Already borrowed"): counting gets its own
+        # copy, and a lock, since several requests count at once.
+        self.tokenizer = copy.deepcopy(embedder.tokenizer)
+        self._tokenizer_lock = threading.Lock()
         self.max_tokens = int(embedder.max_seq_length)
         self.dimension = int(embedder.dimension)
         self.backend = embedder.backend
@@ -110,7 +117,8 @@ class Engine:
 
     def measure(self, texts: Sequence[str]) -> Measured:
         """Real token counts from the model's tokenizer (special tokens included), as the model sees them."""
-        ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        with self._tokenizer_lock:
+            ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
         lengths = [len(x) for x in ids]
         return Measured([min(n, self.max_tokens) for n in lengths],
                         [i for i, n in enumerate(lengths) if n > self.max_tokens])

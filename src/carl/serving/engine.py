@@ -57,6 +57,8 @@ class Engine:
         default_name = folder.name if folder is not None else settings.model
         if folder is not None and folder.name in ("model", "last-model") and folder.parent.name:
             default_name = f"{folder.parent.name}/{folder.name}"  # runs/main/model -> "main/model"
+        if not pathlib.Path(settings.model).exists():
+            default_name = settings.model  # an alias such as "minilm" names the model better than its folder
         self.name = settings.served_model_name or default_name
         self.created = int(folder.stat().st_mtime) if folder is not None else int(time.time())
 

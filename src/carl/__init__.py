@@ -8,11 +8,12 @@
 __version__ = "0.1.0"
 
 
-def load(path, device=None):
-    """Load a model written by ``carl train`` (see :class:`carl.export.CarlEmbedder`)."""
+def load(path, device=None, *, backend="torch", onnx_file=None):
+    """Load a model written by ``carl train`` (see :func:`carl.export.load`; ``backend="onnx"`` after
+    ``carl export-onnx``)."""
     from carl.export import load as _load
 
-    return _load(path, device=device)
+    return _load(path, device=device, backend=backend, onnx_file=onnx_file)
 
 
 __all__ = ["load", "__version__"]

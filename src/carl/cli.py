@@ -1,4 +1,4 @@
-"""The ``carl`` command line: train, run (the main job), embed, data list / fetch."""
+"""The ``carl`` command line: train, run (the main job), embed, serve, export-onnx, data list / fetch."""
 
 from __future__ import annotations
 
@@ -222,16 +222,80 @@ def embed(
     normalize: bool = typer.Option(False, "--normalize", help="L2-normalise the embeddings. Models exported from a "
                                                              "base with a Normalize module (MiniLM, MPNet) return "
                                                              "unit vectors without it."),
+    backend: str = typer.Option("torch", "--backend", help="torch, or onnx (after `carl export-onnx MODEL`)."),
+    onnx_file: Optional[str] = typer.Option(None, "--onnx-file", help="With --backend onnx: the graph inside the "
+                                                                      "folder (default onnx/model.onnx; int8: "
+                                                                      "onnx/model_qint8.onnx)."),
 ):
     """Embed texts with a trained model."""
     from carl.export import load
     from carl.io import check_output, read_texts, write_embeddings
+    from carl.model.encoder import resolve_model_path
 
     check_output(output)
     texts = read_texts(input, text_column)
-    vectors = load(model).encode(texts, batch_size=batch_size, normalize=normalize)
+    vectors = load(resolve_model_path(model), backend=backend, onnx_file=onnx_file).encode(
+        texts, batch_size=batch_size, normalize=normalize)
     write_embeddings(output, texts, vectors)
     typer.echo(f"{len(texts)} embeddings of dimension {vectors.shape[1]} -> {output}")
+
+
+@app.command()
+def serve(
+    model: str = typer.Argument(..., help="Model folder (what `carl embed` takes: OUTPUT/model, or minilm)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (127.0.0.1: this machine only)."),
+    port: int = typer.Option(8000, "--port"),
+    api_key: Optional[str] = typer.Option(None, "--api-key", envvar="CARL_API_KEY",
+                                          help="Require 'Authorization: Bearer KEY' on every route but /health "
+                                               "(or set CARL_API_KEY)."),
+    backend: str = typer.Option("torch", "--backend", help="torch, or onnx (after `carl export-onnx MODEL`)."),
+    onnx_file: Optional[str] = typer.Option(None, "--onnx-file", help="With --backend onnx: graph inside the folder "
+                                                                      "(default onnx/model.onnx)."),
+    affect: str = typer.Option("auto", "--affect", help="V-A routes: auto (when va_head.json exists), on (required), "
+                                                        "off."),
+    base_model: str = typer.Option("auto", "--base-model", help="Frozen encoder the explorer compares with: auto "
+                                                                "(carl.json's base_model), none, or a folder/alias."),
+    served_model_name: Optional[str] = typer.Option(None, "--served-model-name", help="Model id in responses."),
+    normalize: bool = typer.Option(True, "--normalize/--no-normalize", help="L2-normalise /v1/embeddings vectors."),
+    max_inputs: int = typer.Option(2048, "--max-inputs", help="Texts per request (more: 413)."),
+    max_map_inputs: int = typer.Option(5000, "--max-map-inputs", help="Texts per explorer map request."),
+    max_batch_tokens: int = typer.Option(8192, "--max-batch-tokens", help="Padded tokens per forward pass."),
+    max_batch_texts: int = typer.Option(256, "--max-batch-texts", help="Texts per forward pass."),
+    max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="How long a request waits for others to share "
+                                                                 "its forward pass."),
+    max_queue: int = typer.Option(256, "--max-queue", help="Requests waiting for the model (more: 429)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the model (default: torch's)."),
+    log_level: str = typer.Option("info", "--log-level"),
+):
+    """Serve the model over HTTP: OpenAI/TEI embeddings, V-A affect, metrics, and the explorer page at /."""
+    from carl.serving.server import serve as run_server
+    from carl.serving.settings import ServeSettings
+
+    settings = ServeSettings(model=model, backend=backend, onnx_file=onnx_file, served_model_name=served_model_name,
+                             api_key=api_key, affect=affect, base_model=base_model, normalize=normalize,
+                             max_inputs=max_inputs, max_map_inputs=max_map_inputs, max_batch_tokens=max_batch_tokens,
+                             max_batch_texts=max_batch_texts, max_wait_ms=max_wait_ms, max_queue=max_queue,
+                             threads=threads)
+    run_server(settings, host=host, port=port, log_level=log_level)
+
+
+@app.command("export-onnx")
+def export_onnx_command(
+    model: str = typer.Argument(..., help="Model folder written by `carl train` (OUTPUT/model)."),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="Also write an int8 copy (dynamic "
+                                                                    "quantisation): --quantize int8."),
+):
+    """Write MODEL/onnx/model.onnx (and model_qint8.onnx) for `--backend onnx`."""
+    from carl.model.encoder import resolve_model_path
+    from carl.onnx_backend import export_onnx
+
+    folder = pathlib.Path(resolve_model_path(model))
+    if not folder.is_dir():
+        raise CarlError(f"{model} is not a model folder; give the folder that `carl train` wrote (OUTPUT/model)")
+    for path in export_onnx(folder, quantize=quantize):
+        rel = path.relative_to(folder)
+        typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): use it with --backend onnx"
+                   + (f" --onnx-file {rel}" if rel.name != "model.onnx" else ""))
 
 
 @data_app.command("list")

@@ -100,6 +100,8 @@ def _model_card(metadata: dict) -> str:
 class CarlEmbedder:
     """Embeddings from an exported carl model (or any sentence-transformers folder/id)."""
 
+    backend = "torch"
+
     def __init__(self, path: str | os.PathLike, device: str | None = None):
         from sentence_transformers import SentenceTransformer
 
@@ -117,6 +119,20 @@ class CarlEmbedder:
         meta = self.path / CARL_META
         self.metadata = json.loads(meta.read_text()) if meta.is_file() else {}
 
+    @property
+    def tokenizer(self):
+        return self.model.tokenizer
+
+    @property
+    def max_seq_length(self) -> int:
+        """Longest input in tokens (special tokens included); longer texts are truncated."""
+        return int(self.model.max_seq_length)
+
+    @property
+    def dimension(self) -> int:
+        get = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(get())  # renamed in sentence-transformers 6
+
     def encode(self, texts: Sequence[str], *, batch_size: int = 64, normalize: bool = False,
                show_progress_bar: bool = False) -> np.ndarray:
         """(N, H) float32 embeddings, in input order: exactly ``SentenceTransformer(path).encode``.
@@ -130,9 +146,25 @@ def _looks_like_hub_id(name: str) -> bool:
     return name.count("/") == 1 and not name.startswith((".", "/"))
 
 
-def load(path: str | os.PathLike, device: str | None = None) -> CarlEmbedder:
-    """Load an exported carl model: ``carl.load(path).encode(texts)``."""
-    return CarlEmbedder(path, device=device)
+BACKENDS = ("torch", "onnx")
+
+
+def load(path: str | os.PathLike, device: str | None = None, *, backend: str = "torch",
+         onnx_file: str | None = None):
+    """Load an exported carl model: ``carl.load(path).encode(texts)``.
+
+    ``backend="onnx"`` runs the graph written by ``carl export-onnx`` (``onnx_file``, relative to
+    the folder, picks e.g. ``onnx/model_qint8.onnx``) through ONNX Runtime instead of torch.
+    """
+    if backend == "torch":
+        if onnx_file:
+            raise ModelError("--onnx-file is only used with --backend onnx")
+        return CarlEmbedder(path, device=device)
+    if backend == "onnx":
+        from carl.onnx_backend import OnnxEmbedder
+
+        return OnnxEmbedder(path, onnx_file)
+    raise ModelError(f"backend {backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
 
 
 def copy_model(src: pathlib.Path, dst: pathlib.Path) -> None:

@@ -1,0 +1,325 @@
+"""The FastAPI application of ``carl serve``: :func:`create_app`.
+
+Routes (all but ``/health`` need ``Authorization: Bearer KEY`` when the server has an API key):
+
+* ``POST /v1/embeddings`` (and ``/embeddings``): OpenAI's embeddings API;
+* ``POST /embed``, ``GET /info``: Hugging Face text-embeddings-inference's shapes;
+* ``GET /v1/models``, ``GET /health``, ``GET /metrics`` (Prometheus);
+* ``POST /v1/affect``, ``GET /v1/affect/words``: valence, arousal and nearest emotion words;
+* ``POST /v1/compare``, ``POST /v1/map``: what the explorer page (``GET /``) draws.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+import pathlib
+import time
+from contextlib import asynccontextmanager
+
+import numpy as np
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from carl import __version__
+from carl.serving import schemas as s
+from carl.serving.affect import METHOD, SCALE, EmotionMap
+from carl.serving.batching import MicroBatcher
+from carl.serving.engine import Engine, l2_normalise
+from carl.serving.errors import APIError, bad_request, error_body, too_large, validation_error
+from carl.serving.metrics import Metrics
+from carl.serving.settings import ServeSettings
+
+log = logging.getLogger("carl.serving")
+STATIC = pathlib.Path(__file__).parent / "static"
+MAX_COMPARE_INPUTS = 32
+MAX_BODY_BYTES = 64 * 1024 * 1024
+OPEN_ROUTES = frozenset({"/health"})
+
+ERRORS = {code: {"model": s.ErrorResponse, "description": text} for code, text in [
+    (400, "Invalid value (empty input, bad dimensions, ...)"), (401, "Missing or wrong API key"),
+    (404, "Not found, or V-A routes without a V-A head"), (413, "Too many inputs, or a text too long"),
+    (422, "Request body of the wrong shape or type"), (429, "Queue full: retry after Retry-After seconds"),
+    (500, "Server error"), (503, "Shutting down")]}
+
+
+def page_html(api_key_required: bool) -> str:
+    """The explorer as one self-contained page (CSS and JS inlined): with an API key, the browser can
+    then fetch it with an Authorization header and needs no further unauthenticated request."""
+    html = (STATIC / "index.html").read_text(encoding="utf-8")
+    html = html.replace("/*INLINE:style.css*/", (STATIC / "style.css").read_text(encoding="utf-8"))
+    html = html.replace("/*INLINE:app.js*/", (STATIC / "app.js").read_text(encoding="utf-8"))
+    return html.replace("__API_KEY_REQUIRED__", "true" if api_key_required else "false")
+
+
+def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI:
+    """Build the app for ``settings``; ``engine`` (already loaded) skips loading, e.g. in tests."""
+    settings.validate()
+    engine = engine or Engine.load(settings)
+    metrics = Metrics()
+    batcher = MicroBatcher(engine.forward, max_batch_tokens=settings.max_batch_tokens,
+                           max_batch_texts=settings.max_batch_texts, max_wait_ms=settings.max_wait_ms,
+                           max_queue=settings.max_queue, metrics=metrics)
+    emotions = None
+    if engine.va_head is not None:
+        emotions = EmotionMap.from_model(lambda texts: engine.forward(texts, engine.measure(texts).tokens),
+                                         engine.va_head)
+    page = page_html(settings.api_key is not None)
+    unlock_page = (STATIC / "unlock.html").read_text(encoding="utf-8")
+    key = settings.api_key.encode() if settings.api_key else None
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        batcher.start()
+        try:
+            yield
+        finally:
+            await batcher.close()  # finishes queued work; uvicorn has already let in-flight requests end
+
+    app = FastAPI(title="carl serve", version=__version__, lifespan=lifespan, redoc_url=None,
+                  description="Emotion-aware text embeddings (CARL): OpenAI- and TEI-shaped embeddings, valence-"
+                              "arousal affect, and the explorer page at /.")
+    app.state.engine, app.state.batcher, app.state.metrics, app.state.settings = engine, batcher, metrics, settings
+
+    # ------------------------------------------------------------------ errors
+
+    @app.exception_handler(APIError)
+    async def _api_error(request: Request, exc: APIError):
+        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError):
+        err = validation_error(exc.errors())
+        return JSONResponse(err.body(), status_code=err.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        message = {404: f"no route {request.url.path}; see /docs for the API",
+                   405: f"{request.method} is not allowed on {request.url.path}"}.get(exc.status_code, str(exc.detail))
+        return JSONResponse(error_body(message, "invalid_request_error", None, kind), status_code=exc.status_code,
+                            headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(error_body("the server failed on this request; see its log", "server_error", None,
+                                       "internal_error"), status_code=500)
+
+    # ------------------------------------------------------------------ middleware: auth, size, metrics
+
+    @app.middleware("http")
+    async def _guard(request: Request, call_next):
+        started = time.perf_counter()
+        response = _refuse(request)
+        if response is None:
+            response = await call_next(request)
+        route = request.scope.get("route")
+        label = getattr(route, "path", None) or "unmatched"
+        metrics.requests.labels(route=label, method=request.method, status=str(response.status_code)).inc()
+        metrics.latency.labels(route=label).observe(time.perf_counter() - started)
+        return response
+
+    def _refuse(request: Request) -> Response | None:
+        if key is not None and request.url.path not in OPEN_ROUTES:
+            header = request.headers.get("authorization", "")
+            scheme, _, token = header.partition(" ")
+            # compare_digest: the time taken does not reveal how much of a guessed key was right
+            if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key):
+                if request.url.path == "/" and "text/html" in request.headers.get("accept", ""):
+                    return HTMLResponse(unlock_page, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                message = ("missing API key: send 'Authorization: Bearer KEY'" if not header
+                           else "invalid API key")
+                return JSONResponse(error_body(message, "authentication_error", None, "invalid_api_key"),
+                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse(error_body(f"request body of {int(length)} bytes; at most {MAX_BODY_BYTES}",
+                                           "invalid_request_error", None, "body_too_large"), status_code=413)
+        return None
+
+    # ------------------------------------------------------------------ shared steps
+
+    def texts_of(value, param: str, limit: int) -> list[str]:
+        texts = [value] if isinstance(value, str) else list(value)
+        if not texts:
+            raise bad_request(f"'{param}' is empty: send a text or a non-empty list of texts", param, "empty_input")
+        if len(texts) > limit:
+            raise too_large(f"{len(texts)} texts in '{param}'; at most {limit} per request", param, "too_many_inputs")
+        for i, text in enumerate(texts):
+            where = param if isinstance(value, str) else f"{param}[{i}]"
+            if not text.strip():
+                raise bad_request(f"'{where}' is an empty text; every input needs some text", where, "empty_text")
+            if len(text) > settings.max_text_chars:
+                raise too_large(f"'{where}' has {len(text)} characters; at most {settings.max_text_chars}",
+                                where, "text_too_long")
+        return texts
+
+    async def embed(texts: list[str], route: str, param: str, truncate: bool):
+        measured = await run_in_threadpool(engine.measure, texts)
+        if measured.over and not truncate:
+            i = measured.over[0]
+            raise too_large(f"'{param}[{i}]' is longer than the model's maximum of {engine.max_tokens} tokens; "
+                            "shorten it or send truncate: true", f"{param}[{i}]", "input_too_long")
+        vectors = await batcher.submit(texts, measured.tokens)
+        metrics.texts.labels(route=route).inc(len(texts))
+        metrics.tokens.inc(sum(measured.tokens))
+        metrics.truncated.inc(len(measured.over))
+        usage = {"prompt_tokens": sum(measured.tokens), "total_tokens": sum(measured.tokens),
+                 "truncated_inputs": len(measured.over)}
+        return vectors, usage
+
+    def require_head():
+        if engine.va_head is None or emotions is None:
+            raise APIError(404, f"this server has no V-A head: {engine.name} has no va_head.json (or --affect off); "
+                                "fit one with `python -m carl.va_head MODEL` and restart", param=None,
+                           code="no_va_head")
+
+    def predict_va(vectors: np.ndarray) -> np.ndarray:
+        return engine.va_head.predict(vectors)
+
+    # ------------------------------------------------------------------ OpenAI
+
+    async def embeddings(body: s.EmbeddingsRequest):
+        texts = texts_of(body.input, "input", settings.max_inputs)
+        if body.dimensions is not None and not 1 <= body.dimensions <= engine.dimension:
+            raise bad_request(f"'dimensions' must be between 1 and {engine.dimension}", "dimensions")
+        vectors, usage = await embed(texts, "/v1/embeddings", "input", truncate=True)
+        if body.dimensions is not None:
+            vectors = vectors[:, :body.dimensions]
+        if settings.normalize:
+            vectors = l2_normalise(vectors)
+        if body.encoding_format == "base64":
+            encoded = [base64.b64encode(v.astype("<f4").tobytes()).decode("ascii") for v in vectors]
+        else:
+            encoded = [v.tolist() for v in vectors.astype(np.float32)]
+        data = [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(encoded)]
+        return JSONResponse({"object": "list", "data": data, "model": engine.name, "usage": usage})
+
+    for path in ("/v1/embeddings", "/embeddings"):
+        app.post(path, response_model=s.EmbeddingsResponse, responses=ERRORS, tags=["OpenAI"],
+                 summary="Embeddings (OpenAI shape)")(embeddings)
+
+    @app.get("/v1/models", response_model=s.ModelList, responses=ERRORS, tags=["OpenAI"])
+    async def models():
+        return {"object": "list", "data": [{"id": engine.name, "object": "model", "created": engine.created,
+                                            "owned_by": "carl"}]}
+
+    # ------------------------------------------------------------------ TEI
+
+    @app.post("/embed", response_model=list[list[float]], responses=ERRORS, tags=["TEI"],
+              summary="Embeddings (text-embeddings-inference shape)")
+    async def tei_embed(body: s.TEIEmbedRequest):
+        texts = texts_of(body.inputs, "inputs", settings.max_inputs)
+        vectors, _ = await embed(texts, "/embed", "inputs", truncate=body.truncate)
+        vectors = l2_normalise(vectors) if body.normalize else vectors
+        return JSONResponse([v.tolist() for v in vectors])
+
+    @app.get("/info", response_model=s.Info, responses=ERRORS, tags=["TEI"])
+    async def info():
+        return {"model_id": engine.name, "model_dtype": "int8" if "qint8" in (settings.onnx_file or "") else "float32", "model_type": {"embedding": {"pooling": engine.embedder.metadata.get("pooling", "mean")}},
+                "max_input_length": engine.max_tokens, "max_batch_tokens": settings.max_batch_tokens,
+                "max_client_batch_size": settings.max_inputs, "max_concurrent_requests": settings.max_queue,
+                "max_map_inputs": settings.max_map_inputs,
+                "version": __version__, "backend": engine.backend, "dimension": engine.dimension,
+                "normalize": settings.normalize, "va_head": engine.va_head is not None, "base_model": engine.base_name}
+
+    # ------------------------------------------------------------------ operations
+
+    @app.get("/health", response_model=s.Health, responses=ERRORS, tags=["operations"])
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"},
+                        401: ERRORS[401]})
+    async def prometheus():
+        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+        metrics.queue_depth.set(batcher.depth)
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    # ------------------------------------------------------------------ affect and the explorer's routes
+
+    @app.post("/v1/affect", response_model=s.AffectResponse, responses=ERRORS, tags=["affect"])
+    async def affect(body: s.AffectRequest):
+        require_head()
+        texts = texts_of(body.input, "input", settings.max_inputs)
+        vectors, usage = await embed(texts, "/v1/affect", "input", truncate=True)
+        va = predict_va(vectors)
+        near = emotions.nearest(va, body.top_k)
+        data = [{"index": i, "valence": float(v), "arousal": float(a),
+                 "nearest": [{"word": w, "valence": wv, "arousal": wa, "distance": d} for w, wv, wa, d in near[i]]}
+                for i, (v, a) in enumerate(va)]
+        return JSONResponse({"object": "list", "data": data, "model": engine.name, "scale": SCALE, "usage": usage})
+
+    @app.get("/v1/affect/words", response_model=s.EmotionWordsResponse, responses=ERRORS, tags=["affect"])
+    async def affect_words():
+        require_head()
+        return {"words": [{"word": w, "valence": float(c[0]), "arousal": float(c[1])}
+                          for w, c in zip(emotions.words, emotions.coordinates)], "method": METHOD, "scale": SCALE}
+
+    @app.post("/v1/compare", response_model=s.CompareResponse, responses=ERRORS, tags=["explorer"])
+    async def compare(body: s.CompareRequest):
+        texts = texts_of(body.input, "input", MAX_COMPARE_INPUTS)
+        if len(texts) < 2:
+            raise bad_request("'input' needs at least two texts to compare", "input", "too_few_inputs")
+        vectors, _ = await embed(texts, "/v1/compare", "input", truncate=True)
+        ours = cosine_matrix(vectors)
+        base = cosine_matrix(await batcher.run_in_worker(engine.base_forward, texts)) if engine.base else None
+        pairs = [{"a": i, "b": j, "model": float(ours[i, j]), "base": None if base is None else float(base[i, j])}
+                 for i in range(len(texts)) for j in range(i + 1, len(texts))]
+        return {"model": engine.name, "base_model": engine.base_name if engine.base else None,
+                "base_note": engine.base_note, "pairs": pairs}
+
+    @app.post("/v1/map", response_model=s.MapResponse, responses=ERRORS, tags=["explorer"])
+    async def map_texts(body: s.MapRequest):
+        texts = texts_of(body.input, "input", settings.max_map_inputs)
+        vectors, usage = await embed(texts, "/v1/map", "input", truncate=True)
+        unit = l2_normalise(vectors)
+        method, points = await run_in_threadpool(project_2d, unit, body.method)
+        va = predict_va(vectors) if engine.va_head is not None else None
+        return JSONResponse({
+            "model": engine.name, "method": method, "points": points.round(5).tolist(),
+            "valence": None if va is None else va[:, 0].round(5).tolist(),
+            "arousal": None if va is None else va[:, 1].round(5).tolist(), "dimension": engine.dimension,
+            "embeddings": base64.b64encode(unit.astype("<f4").tobytes()).decode("ascii"), "usage": usage})
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def explorer():
+        return HTMLResponse(page)
+
+    return app
+
+
+def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
+    unit = l2_normalise(np.asarray(vectors, dtype=np.float32))
+    return np.clip(unit @ unit.T, -1.0, 1.0)
+
+
+def project_2d(unit: np.ndarray, method: str) -> tuple[str, np.ndarray]:
+    """2-D coordinates: PCA (always available), or UMAP when asked for or ``auto`` and umap-learn is installed."""
+    if method in ("umap", "auto") and len(unit) >= 15:
+        try:
+            import umap  # type: ignore[import-not-found]
+        except ImportError:
+            if method == "umap":
+                raise bad_request("method 'umap' needs the package umap-learn on the server; use 'pca'", "method")
+        else:
+            reducer = umap.UMAP(n_components=2, metric="cosine", random_state=0)
+            return "umap", np.asarray(reducer.fit_transform(unit), dtype=np.float64)
+    elif method == "umap":
+        raise bad_request("method 'umap' needs at least 15 texts; use 'pca'", "method")
+    centred = unit - unit.mean(axis=0, keepdims=True)
+    if len(unit) < 2 or not np.any(centred):
+        return "pca", np.zeros((len(unit), 2))
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    points = centred @ vt[:2].T
+    if points.shape[1] < 2:
+        points = np.hstack([points, np.zeros((len(points), 2 - points.shape[1]))])
+    return "pca", points
+

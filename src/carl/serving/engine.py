@@ -1,0 +1,162 @@
+"""The loaded model behind the API: encoder (torch or ONNX), tokenizer, V-A head, base encoder.
+
+Everything slow or fallible happens in :meth:`Engine.load`, at start-up, so that a wrong path,
+a missing ``va_head.json`` (when asked for) or a missing ONNX file stops ``carl serve`` with a
+message before it binds a port.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import pathlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from carl.errors import ModelError
+from carl.serving.settings import ServeSettings
+
+log = logging.getLogger("carl.serving")
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Token counts of a request's texts: ``tokens`` as embedded (truncated to the model's maximum),
+    ``over`` the indices of texts that were longer than that maximum."""
+
+    tokens: list[int]
+    over: list[int]
+
+
+class Engine:
+    """One served model. Not thread-safe: :class:`carl.serving.batching.MicroBatcher` calls
+    :meth:`forward` from its single worker thread."""
+
+    def __init__(self, settings: ServeSettings, embedder, folder: pathlib.Path | None, va_head, base, base_name,
+                 base_note: str | None):
+        self.settings = settings
+        self.embedder = embedder
+        self.folder = folder
+        self.va_head = va_head
+        self.base = base
+        self.base_name = base_name
+        self.base_note = base_note
+        # Counting tokens happens on request threads while the worker thread tokenises for the forward
+        # pass. A fast tokenizer keeps its padding/truncation settings as mutable state, so sharing one
+        # between threads mixes them up (ragged batches, "Already borrowed"): counting gets its own
+        # copy, and a lock, since several requests count at once.
+        self.tokenizer = copy.deepcopy(embedder.tokenizer)
+        self._tokenizer_lock = threading.Lock()
+        self.max_tokens = int(embedder.max_seq_length)
+        self.dimension = int(embedder.dimension)
+        self.backend = embedder.backend
+        default_name = folder.name if folder is not None else settings.model
+        if folder is not None and folder.name in ("model", "last-model") and folder.parent.name:
+            default_name = f"{folder.parent.name}/{folder.name}"  # runs/main/model -> "main/model"
+        if not pathlib.Path(settings.model).exists():
+            default_name = settings.model  # an alias such as "minilm" names the model better than its folder
+        self.name = settings.served_model_name or default_name
+        self.created = int(folder.stat().st_mtime) if folder is not None else int(time.time())
+
+    @classmethod
+    def load(cls, settings: ServeSettings) -> "Engine":
+        from carl.export import load
+        from carl.model.encoder import resolve_model_path
+        from carl.va_head import HEAD_FILE, VAHead
+
+        settings.validate()
+        if settings.threads:
+            import torch
+
+            torch.set_num_threads(settings.threads)
+        resolved = resolve_model_path(settings.model)
+        folder = pathlib.Path(resolved) if pathlib.Path(resolved).is_dir() else None
+        has_head = folder is not None and (folder / HEAD_FILE).is_file()
+        if settings.affect == "on" and not has_head:  # checked before the slow model load
+            where = folder if folder is not None else settings.model
+            raise ModelError(f"--affect on: {where} has no V-A head ({HEAD_FILE}); `carl train` saves one, or fit "
+                             f"one with `python -m carl.va_head {where}`; or serve without V-A routes "
+                             "(--affect auto / off)")
+        va_head = VAHead.load(folder) if has_head and settings.affect != "off" else None
+        embedder = load(resolved, backend=settings.backend, onnx_file=settings.onnx_file)
+        if va_head is not None and va_head.dim != embedder.dimension:
+            raise ModelError(f"{folder / HEAD_FILE} expects embeddings of dimension {va_head.dim}, the model "
+                             f"gives {embedder.dimension}; refit it with `python -m carl.va_head {folder}`")
+        base, base_name, note = cls._load_base(settings, embedder)
+        return cls(settings, embedder, folder, va_head, base, base_name, note)
+
+    @staticmethod
+    def _load_base(settings: ServeSettings, embedder):
+        """The frozen encoder the model was trained from, for side-by-side similarities.
+
+        ``auto`` reads ``base_model`` from the folder's carl.json and gives up quietly (with a note
+        the explorer shows) when it names nothing or cannot be loaded offline; a base model named
+        on the command line must load.
+        """
+        from carl.export import load
+        from carl.model.encoder import resolve_model_path
+
+        choice = settings.base_model
+        if choice in (None, "none"):
+            return None, None, "no base model (--base-model none)"
+        explicit = choice != "auto"
+        name = choice if explicit else embedder.metadata.get("base_model")
+        if not name:
+            return None, None, "the model folder does not say what it was trained from (no base_model in carl.json)"
+        try:
+            return load(resolve_model_path(str(name))), str(name), None
+        except Exception as exc:  # noqa: BLE001  (auto: a missing base only disables the comparison)
+            if explicit:
+                raise ModelError(f"--base-model {name}: cannot load it ({exc})") from None
+            log.warning("base model %s not loadable, comparison disabled: %s", name, exc)
+            return None, str(name), f"base model {name} could not be loaded here ({type(exc).__name__})"
+
+    # ---------------------------------------------------------------- tokens
+
+    def measure(self, texts: Sequence[str]) -> Measured:
+        """Real token counts from the model's tokenizer (special tokens included), as the model sees them."""
+        with self._tokenizer_lock:
+            ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+        lengths = [len(x) for x in ids]
+        return Measured([min(n, self.max_tokens) for n in lengths],
+                        [i for i, n in enumerate(lengths) if n > self.max_tokens])
+
+    # ---------------------------------------------------------------- forward passes
+
+    def plan_chunks(self, tokens: Sequence[int]) -> list[list[int]]:
+        """Split texts (by index) into forward passes of at most ``max_batch_tokens`` padded tokens
+        (texts x the longest among them) and ``max_batch_texts`` texts, longest first so that
+        each pass pads little."""
+        order = sorted(range(len(tokens)), key=lambda i: -tokens[i])
+        chunks: list[list[int]] = []
+        current: list[int] = []
+        for i in order:
+            longest = tokens[current[0]] if current else tokens[i]
+            if current and ((len(current) + 1) * longest > self.settings.max_batch_tokens
+                            or len(current) >= self.settings.max_batch_texts):
+                chunks.append(current)
+                current = []
+            current.append(i)
+        if current:
+            chunks.append(current)
+        return chunks
+
+    def forward(self, texts: Sequence[str], tokens: Sequence[int]) -> np.ndarray:
+        """(N, H) float32 embeddings, not normalised (routes normalise as asked)."""
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        for chunk in self.plan_chunks(tokens):
+            out[chunk] = self.embedder.encode([texts[i] for i in chunk], batch_size=len(chunk))
+        return out
+
+    def base_forward(self, texts: Sequence[str]) -> np.ndarray:
+        if self.base is None:
+            raise ModelError("no base model loaded")
+        return self.base.encode(list(texts), batch_size=32)
+
+
+def l2_normalise(x: np.ndarray) -> np.ndarray:
+    return (x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)).astype(np.float32)

@@ -1,0 +1,88 @@
+"""Errors the API answers with, all in OpenAI's nested shape::
+
+    {"error": {"message": "...", "type": "invalid_request_error", "param": "input", "code": "empty_input"}}
+
+A client never sees a traceback: request validation errors, HTTP errors (404, 405) and
+unexpected exceptions are turned into this shape too (the last as a 500 whose message says only
+that the server failed; the details go to the server's log).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+log = logging.getLogger("carl.serving")
+
+
+class APIError(Exception):
+    """An error with its HTTP status, OpenAI ``type``, the request ``param`` at fault and a ``code``."""
+
+    def __init__(self, status: int, message: str, *, type: str = "invalid_request_error", param: str | None = None,
+                 code: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+    def body(self) -> dict[str, Any]:
+        return error_body(self.message, self.type, self.param, self.code)
+
+
+def error_body(message: str, type: str, param: str | None = None, code: str | None = None) -> dict[str, Any]:
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def bad_request(message: str, param: str | None = None, code: str = "invalid_value") -> APIError:
+    return APIError(400, message, param=param, code=code)
+
+
+def too_large(message: str, param: str, code: str) -> APIError:
+    return APIError(413, message, param=param, code=code)
+
+
+class QueueFullError(APIError):
+    """The batching queue is full: 429 with ``Retry-After`` (seconds)."""
+
+    def __init__(self, depth: int, retry_after_s: int):
+        super().__init__(429, f"the server is busy ({depth} requests waiting for the model); retry after "
+                              f"{retry_after_s} s", type="rate_limit_error", code="queue_full",
+                         headers={"Retry-After": str(retry_after_s)})
+
+
+class ShuttingDownError(APIError):
+    def __init__(self):
+        super().__init__(503, "the server is shutting down", type="server_error", code="shutting_down")
+
+
+_UNION_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
+
+
+def _location(loc: tuple | list) -> str | None:
+    """Pydantic's error location ('body', 'input', 2) -> 'input[2]'; None for the whole body.
+
+    Union members' tags ('input', 'list[str]', 0) are dropped, so the param names the field."""
+    parts = [p for p in loc if p not in ("body", "query", "path", "header")
+             and not (isinstance(p, str) and (p in _UNION_TAGS or "[" in p))]
+    text = ""
+    for part in parts:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or None
+
+
+def validation_error(errors: list[dict]) -> APIError:
+    """FastAPI's RequestValidationError -> one message naming every bad field, param = the first."""
+    by_param: dict[str | None, list[str]] = {}
+    for err in errors[:10]:
+        msg = str(err.get("msg", "invalid value"))
+        if err.get("type") == "json_invalid":
+            msg = "the request body is not valid JSON"
+        by_param.setdefault(_location(err.get("loc", ())), []).append(msg)
+    # one union field fails once per member ("should be a valid string", "... a valid list"): join with "or"
+    messages = [f"{param}: {' or '.join(dict.fromkeys(msgs))}" if param else " or ".join(dict.fromkeys(msgs))
+                for param, msgs in by_param.items()]
+    more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
+    return APIError(422, "; ".join(messages) + more, param=next(iter(by_param)), code="invalid_request")

@@ -1,0 +1,52 @@
+"""Running the app under uvicorn: the body of ``carl serve``."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+
+from carl.errors import CarlError
+from carl.serving.settings import ServeSettings
+
+
+def check_port(host: str, port: int) -> None:
+    """Fail before the (slow) model load when the address cannot be bound."""
+    if not 0 <= port <= 65535:
+        raise CarlError(f"--port {port}: choose a port between 1 and 65535 (0 = any free port)")
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise CarlError(f"--host {host}: not an address of this machine ({exc.strerror}); 127.0.0.1 serves this "
+                        "machine only, 0.0.0.0 every interface") from None
+    family, _, _, _, address = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            hint = "choose another --port" if exc.errno == errno.EADDRINUSE else "check --host and --port"
+            raise CarlError(f"cannot listen on {host}:{port} ({exc.strerror}); {hint}") from None
+
+
+def serve(settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
+          graceful_timeout_s: float = 30.0) -> None:
+    """Load the model, then serve until SIGINT/SIGTERM; in-flight requests finish before exit."""
+    try:
+        import uvicorn
+    except ImportError:
+        raise CarlError('carl serve needs FastAPI and uvicorn: pip install "carl-affect[serve]"') from None
+    from carl.serving.app import create_app
+
+    settings.validate()
+    check_port(host, port)
+    app = create_app(settings)
+    logging.getLogger("carl.serving").setLevel(log_level.upper())
+    engine = app.state.engine
+    print(f"carl serve: {engine.name} ({engine.backend}, dimension {engine.dimension}, max {engine.max_tokens} "
+          f"tokens, V-A head {'yes' if engine.va_head is not None else 'no'}, base model "
+          f"{engine.base_name if engine.base is not None else 'none'}); explorer at http://{host}:{port}/ , "
+          f"API docs at /docs", flush=True)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=graceful_timeout_s,
+                            access_log=log_level == "debug")
+    uvicorn.Server(config).run()

@@ -1,0 +1,65 @@
+"""Settings of ``carl serve``: the model, the backend, and every limit, checked before loading anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carl.errors import ConfigError
+
+AFFECT_MODES = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What the server loads and how much work it accepts.
+
+    Limits answer with an error instead of slowing everyone down: more than ``max_inputs`` texts
+    in one request -> 413; more than ``max_queue`` requests waiting for a forward pass -> 429 with
+    ``Retry-After``; a text longer than the model's maximum -> truncated (and counted in the
+    response's usage) or 413 when the request turns truncation off.
+    """
+
+    model: str
+    backend: str = "torch"
+    onnx_file: str | None = None
+    served_model_name: str | None = None
+    api_key: str | None = None
+    affect: str = "auto"
+    """``auto``: V-A routes when the folder has ``va_head.json``; ``on``: required (start-up error if
+    missing); ``off``: no V-A routes."""
+    base_model: str | None = "auto"
+    """Frozen encoder compared against in the explorer: ``auto`` (the folder's ``carl.json``
+    ``base_model``), ``none``, or a folder / alias."""
+    normalize: bool = True
+    """L2-normalise embeddings by default (as OpenAI's are); a request can still ask otherwise on /embed."""
+    max_inputs: int = 2048
+    max_map_inputs: int = 5000
+    max_text_chars: int = 100_000
+    max_batch_tokens: int = 8192
+    """Padded tokens (texts x longest text) per forward pass."""
+    max_batch_texts: int = 256
+    max_wait_ms: float = 5.0
+    """How long the first waiting request may wait for others to join its forward pass."""
+    max_queue: int = 256
+    """Requests waiting for a forward pass; one more is answered 429."""
+    threads: int | None = None
+
+    def validate(self) -> "ServeSettings":
+        checks = [
+            (self.backend in ("torch", "onnx"), "--backend", f"{self.backend!r}: choose torch or onnx"),
+            (self.affect in AFFECT_MODES, "--affect", f"{self.affect!r}: choose auto, on or off"),
+            (self.max_inputs >= 1, "--max-inputs", "must be at least 1"),
+            (self.max_map_inputs >= 1, "--max-map-inputs", "must be at least 1"),
+            (self.max_text_chars >= 1, "--max-text-chars", "must be at least 1"),
+            (self.max_batch_tokens >= 16, "--max-batch-tokens", "must be at least 16"),
+            (self.max_batch_texts >= 1, "--max-batch-texts", "must be at least 1"),
+            (0 <= self.max_wait_ms <= 60_000, "--max-wait-ms", "must be between 0 and 60000"),
+            (self.max_queue >= 1, "--max-queue", "must be at least 1"),
+            (self.api_key is None or len(self.api_key) > 0, "--api-key", "must not be empty"),
+            (self.onnx_file is None or self.backend == "onnx", "--onnx-file", "only applies with --backend onnx"),
+            (self.threads is None or self.threads >= 1, "--threads", "must be at least 1"),
+        ]
+        for ok, option, problem in checks:
+            if not ok:
+                raise ConfigError(f"{option} {problem}")
+        return self

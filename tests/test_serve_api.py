@@ -1,0 +1,236 @@
+"""`carl serve`'s API in-process (FastAPI's TestClient) on the embedded MiniLM with a V-A head."""
+
+import base64
+
+import numpy as np
+import pytest
+
+pytest.importorskip("fastapi")
+from fastapi.testclient import TestClient  # noqa: E402
+
+import carl  # noqa: E402
+from carl.errors import ModelError  # noqa: E402
+from carl.serving import ServeSettings, create_app  # noqa: E402
+from carl.serving.affect import EMOTION_WORDS, FRAME  # noqa: E402
+from carl.va_head import VAHead  # noqa: E402
+from serve_models import build_minilm_model  # noqa: E402
+
+TEXTS = ["I won the match!", "I lost everything today.", "The report is due on Monday."]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, data_dir):
+    return build_minilm_model(tmp_path_factory.getbasetemp() / "serve-models", data_dir)
+
+
+@pytest.fixture(scope="module")
+def reference(model_dir):
+    """What `carl embed` computes: carl.load(folder).encode."""
+    return carl.load(model_dir)
+
+
+@pytest.fixture(scope="module")
+def client(model_dir):
+    app = create_app(ServeSettings(model=str(model_dir), max_inputs=8, max_text_chars=5000, max_wait_ms=2))
+    with TestClient(app) as c:
+        yield c
+
+
+def cosine(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return (a * b).sum(-1) / np.linalg.norm(a, axis=-1) / np.linalg.norm(b, axis=-1)
+
+
+def assert_error(response, status, param=None, code=None):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"message", "type", "param", "code"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    assert "Traceback" not in response.text
+    if param is not None:
+        assert body["error"]["param"] == param, body
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]
+
+
+def test_openai_embeddings_float_and_base64_match_carl_embed(client, reference):
+    expected = reference.encode(TEXTS)
+    floats = client.post("/v1/embeddings", json={"input": TEXTS, "model": "anything"}).json()
+    assert floats["object"] == "list" and floats["model"] == "minilm-va"
+    assert [d["index"] for d in floats["data"]] == [0, 1, 2] and all(d["object"] == "embedding" for d in floats["data"])
+    got = np.array([d["embedding"] for d in floats["data"]])
+    assert got.shape == (3, 384)
+    assert np.all(cosine(got, expected) > 0.999)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)  # normalised, like OpenAI's
+    b64 = client.post("/embeddings", json={"input": TEXTS, "encoding_format": "base64"}).json()
+    decoded = np.array([np.frombuffer(base64.b64decode(d["embedding"]), dtype="<f4") for d in b64["data"]])
+    np.testing.assert_allclose(decoded, got, atol=1e-6)
+
+
+def test_usage_counts_real_tokens_and_reports_truncation(client, reference):
+    tokenizer = reference.tokenizer
+    counts = [len(tokenizer(t)["input_ids"]) for t in TEXTS]
+    usage = client.post("/v1/embeddings", json={"input": TEXTS}).json()["usage"]
+    assert usage == {"prompt_tokens": sum(counts), "total_tokens": sum(counts), "truncated_inputs": 0}
+    long_text = "happy " * 400  # far beyond the folder's 128-token maximum
+    usage = client.post("/v1/embeddings", json={"input": [long_text, TEXTS[0]]}).json()["usage"]
+    assert usage["truncated_inputs"] == 1 and usage["prompt_tokens"] == 128 + counts[0]
+
+
+def test_dimensions_truncate_then_renormalise(client):
+    full = client.post("/v1/embeddings", json={"input": TEXTS[0]}).json()["data"][0]["embedding"]
+    short = client.post("/v1/embeddings", json={"input": TEXTS[0], "dimensions": 16}).json()["data"][0]["embedding"]
+    assert len(short) == 16
+    np.testing.assert_allclose(short, np.array(full[:16]) / np.linalg.norm(full[:16]), atol=1e-5)
+    assert_error(client.post("/v1/embeddings", json={"input": "x", "dimensions": 0}), 400, "dimensions")
+    assert_error(client.post("/v1/embeddings", json={"input": "x", "dimensions": 385}), 400, "dimensions")
+
+
+def test_tei_embed_shape_normalise_and_truncate(client, reference):
+    raw = client.post("/embed", json={"inputs": TEXTS, "normalize": False}).json()
+    assert isinstance(raw, list) and len(raw) == 3 and len(raw[0]) == 384
+    np.testing.assert_allclose(raw, reference.encode(TEXTS), atol=1e-4)
+    unit = client.post("/embed", json={"inputs": TEXTS[1]}).json()
+    assert len(unit) == 1 and abs(np.linalg.norm(unit[0]) - 1) < 1e-5
+    long_text = "sad " * 300
+    assert_error(client.post("/embed", json={"inputs": [TEXTS[0], long_text]}), 413, "inputs[1]", "input_too_long")
+    assert client.post("/embed", json={"inputs": long_text, "truncate": True}).status_code == 200
+
+
+@pytest.mark.parametrize("body, status, param", [
+    ({"input": []}, 400, "input"),
+    ({"input": ""}, 400, "input"),
+    ({"input": ["fine", "   "]}, 400, "input[1]"),
+    ({"input": 5}, 422, "input"),
+    ({"input": [1, 2]}, 422, None),
+    ({"input": None}, 422, "input"),
+    ({}, 422, "input"),
+    ({"input": "x", "encoding_format": "hex"}, 422, "encoding_format"),
+    ({"input": "x", "dimensions": "many"}, 422, "dimensions"),
+    ({"input": ["t"] * 9}, 413, "input"),
+    ({"input": "x" * 5001}, 413, "input"),
+])
+def test_bad_requests_get_openai_shaped_errors(client, body, status, param):
+    assert_error(client.post("/v1/embeddings", json=body), status, param)
+
+
+def test_malformed_json_unknown_route_and_method(client):
+    error = assert_error(client.post("/v1/embeddings", content=b"{not json", headers={"content-type": "application/json"}),
+                         422)
+    assert "JSON" in error["message"]
+    assert_error(client.post("/v1/embeddings", content=b"[1, 2]", headers={"content-type": "application/json"}), 422)
+    assert_error(client.get("/v2/nothing"), 404, code="not_found")
+    assert_error(client.get("/v1/embeddings"), 405)
+
+
+def test_info_models_health(client):
+    info = client.get("/info").json()
+    assert info["model_id"] == "minilm-va" and info["max_input_length"] == 128 and info["dimension"] == 384
+    assert info["va_head"] is True and info["base_model"] == "minilm" and info["backend"] == "torch"
+    assert info["max_client_batch_size"] == 8
+    models = client.get("/v1/models").json()
+    assert models["object"] == "list" and [m["id"] for m in models["data"]] == ["minilm-va"]
+    assert client.get("/health").json() == {"status": "ok"}
+
+
+def test_affect_uses_the_models_head_and_its_own_word_coordinates(client, reference, model_dir):
+    head = VAHead.load(model_dir)
+    expected = head.predict(reference.encode(TEXTS))
+    answer = client.post("/v1/affect", json={"input": TEXTS, "top_k": 4}).json()
+    got = np.array([[d["valence"], d["arousal"]] for d in answer["data"]])
+    np.testing.assert_allclose(got, expected, atol=1e-4)
+    words = {w["word"]: (w["valence"], w["arousal"]) for w in client.get("/v1/affect/words").json()["words"]}
+    assert set(words) == set(EMOTION_WORDS)
+    sample = ["happy", "furious", "calm"]
+    np.testing.assert_allclose([words[w] for w in sample],
+                               head.predict(reference.encode([FRAME.format(word=w) for w in sample])), atol=1e-4)
+    for item, point in zip(answer["data"], got):
+        distances = {w: float(np.hypot(v - point[0], a - point[1])) for w, (v, a) in words.items()}
+        assert [n["word"] for n in item["nearest"]] == sorted(distances, key=distances.get)[:4]
+    assert_error(client.post("/v1/affect", json={"input": "x", "top_k": 0}), 422, "top_k")
+
+
+def test_compare_and_map_feed_the_explorer(client, reference):
+    answer = client.post("/v1/compare", json={"input": ["I won", "I lost", "I won!"]}).json()
+    assert answer["base_model"] == "minilm" and [(p["a"], p["b"]) for p in answer["pairs"]] == [(0, 1), (0, 2), (1, 2)]
+    vectors = reference.encode(["I won", "I lost", "I won!"])
+    assert abs(answer["pairs"][0]["model"] - cosine(vectors[0], vectors[1])) < 1e-4
+    assert abs(answer["pairs"][0]["base"] - answer["pairs"][0]["model"]) < 1e-4  # this test model *is* its base
+    assert_error(client.post("/v1/compare", json={"input": ["only one"]}), 400, "input", "too_few_inputs")
+    texts = [f"sentence number {i} about {w}" for i, w in enumerate(["joy", "grief", "rain", "anger", "sleep"])]
+    mapped = client.post("/v1/map", json={"input": texts, "method": "pca"}).json()
+    assert mapped["method"] == "pca" and len(mapped["points"]) == 5 and len(mapped["valence"]) == 5
+    unit = np.frombuffer(base64.b64decode(mapped["embeddings"]), dtype="<f4").reshape(5, mapped["dimension"])
+    assert np.all(cosine(unit, reference.encode(texts)) > 0.999)
+
+
+def test_metrics_count_requests_texts_and_batches(client):
+    client.post("/v1/embeddings", json={"input": ["one", "two"]})
+    text = client.get("/metrics").text
+    for name in ("carl_http_requests_total", "carl_http_request_duration_seconds_bucket", "carl_texts_total",
+                 "carl_queue_depth", "carl_batch_texts_bucket", "carl_forward_duration_seconds_count"):
+        assert name in text, name
+    line = next(x for x in text.splitlines() if x.startswith('carl_texts_total{route="/v1/embeddings"}'))
+    assert float(line.split()[-1]) >= 2
+
+
+def test_the_explorer_page_is_self_contained(client):
+    page = client.get("/")
+    assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+    assert "<script src" not in page.text and "http://" not in page.text.replace("http://www.w3.org/2000/svg", "")
+    assert "const API_KEY_REQUIRED = false" in page.text and "function drawCircumplex" in page.text
+
+
+def test_api_key_guards_every_route_but_health(model_dir):
+    app = create_app(ServeSettings(model=str(model_dir), api_key="s3cret", affect="off", base_model="none"))
+    with TestClient(app) as c:
+        assert c.get("/health").status_code == 200
+        for method, path in [("post", "/v1/embeddings"), ("post", "/embed"), ("get", "/info"), ("get", "/metrics"),
+                             ("get", "/v1/models"), ("get", "/openapi.json"), ("get", "/")]:
+            r = getattr(c, method)(path, json={"input": "x", "inputs": "x"}) if method == "post" else c.get(path)
+            assert_error(r, 401, code="invalid_api_key")
+            assert r.headers["www-authenticate"] == "Bearer"
+        wrong = c.post("/v1/embeddings", json={"input": "x"}, headers={"Authorization": "Bearer s3cre"})
+        assert_error(wrong, 401)
+        ok = c.post("/v1/embeddings", json={"input": "x"}, headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200
+        unlock = c.get("/", headers={"Accept": "text/html"})
+        assert unlock.status_code == 401 and "API key" in unlock.text
+        page = c.get("/", headers={"Accept": "text/html", "Authorization": "Bearer s3cret"})
+        assert page.status_code == 200 and "const API_KEY_REQUIRED = true" in page.text
+        assert_error(c.post("/v1/affect", json={"input": "x"}, headers={"Authorization": "Bearer s3cret"}), 404,
+                     code="no_va_head")
+
+
+def test_affect_on_without_a_head_fails_at_start_up(tmp_path, export_tiny_model):
+    folder = export_tiny_model("no-head")
+    with pytest.raises(ModelError, match="va_head.json"):
+        create_app(ServeSettings(model=str(folder), affect="on"))
+
+
+def test_counting_tokens_while_the_model_runs_is_thread_safe(client):
+    """Regression: request threads counting tokens while the worker thread tokenised for the model used to
+    share one fast tokenizer and corrupt its padding state (ragged batch -> 500 under load)."""
+    import threading
+
+    engine = client.app.state.engine
+    texts = ["short", "a much longer sentence with many more tokens than the first one in it", "mid length one"]
+    failures = []
+
+    def count():
+        try:
+            for i in range(200):
+                engine.measure(texts[i % 3:] + ["word " * (i % 40 + 1)])
+        except Exception as exc:  # noqa: BLE001
+            failures.append(repr(exc))
+
+    counters = [threading.Thread(target=count) for _ in range(2)]
+    for t in counters:
+        t.start()
+    for i in range(15):
+        batch = texts * (i % 4 + 1)
+        engine.forward(batch, engine.measure(batch).tokens)
+    for t in counters:
+        t.join()
+    assert failures == []

@@ -198,6 +198,7 @@ function drawMap() {
     el("circle", { class: "pt", cx: sx(p[0]), cy: sy(p[1]), r, "data-index": i,
                    fill: m.valence ? valenceColour(v1 > v0 ? (val[i] - v0) / (v1 - v0) : 0.5) : "#6b7383" }, group);
   });
+  $("map-wrap").hidden = false;  // the empty plot stays hidden until there is something to draw
   $("legend").hidden = !m.valence;
 }
 

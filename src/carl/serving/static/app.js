@@ -58,6 +58,9 @@ function clear(node) { while (node.lastChild && node.lastChild.tagName !== "desc
 
 function fmt(x, digits = 3) { return Number(x).toFixed(digits); }
 
+// "+0.012" / "-0.034"; a difference that rounds to zero is "0.000", not "-0.000"
+function signed(x) { const t = fmt(x); return Number(t) === 0 ? fmt(0) : (x > 0 ? "+" : "") + t; }
+
 // ------------------------------------------------------------------ 1. circumplex
 
 const CIRC = { size: 440, pad: 46 };
@@ -156,7 +159,7 @@ async function compare(event) {
     body.replaceChildren(...answer.pairs.map((p) => {
       const tr = document.createElement("tr");
       const cells = [texts[p.a], texts[p.b], fmt(p.model), hasBase ? fmt(p.base) : "–",
-                     hasBase ? (p.model - p.base >= 0 ? "+" : "") + fmt(p.model - p.base) : "–"];
+                     hasBase ? signed(p.model - p.base) : "–"];
       cells.forEach((c, i) => { const td = document.createElement("td"); td.textContent = c; if (i >= 2) td.className = "num"; tr.appendChild(td); });
       return tr;
     }));
@@ -195,6 +198,7 @@ function drawMap() {
     el("circle", { class: "pt", cx: sx(p[0]), cy: sy(p[1]), r, "data-index": i,
                    fill: m.valence ? valenceColour(v1 > v0 ? (val[i] - v0) / (v1 - v0) : 0.5) : "#6b7383" }, group);
   });
+  $("map-wrap").hidden = false;  // the empty plot stays hidden until there is something to draw
   $("legend").hidden = !m.valence;
 }
 

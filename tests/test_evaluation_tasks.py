@@ -281,3 +281,11 @@ def test_evaluate_command_user_errors(st_model, tmp_path, args, message):
     cli = ["evaluate", str(st_model)] + [item for pair in base.items() for item in pair]
     result = CliRunner().invoke(_app(), cli)
     assert isinstance(result.exception, CarlError) and message in str(result.exception)
+
+
+def test_cache_dir_expands_the_home_folder(monkeypatch, tmp_path):
+    """docs/evaluation.md passes cache_dir="~/.cache/carl/embeddings": "~" is the home folder, not a folder named "~"."""
+    from carl.evaluation.tasks import EmbeddingStore
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert EmbeddingStore("minilm", "~/.cache/carl/embeddings").cache_dir == tmp_path / ".cache" / "carl" / "embeddings"

@@ -287,3 +287,11 @@ def test_split_seed_note_only_warns_about_corpora_the_model_trained_on():
     assert risk == ["tec"] and "WARNING" in note
     assert T.split_seed_note(meta, 3, ["tec"]) == (None, [])
     assert T.split_seed_note({}, 0, ["tec"]) == (None, [])  # no carl.json config (e.g. the frozen encoder)
+
+
+def test_cache_dir_expands_the_home_folder(monkeypatch, tmp_path):
+    """docs/evaluation.md passes cache_dir="~/.cache/carl/embeddings": "~" is the home folder, not a folder named "~"."""
+    from carl.evaluation.tasks import EmbeddingStore
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert EmbeddingStore("minilm", "~/.cache/carl/embeddings").cache_dir == tmp_path / ".cache" / "carl" / "embeddings"

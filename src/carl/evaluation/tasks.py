@@ -278,7 +278,7 @@ class EmbeddingStore:
         if local.is_dir() and not (local / "modules.json").is_file() and not (local / "config.json").is_file():
             raise ModelError(f"{local} is not a model folder (no modules.json or config.json)")
         self.fingerprint = model_fingerprint(self.model_path)
-        self.cache_dir = pathlib.Path(cache_dir) if cache_dir is not None else None
+        self.cache_dir = pathlib.Path(cache_dir).expanduser() if cache_dir is not None else None
         self.batch_size = int(batch_size)
         self.device = device
         self._embedder = None

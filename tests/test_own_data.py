@@ -105,6 +105,17 @@ def test_evaluate_on_the_users_held_out_table(own_model, tiny_encoder, carl_in_p
         assert "your table" in run["results"]["_meta"]["details"]["heldout.csv"]["description"]
 
 
+def test_finetune_on_the_users_table(own_model, carl_in_process):
+    folder, _ = own_model
+    done = carl_in_process("finetune", "r/model", "--task", "heldout.csv:text=body,valence=v,arousal=a", "--steps", 2,
+                           "--batch-size", 8, "--output", "ft/heldout.json", cwd=folder)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| heldout.csv | pearson_mean |" in done.stdout
+    report = json.loads((folder / "ft" / "heldout.json").read_text())
+    metrics = report["runs"][0]["results"]["heldout.csv"]
+    assert -1 <= metrics["pearson_mean"] <= 1
+
+
 def test_mixed_corpora_tsv_jsonl_and_a_dev_table(tiny_encoder, emobank_rows, data_dir, tmp_path, carl_in_process):
     write_table(tmp_path / "mine.tsv", emobank_rows[:60], low=0, high=100)
     write_table(tmp_path / "posts.jsonl", emobank_rows[60:120], text="message", valence="val", arousal="aro",

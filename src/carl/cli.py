@@ -197,6 +197,10 @@ def finetune(
 
     if output.suffix.lower() != ".json":
         raise CarlError(f"--output {output}: give a .json path (the Markdown table is written beside it as .md)")
+    from carl.data.specs import is_table
+    from carl.evaluation.tasks import table_task
+
+    task_name = table_task(task).name if is_table(task) else task  # a table: its path, as in evaluate
     runs = []
     for name, path in parse_models(model):
         for s in dict.fromkeys(seed):
@@ -204,7 +208,7 @@ def finetune(
             metrics = run_finetune(path, task, data_dir, steps=steps, batch_size=batch_size,
                                    learning_rate=learning_rate, seed=s, max_train=max_train, max_eval=max_eval)
             meta = metrics.pop("_meta")
-            runs.append((name, {task: metrics, "_meta": meta}))
+            runs.append((name, {task_name: metrics, "_meta": meta}))
     write_report(output, runs, arguments={"model": model, "task": task, "steps": steps, "batch_size": batch_size,
                                           "learning_rate": learning_rate, "seeds": seed, "max_train": max_train,
                                           "max_eval": max_eval, "protocol": "finetune"})

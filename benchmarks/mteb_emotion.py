@@ -124,9 +124,8 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", default=None)
     ap.add_argument("--output", required=True, help="output stem: writes STEM.json and STEM.md")
     args = ap.parse_args(argv)
-    import importlib.metadata as md
-
     from carl.evaluation.report import machine_info
+    from carl.evaluation.tasks import package_versions
     from carl.io import atomic_write
 
     models = []
@@ -140,13 +139,7 @@ def main(argv=None) -> int:
         results.append(one_model(name, path, args.data_dir))
         print(json.dumps({k: results[-1][k]["metrics"]["accuracy"] for k in ("mteb", "carl_evaluate", "hand_written")}),
               file=sys.stderr)
-    versions = {}
-    for dist in ("carl-affect", "mteb", "datasets", "torch", "sentence-transformers", "transformers", "scikit-learn",
-                 "numpy"):
-        try:
-            versions[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
+    versions = package_versions(extra=("datasets",))
     payload = {"format": "carl-mteb-emotion/1", "created": started,
                "command": "python " + " ".join(shlex.quote(a) for a in [str(pathlib.Path(sys.argv[0]))] +
                                                 (argv if argv is not None else sys.argv[1:])),

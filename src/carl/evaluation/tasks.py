@@ -57,6 +57,7 @@ __all__ = [
     "has_va",
     "known_tasks",
     "label_filter",
+    "package_versions",
     "report_metrics_of",
     "table_task",
     "task_spec",
@@ -596,12 +597,13 @@ def _training_tables(metadata: Mapping) -> set[str]:
     return {parse_table_spec(item).path for item in train if isinstance(item, str) and is_table(item)}
 
 
-def _versions() -> dict[str, str]:
+def package_versions(extra: Sequence[str] = ()) -> dict[str, str]:
+    """Python's and the installed versions of the packages a result depends on (plus ``extra``)."""
     import importlib.metadata as md
 
     out = {"python": platform.python_version()}
-    for dist in ("carl-affect", "numpy", "scikit-learn", "scipy", "torch", "sentence-transformers", "transformers",
-                 "mteb"):
+    for dist in dict.fromkeys(("carl-affect", "numpy", "scikit-learn", "scipy", "torch", "sentence-transformers",
+                               "transformers", "mteb", *extra)):
         try:
             out[dist] = md.version(dist)
         except md.PackageNotFoundError:
@@ -683,6 +685,6 @@ def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: 
         "seconds": seconds,
         "total_seconds": round(time.time() - started, 3),
         "details": details,
-        "versions": _versions(),
+        "versions": package_versions(),
     }
     return results

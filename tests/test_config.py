@@ -75,3 +75,9 @@ def test_training_refuses_fp16_before_touching_data_or_model(tmp_path):
     with pytest.raises(ConfigError, match="fp16"):
         train(config, progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_negative_queue_size_is_refused_naming_the_setting():
+    with pytest.raises(ConfigError, match="mccl.queue_size must be >= 0"):
+        CarlConfig().override({"mccl.queue_size": -1}).validate()
+    assert CarlConfig().override({"mccl.queue_size": 256}).validate().mccl.queue_size == 256

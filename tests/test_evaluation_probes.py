@@ -273,3 +273,22 @@ def test_classification_ties_go_to_the_smallest_c_whatever_the_grid_order(cs):
     result = classification_probe(trx, try_, dvx, dvy, tex, tey, Cs=cs)
     assert set(result.dev_scores.values()) == {1.0}
     assert result.chosen["C"] == 0.01
+
+
+# ------------------------------------------------------------------ selection only (no test split)
+
+
+@pytest.mark.parametrize("probe, data", [(va_regression_probe, "va_data"), (classification_probe, "class_data")])
+def test_probe_without_test_split_selects_the_same_setting_and_reports_no_metrics(probe, data, request):
+    splits = request.getfixturevalue(data)
+    full = probe(*_flat(splits))
+    dev_only = probe(*_flat(splits[:2]), None, None)
+    assert dev_only.metrics == {}
+    assert dev_only.chosen == full.chosen
+    assert dev_only.dev_scores == full.dev_scores
+
+
+def test_probe_refuses_half_a_test_split(va_data):
+    train, dev, test = va_data
+    with pytest.raises(ValueError, match="both be given or both be None"):
+        va_regression_probe(*train, *dev, test[0], None)

@@ -295,3 +295,33 @@ def test_cache_dir_expands_the_home_folder(monkeypatch, tmp_path):
 
     monkeypatch.setenv("HOME", str(tmp_path))
     assert EmbeddingStore("minilm", "~/.cache/carl/embeddings").cache_dir == tmp_path / ".cache" / "carl" / "embeddings"
+
+
+# ------------------------------------------------------------------ dev-only scoring
+
+
+def test_dev_only_run_never_reads_a_test_split_and_matches_the_full_runs_selection(evaluated, st_model, data_dir,
+                                                                                   monkeypatch):
+    probe_tasks = [t for t in T.known_tasks() if T.task_spec(t).kind in T.DEV_SCORED_KINDS]
+    read = []
+    split = T.EvalData.split
+
+    def spy(self, corpus, which, **kwargs):
+        read.append(which)
+        return split(self, corpus, which, **kwargs)
+
+    monkeypatch.setattr(T.EvalData, "split", spy)
+    dev = T.run_tasks(str(st_model), probe_tasks, data_dir, seed=0, max_train=MAX_TRAIN, max_eval=MAX_EVAL,
+                      dev_only=True)
+    assert set(read) == {"train", "dev"}
+    assert dev["_meta"]["dev_only"] is True
+    for task in probe_tasks:
+        full_dev = evaluated["_meta"]["details"][task]["dev_scores"]
+        assert dev[task]["dev_score"] == pytest.approx(max(full_dev.values())), task
+        assert "n_test" not in dev[task] and "accuracy" not in dev[task] and "pearson_mean" not in dev[task]
+
+
+@pytest.mark.parametrize("task", ["carer-mteb", "geometry"])
+def test_dev_only_refuses_tasks_without_a_dev_split(st_model, data_dir, task):
+    with pytest.raises(CarlError, match=f"{task} have no dev split"):
+        T.run_tasks(str(st_model), ["emobank", task], data_dir, dev_only=True)

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from carl.losses import FocalTokenLoss, MCCLLoss, perturb_salient_tokens
+from carl.losses import FocalTokenLoss, LabelQueue, MCCLLoss, perturb_salient_tokens
 from carl.losses import functional as CF
 
 
@@ -232,3 +232,49 @@ def test_pooling():
     assert torch.equal(CF.mean_pool(hidden, mask), torch.tensor([[2.0, 3.0]]))
     assert torch.equal(CF.cls_pool(hidden, mask), torch.tensor([[1.0, 1.0]]))
     assert math.isfinite(float(CF.mean_pool(hidden, torch.zeros(1, 3)).sum()))
+
+
+# ------------------------------------------------------------------ the label-aware queue
+
+
+def test_queued_ce_without_queue_is_the_symmetric_ce():
+    sim = CF.label_similarity(torch.randn(5, 2, generator=torch.Generator().manual_seed(2)))
+    logits = torch.randn(5, 5, generator=torch.Generator().manual_seed(3))
+    assert CF.queued_soft_cross_entropy(logits, sim, 0.1, 5) == pytest.approx(
+        float(CF.symmetric_soft_cross_entropy(logits, sim, 0.1)))
+
+
+def test_queued_ce_rows_see_the_queue_and_columns_do_not():
+    g = torch.Generator().manual_seed(4)
+    logits, sim = torch.randn(4, 7, generator=g), torch.randn(4, 7, generator=g)
+    rows = CF.soft_cross_entropy(logits, CF.soft_targets(sim, 0.2))
+    cols = CF.soft_cross_entropy(logits[:, :4].T, CF.soft_targets(sim[:, :4].T, 0.2))
+    assert CF.queued_soft_cross_entropy(logits, sim, 0.2, 4) == pytest.approx(float(rows + cols) / 2)
+    with pytest.raises(ValueError, match="n_current"):
+        CF.queued_soft_cross_entropy(logits, sim, 0.2, 8)
+
+
+def test_label_queue_is_first_in_first_out_and_keeps_labels_with_rows():
+    queue = LabelQueue(5)
+    assert len(queue) == 0
+    queue.push(torch.arange(3.0).repeat(2, 1).T, torch.tensor([[0.0], [1.0], [2.0]]))
+    assert len(queue) == 3 and queue.labels.flatten().tolist() == [0, 1, 2]
+    queue.push(torch.arange(3.0, 7.0).repeat(2, 1).T, torch.tensor([[3.0], [4.0], [5.0], [6.0]]))
+    assert len(queue) == 5
+    # rows 0 and 1 were overwritten by 5 and 6; every row still carries its own label
+    assert sorted(queue.labels.flatten().tolist()) == [2, 3, 4, 5, 6]
+    assert torch.equal(queue.embeddings[:, 0], queue.labels.flatten())
+    queue.push(torch.arange(10.0, 18.0).repeat(2, 1).T, torch.arange(10.0, 18.0)[:, None])  # larger than the queue
+    assert sorted(queue.labels.flatten().tolist()) == [13, 14, 15, 16, 17]
+
+
+def test_mccl_with_a_queue_pulls_towards_queued_rows_with_similar_labels():
+    va = torch.tensor([[0.9, 0.9], [0.1, 0.1]])
+    batch = torch.tensor([[1.0, 0.0], [-1.0, 0.0]])
+    queue = LabelQueue(2)
+    queue.push(torch.tensor([[0.0, 1.0], [0.0, -1.0]]), torch.tensor([[0.9, 0.9], [0.1, 0.1]]))
+    loss = MCCLLoss(0.1, 0.1, label_similarity="neg_sq_distance")
+    toward = torch.tensor([[1.0, 1.0], [-1.0, -1.0]])  # online rows lean towards their label-mates in the queue
+    away = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])
+    assert loss(toward, batch, va, queue=queue) < loss(away, batch, va, queue=queue)
+    assert loss(toward, batch, va) == pytest.approx(float(loss(away, batch, va)))  # without the queue: a tie

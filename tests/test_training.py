@@ -106,7 +106,8 @@ def test_ablations_train(tiny_encoder, data_dir, tmp_path):
                         "online-only": {"mccl.momentum": False}, "random-tokens": {"ptd.token_selection": "random"},
                         "pgd3": {"ptd.pgd_steps": 3},
                         "no-heads-distance": {"mccl.projection_heads": False, "mccl.label_similarity": "neg_sq_distance",
-                                              "mccl.momentum": False, "ptd.enabled": False}}.items():
+                                              "mccl.momentum": False, "ptd.enabled": False},
+                        "queue-with-ptd": {"mccl.queue_size": 12}}.items():
         cfg = tiny_config(tiny_encoder, data_dir, tmp_path / name, max_steps=2, eval_every=100, save_every=100)
         result = train(cfg.override(extra), progress=False)
         rows = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
@@ -137,3 +138,29 @@ def test_without_projection_heads_mccl_contrasts_the_pooled_embeddings(tiny_enco
     assert len(head_params) == len(list(model.discriminator.parameters()))
     with_heads = CarlModel.from_config(AutoModel.from_pretrained(tiny_encoder), ModelConfig(), MCCLConfig())
     assert with_heads.predict(pooled).shape[-1] == ModelConfig().projection_dim
+
+
+def test_queue_holds_the_last_targets_with_their_labels_and_enters_the_next_loss(tiny_encoder):
+    from transformers import AutoModel
+
+    from carl.model.carl import CarlModel
+    from carl.training.step import CarlStep
+
+    cfg = CarlConfig().override({"mccl.queue_size": 3, "mccl.projection_heads": False, "mccl.momentum": False,
+                                 "ptd.enabled": False, "mccl.label_similarity": "neg_sq_distance"})
+    torch.manual_seed(0)
+    model = CarlModel.from_config(AutoModel.from_pretrained(tiny_encoder), cfg.model, cfg.mccl).eval()
+    batch = {"input_ids": torch.tensor([[101, 1045, 2180, 102], [101, 1045, 2439, 102]]),
+             "attention_mask": torch.ones(2, 4, dtype=torch.long),
+             "labels": torch.tensor([[0.9, 0.8], [0.1, 0.3]])}
+    step = CarlStep(cfg, backward=lambda loss: loss.backward(), generator=torch.Generator().manual_seed(0))
+    first = step(model, batch, 0).mccl
+    assert len(step.queue) == 2 and torch.equal(step.queue.labels, batch["labels"])
+    with torch.no_grad():
+        target = model.target_projection_of(batch["input_ids"], batch["attention_mask"])
+    assert torch.allclose(step.queue.embeddings, target, atol=1e-6)  # eval mode: no dropout, same rows
+    second = step(model, batch, 1).mccl  # the same batch, now with 2 queued rows as extra candidates
+    assert len(step.queue) == 3 and second != pytest.approx(float(first))
+    without = CarlStep(cfg.override({"mccl.queue_size": 0}), backward=lambda loss: loss.backward(),
+                       generator=torch.Generator().manual_seed(0))
+    assert without.queue is None and without(model, batch, 0).mccl == pytest.approx(float(first))

@@ -77,6 +77,9 @@ class MCCLConfig:
     momentum: bool = True
     """False: online-only ablation, target = stop-gradient online branch."""
     base_momentum: float = 0.9996
+    queue_size: int = 0
+    """Q > 0: each prediction is also contrasted with the last Q target rows and their labels
+    (a label-aware MoCo queue, carl.losses.mccl.LabelQueue); 0: the batch only (the paper)."""
 
 
 @dataclass
@@ -203,6 +206,8 @@ class CarlConfig:
             raise ConfigError(f"ptd.epsilon must be >= 0, got {self.ptd.epsilon}")
         if self.ptd.pgd_steps < 1:
             raise ConfigError(f"ptd.pgd_steps must be >= 1, got {self.ptd.pgd_steps}")
+        if self.mccl.queue_size < 0:
+            raise ConfigError(f"mccl.queue_size must be >= 0 (0: no queue), got {self.mccl.queue_size}")
         if not 0 <= self.mccl.base_momentum <= 1:
             raise ConfigError(f"mccl.base_momentum must be in [0, 1], got {self.mccl.base_momentum}")
         for name in ("temperature", "label_temperature"):

@@ -127,9 +127,13 @@ def _check_split(name: str, x, y, *, y_columns: int | None) -> tuple[np.ndarray,
 
 
 def _check_splits(xs: Sequence, ys: Sequence, *, y_columns: int | None):
-    """Validate train/dev/test together; embedding widths must agree across splits."""
-    checked = [_check_split(n, x, y, y_columns=y_columns) for n, x, y in zip(_SPLITS, xs, ys)]
-    dims = {n: c[0].shape[1] for n, c in zip(_SPLITS, checked)}
+    """Validate train/dev/test together; embedding widths must agree across splits. A test
+    split given as ``None, None`` (dev-only selection) comes back as ``(None, None)``."""
+    if (xs[2] is None) != (ys[2] is None):
+        raise ValueError("test_x and test_y must both be given or both be None")
+    checked = [_check_split(n, x, y, y_columns=y_columns) if x is not None else (None, None)
+               for n, x, y in zip(_SPLITS, xs, ys)]
+    dims = {n: c[0].shape[1] for n, c in zip(_SPLITS, checked) if c[0] is not None}
     if len(set(dims.values())) != 1:
         raise ValueError(f"embedding dimensions differ between splits: {dims}")
     return checked
@@ -219,7 +223,8 @@ def va_regression_probe(
     the predictions are constant.
 
     ``seed`` is accepted for a uniform probe API; Ridge's closed-form solvers are
-    deterministic, so it has no effect.
+    deterministic, so it has no effect. ``test_x=test_y=None``: selection only (empty
+    ``metrics``), for choosing methods on dev without reading a test split.
     """
     del seed
     grid = _check_grid("alphas", alphas)
@@ -234,6 +239,8 @@ def va_regression_probe(
         dev_scores[f"alpha={alpha:g}"] = score
         by_alpha[alpha] = _score_for_selection(score)
     best_alpha = _strongest_best(by_alpha, strongest_first=sorted(by_alpha, reverse=True))
+    if te_x is None:
+        return ProbeResult(metrics={}, chosen={"alpha": best_alpha}, dev_scores=dev_scores)
     final = Ridge(alpha=best_alpha).fit(tr_x, tr_y)
     return ProbeResult(
         metrics=va_metrics(final.predict(te_x), te_y),
@@ -288,6 +295,7 @@ def classification_probe(
     ``<label>`` is the label with non-alphanumeric runs replaced by ``_``
     (``"no emotion"`` -> ``macro_f1_without_no_emotion``). That label must occur in the
     training labels, so a misspelt name fails loudly instead of silently excluding nothing.
+    ``test_x=test_y=None``: selection only (empty ``metrics``), no test split read.
     """
     grid = _check_grid("Cs", Cs)
     (tr_x, tr_y), (dv_x, dv_y), (te_x, te_y) = _check_splits(
@@ -312,6 +320,8 @@ def classification_probe(
         dev_scores[f"C={c:g}"] = score
         by_c[c] = score
     best_c = _strongest_best(by_c, strongest_first=sorted(by_c))
+    if te_x is None:
+        return ProbeResult(metrics={}, chosen={"C": best_c}, dev_scores=dev_scores)
     pred = fit(best_c).predict(te_x)
     return ProbeResult(
         metrics=classification_metrics(te_y, pred, exclude_label_from_macro_f1),

@@ -411,7 +411,13 @@ class EvalData:
     split_seed: int
     max_train: int | None
     max_eval: int | None
+    dev_only: bool = False
     _corpora: dict[str, list[Record]] = field(default_factory=dict)
+
+    @property
+    def probe_splits(self) -> tuple[str, ...]:
+        """The splits a probe reads: train and dev only when choosing methods on dev."""
+        return ("train", "dev") if self.dev_only else ("train", "dev", "test")
 
     def records(self, corpus: str) -> list[Record]:
         """A corpus's records, or a table spec's rows split 80/10/10 by text (``split_seed``)."""
@@ -461,13 +467,23 @@ def _va(rows: Sequence[Record]) -> np.ndarray:
 def _run_va(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
     from carl.evaluation.probes import va_regression_probe
 
-    rows = {s: ctx.split(spec.corpus, s, keep=has_va) for s in ("train", "dev", "test")}
+    rows = {s: ctx.split(spec.corpus, s, keep=has_va) for s in ctx.probe_splits}
     x = {s: _embed(store, spec.corpus, s, rs) for s, rs in rows.items()}
-    probe = va_regression_probe(x["train"], _va(rows["train"]), x["dev"], _va(rows["dev"]), x["test"],
-                                _va(rows["test"]), seed=ctx.seed)
-    metrics = {**probe.metrics, "chosen_alpha": probe.chosen["alpha"],
+    test = (x["test"], _va(rows["test"])) if "test" in rows else (None, None)
+    probe = va_regression_probe(x["train"], _va(rows["train"]), x["dev"], _va(rows["dev"]), *test, seed=ctx.seed)
+    metrics = {**probe.metrics, **_dev_score(probe, ctx), "chosen_alpha": probe.chosen["alpha"],
                **{f"n_{s}": len(rs) for s, rs in rows.items()}}
     return metrics, {"dev_scores": probe.dev_scores}
+
+
+def _dev_score(probe, ctx: EvalData) -> dict:
+    """In dev-only runs, ``dev_score``: the probe's selection score at its chosen setting (mean
+    dev Pearson r of V and A for regression, dev macro-F1 for classification)."""
+    return {"dev_score": max(probe.dev_scores.values())} if ctx.dev_only else {}
+
+
+DEV_SCORED_KINDS = ("va_regression", "classification")
+"""Task kinds with a dev split, which ``run_tasks(dev_only=True)`` scores."""
 
 
 def label_filter(spec: TaskSpec) -> Callable[[Record], bool]:
@@ -488,16 +504,17 @@ def _run_classification(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) ->
     from carl.evaluation.probes import classification_probe
 
     keep = label_filter(spec)
-    rows = {s: ctx.split(spec.corpus, s, keep=keep, stratify=single_label) for s in ("train", "dev", "test")}
+    rows = {s: ctx.split(spec.corpus, s, keep=keep, stratify=single_label) for s in ctx.probe_splits}
     x = {s: _embed(store, spec.corpus, s, rs) for s, rs in rows.items()}
     y = {s: np.array([r.labels[0] for r in rs]) for s, rs in rows.items()}
+    test = (x["test"], y["test"]) if "test" in rows else (None, None)
     exclude = spec.exclude_label if spec.exclude_label in set(y["train"].tolist()) else None
     if spec.exclude_label and exclude is None:
         log.warning("task %s: %r absent from the (subsampled) train split; macro-F1 without it not reported",
                     spec.name, spec.exclude_label)
-    probe = classification_probe(x["train"], y["train"], x["dev"], y["dev"], x["test"], y["test"], seed=ctx.seed,
+    probe = classification_probe(x["train"], y["train"], x["dev"], y["dev"], *test, seed=ctx.seed,
                                  exclude_label_from_macro_f1=exclude)
-    metrics = {**probe.metrics, "chosen_C": probe.chosen["C"], **{f"n_{s}": len(rs) for s, rs in rows.items()},
+    metrics = {**probe.metrics, **_dev_score(probe, ctx), "chosen_C": probe.chosen["C"], **{f"n_{s}": len(rs) for s, rs in rows.items()},
                "n_classes": int(len(np.unique(y["train"])))}
     return metrics, {"dev_scores": probe.dev_scores}
 
@@ -614,7 +631,7 @@ def package_versions(extra: Sequence[str] = ()) -> dict[str, str]:
 def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: str | os.PathLike | None = None, *,
               seed: int = 0, max_train: int | None = None, cache_dir: str | os.PathLike | None = None,
               max_eval: int | None = None, split_seed: int = 0, batch_size: int = 64,
-              device: str | None = None, store: EmbeddingStore | None = None) -> dict:
+              device: str | None = None, store: EmbeddingStore | None = None, dev_only: bool = False) -> dict:
     """Score one model on evaluation tasks.
 
     ``task_names``: ``"all"``, a comma list or a sequence of names from :data:`TASKS`.
@@ -629,12 +646,20 @@ def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: 
     (``model_split_seed``) with a note, and a warning is logged when it trained on a seeded
     corpus these tasks score (its test rows may then be training rows: ``split_overlap_risk``).
     ``cache_dir``: where embeddings are cached (None: no disk cache).
+    ``dev_only``: choose methods on dev without reading a test split: each probe task embeds
+    train and dev only and reports its selection score as ``dev_score``; tasks without a dev
+    split (``carer-mteb``, ``geometry``) are refused.
 
     Returns ``{task: {metric: value, ...}, ..., "_meta": {...}}``; each task holds its test
     metrics, the chosen hyper-parameter and split sizes (``n_train`` ...), ``_meta`` the
     arguments, model path, cache counters, timings, per-task details and versions.
     """
     names = resolve_task_names(task_names)
+    if dev_only:
+        no_dev = [n for n in names if task_spec(n).kind not in DEV_SCORED_KINDS]
+        if no_dev:
+            raise CarlError(f"task(s) {', '.join(no_dev)} have no dev split; a dev-only evaluation scores the probe "
+                            f"tasks: {', '.join(t for t in known_tasks() if task_spec(t).kind in DEV_SCORED_KINDS)}")
     for label, value in (("max_train", max_train), ("max_eval", max_eval)):
         if value is not None and int(value) < 2:
             raise CarlError(f"{label} must be at least 2; got {value}")
@@ -646,7 +671,7 @@ def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: 
         log.warning("%s: %s", store.model_ref, note)
     folder = resolve_data_dir(data_dir)
     ctx = EvalData(data_dir=folder, seed=int(seed), split_seed=int(split_seed), max_train=max_train,
-                   max_eval=max_eval)
+                   max_eval=max_eval, dev_only=dev_only)
     started = time.time()
     results: dict = {}
     details: dict = {}
@@ -678,6 +703,7 @@ def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: 
         "max_train": max_train,
         "max_eval": max_eval,
         "subsampled": max_train is not None or max_eval is not None,
+        "dev_only": dev_only,
         "data_dir": str(folder),
         "cache_dir": str(store.cache_dir) if store.cache_dir is not None else None,
         "batch_size": store.batch_size,

@@ -90,6 +90,25 @@ def symmetric_soft_cross_entropy(
     return 0.5 * (rows + cols)
 
 
+def queued_soft_cross_entropy(
+    logits: torch.Tensor, label_sim: torch.Tensor, label_temperature: float, n_current: int
+) -> torch.Tensor:
+    """MCCL (Eq. 6) with a memory queue of past targets (MoCo's queue, He et al. 2020, with
+    soft labels): logits S = [S_batch | S_queue], (N, M + Q), and label similarities L likewise.
+
+    Rows (each online prediction against the current and the queued targets) use all M + Q
+    columns: CE(softmax_rows(L / tau_y), softmax_rows(S)). Columns use the current M targets
+    only, as in Eq. 6: a queued entry was embedded by an older encoder and is a candidate, not an
+    anchor. With no queue (``n_current == M + Q``) this equals :func:`symmetric_soft_cross_entropy`.
+    """
+    if not 0 < n_current <= logits.shape[1]:
+        raise ValueError(f"n_current must be in [1, {logits.shape[1]}], got {n_current}")
+    rows = soft_cross_entropy(logits, soft_targets(label_sim, label_temperature))
+    current_logits, current_sim = logits[:, :n_current], label_sim[:, :n_current]
+    cols = soft_cross_entropy(current_logits.T, soft_targets(current_sim.T, label_temperature))
+    return 0.5 * (rows + cols)
+
+
 def cosine_momentum(step: int, total_steps: int, base_momentum: float) -> float:
     """EMA momentum at optimiser step k: m_k = 1 - (1 - m_0)(cos(pi k / K) + 1) / 2 (BYOL).
 

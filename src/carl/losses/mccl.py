@@ -33,10 +33,62 @@ class MCCLLoss(nn.Module):
         self.centre_labels = centre_labels
         self.label_similarity = CF.LABEL_SIMILARITIES[label_similarity]
 
-    def forward(self, online, target, labels, target_labels=None) -> torch.Tensor:
+    def forward(self, online, target, labels, target_labels=None, queue: LabelQueue | None = None) -> torch.Tensor:
         target_labels = labels if target_labels is None else target_labels
+        n_current = target.shape[0]
+        if queue is not None and len(queue):
+            target = torch.cat([target, queue.embeddings.to(target.dtype)])
+            target_labels = torch.cat([target_labels, queue.labels.to(target_labels.dtype)])
         if self.centre_labels:
             labels, target_labels = CF.centre_labels(labels), CF.centre_labels(target_labels)
         logits = CF.embedding_similarity(online.float(), target.float(), self.temperature)
         label_sim = self.label_similarity(labels.float(), target_labels.float())
-        return CF.symmetric_soft_cross_entropy(logits, label_sim, self.label_temperature)
+        return CF.queued_soft_cross_entropy(logits, label_sim, self.label_temperature, n_current)
+
+
+class LabelQueue:
+    """First-in-first-out memory of the last ``size`` target rows and their labels (MoCo's queue,
+    He et al. 2020, carrying V-A labels so that soft targets extend to queued entries).
+
+    At batch 32 each prediction sees 31 other targets; a queue of Q adds Q candidates (soft
+    positives and negatives alike) per step at no extra forward pass. Entries are detached. The
+    queue is not saved in checkpoints: a resumed run refills it within Q / batch steps.
+    """
+
+    def __init__(self, size: int):
+        if size < 1:
+            raise ValueError(f"queue size must be >= 1, got {size}")
+        self.size = size
+        self._embeddings: torch.Tensor | None = None
+        self._labels: torch.Tensor | None = None
+        self._next = 0
+        self._filled = 0
+
+    def __len__(self) -> int:
+        return self._filled
+
+    @property
+    def embeddings(self) -> torch.Tensor:
+        """(len, D) queued targets, in slot order."""
+        return self._embeddings[: self._filled]
+
+    @property
+    def labels(self) -> torch.Tensor:
+        """(len, d) their labels."""
+        return self._labels[: self._filled]
+
+    @torch.no_grad()
+    def push(self, embeddings: torch.Tensor, labels: torch.Tensor) -> None:
+        """Store a batch's target rows, overwriting the oldest once full."""
+        embeddings, labels = embeddings.detach(), labels.detach()
+        if self._embeddings is None:
+            self._embeddings = embeddings.new_zeros((self.size, embeddings.shape[1]))
+            self._labels = labels.new_zeros((self.size, labels.shape[1]))
+        rows = embeddings.shape[0]
+        if rows > self.size:  # a batch larger than the queue keeps its last rows
+            embeddings, labels, rows = embeddings[-self.size:], labels[-self.size:], self.size
+        slots = (self._next + torch.arange(rows, device=self._embeddings.device)) % self.size
+        self._embeddings[slots] = embeddings.to(self._embeddings.dtype)
+        self._labels[slots] = labels.to(self._labels.dtype)
+        self._next = (self._next + rows) % self.size
+        self._filled = min(self.size, self._filled + rows)

@@ -16,7 +16,7 @@ import torch.distributed as dist
 
 from carl.config import CarlConfig
 from carl.errors import CarlError
-from carl.losses import FocalTokenLoss, MCCLLoss, perturb_salient_tokens
+from carl.losses import FocalTokenLoss, LabelQueue, MCCLLoss, perturb_salient_tokens
 from carl.losses import functional as CF
 from carl.model.carl import CarlModel
 
@@ -79,11 +79,13 @@ class CarlStep:
                                   centre_labels=config.mccl.centre_labels and config.mccl.label_mode == "continuous",
                                   label_similarity=config.mccl.label_similarity)
         self.focal_loss = FocalTokenLoss(config.ptd.focal_gamma, config.ptd.focal_alpha)
+        # Every process gathers the same global targets, so every process's queue is the same.
+        self.queue = LabelQueue(config.mccl.queue_size) if config.mccl.queue_size > 0 else None
 
     def global_mccl(self, model: CarlModel, pooled, target, all_labels) -> torch.Tensor:
-        """MCCL over the global batch: every process computes the same full loss."""
+        """MCCL over the global batch (and the queue): every process computes the same full loss."""
         online = gather_rows(model.predict(pooled), differentiable=True)
-        return self.mccl_loss(online, target, all_labels)
+        return self.mccl_loss(online, target, all_labels, queue=self.queue)
 
     def __call__(self, model: CarlModel, batch: dict[str, torch.Tensor], step: int) -> StepOutput:
         mccl_cfg, ptd_cfg = self.config.mccl, self.config.ptd
@@ -106,6 +108,7 @@ class CarlStep:
         else:
             embedding_grad = torch.autograd.grad(mccl, embeddings)[0] if ptd_cfg.enabled else None
         if not ptd_cfg.enabled:
+            self._enqueue(target, all_labels)
             return StepOutput(mccl.detach() * mccl_cfg.weight, mccl.detach(), zero, zero, spread)
 
         selected = self.select_tokens(embedding_grad, batch["candidates"])
@@ -115,6 +118,7 @@ class CarlStep:
             steps=ptd_cfg.pgd_steps, step_scale=ptd_cfg.pgd_step_scale,
             loss_grad=lambda d: self.mccl_grad_wrt_delta(model, embeddings.detach(), d, mask, target, all_labels),
         )
+        self._enqueue(target, all_labels)  # after PGD, which contrasts against the queue of this step's loss
         perturbed = model.word_embeddings(ids) + delta.to(embeddings.dtype)
         logits = model.discriminate(model.online_hidden(perturbed, mask))
         valid = mask.bool()
@@ -132,6 +136,10 @@ class CarlStep:
             mccl.detach(), ptd_report,
             selected.sum() / valid.sum().clamp_min(1), spread,
         )
+
+    def _enqueue(self, target: torch.Tensor, labels: torch.Tensor) -> None:
+        if self.queue is not None:
+            self.queue.push(target, labels)
 
     def select_tokens(self, embedding_grad: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         if self.config.ptd.token_selection == "random":

@@ -1,0 +1,122 @@
+"""``carl reproduce``: CARL against its baselines and ablations, several seeds, one report.
+
+The grid (:data:`VARIANTS`) trains every configuration with the same encoder, data, batches,
+optimiser and step budget (the preset), evaluates each trained model on every evaluation task
+(:mod:`carl.evaluation.tasks`) and writes ``DIR/REPORT.md`` (mean ± std over training seeds)
+with plots. It is resumable at every level: a finished run (``summary.json``) and a finished
+evaluation (``evals/VARIANT/seedS.json``) are never recomputed, and an interrupted training
+run continues from its last checkpoint. So the grid can be completed over several sittings
+by re-running the same command.
+
+Layout of DIR::
+
+    runs/VARIANT/seedS/     the training run (config.yaml, metrics.jsonl, summary.json, model/)
+    evals/VARIANT/seedS.json  its evaluation (every metric, with _meta)
+    evals/frozen/seed0.json   the frozen encoder (no training: one evaluation)
+    finetune/VARIANT/seedS.json  the fine-tuning protocol on the preset's tasks (frozen encoder
+                              and the preset's fine-tune variants; seed S fine-tunes with seed S)
+    REPORT.md, report.json, *.png
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+import sys
+import time
+from collections.abc import Mapping, Sequence
+
+from carl.errors import ConfigError
+from carl.reproduce.grid import (  # noqa: F401  (re-exported: users, scripts and tests import them from here)
+    PACKAGED_CONFIGS,
+    FROZEN,
+    FROZEN_LABEL,
+    Variant,
+    VARIANTS,
+    VARIANT_BY_NAME,
+    HEADLINE,
+    GEOMETRY,
+    Preset,
+    BUDGET_STUDY_VARIANTS,
+    PRESETS,
+    Job,
+    plan,
+    _comparable,
+    train_job,
+    evaluate_job,
+    _write_record,
+    finetune_job,
+    finetune_path,
+    stale_finetune,
+    finetune_stage,
+    git_commit,
+)
+from carl.reproduce.report import (  # noqa: F401  (re-exported: users, scripts and tests import them from here)
+    collect,
+    _mean_std,
+    _stat_cell,
+    headline_table,
+    versus_table,
+    against_every_baseline,
+    late_ptd_losses,
+    write_grid_report,
+    FINETUNE_HEADLINE,
+    collect_finetune,
+    finetune_table,
+    grid_plots,
+    DEV_KEY,
+    mean_dev_curves,
+    dev_leader_table,
+)
+
+log = logging.getLogger("carl.reproduce")
+
+
+def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[str] | None = None,
+              seeds: Sequence[int] | None = None, model: str | None = None, data_dir: str | None = None,
+              extra: Mapping[str, object] | None = None, keep_checkpoints: bool = False, plots: bool = True,
+              command: str | None = None, stop_after_minutes: float | None = None) -> pathlib.Path:
+    """Run (or continue) the grid and write DIR/REPORT.md after every finished job.
+
+    ``stop_after_minutes``: start no new job after this long (a sitting's budget); re-run
+    the same command to continue.
+    """
+    if preset_name not in PRESETS:
+        raise ConfigError(f"unknown preset {preset_name!r}; presets: {', '.join(PRESETS)}")
+    preset = PRESETS[preset_name]
+    out = pathlib.Path(out)
+    base, jobs = plan(preset, out, variants=variants, seeds=seeds, model=model, data_dir=data_dir, extra=extra)
+    out.mkdir(parents=True, exist_ok=True)
+    command = command or " ".join(["carl", *sys.argv[1:]])
+    base.save(out / "base-config.yaml")
+    started = time.time()
+    commit = git_commit()  # the code this sitting runs; stored with every result it produces
+    frozen_path = out / "evals" / FROZEN / "seed0.json"
+    evaluate_job(base.model.name_or_path, frozen_path, preset, data_dir, base.data.split_seed,
+                 {"variant": FROZEN, "seed": None, "commit": commit})
+    write_grid_report(out, preset_name, preset, base, jobs, command, plots=False)
+
+    def out_of_time() -> bool:
+        if stop_after_minutes is not None and (time.time() - started) / 60 > stop_after_minutes:
+            log.warning("stopping: the sitting's budget of %.0f minutes is spent; re-run to continue",
+                        stop_after_minutes)
+            return True
+        return False
+
+    for job in jobs:
+        if job.eval_path.is_file():
+            continue
+        if out_of_time():
+            break
+        log.warning("grid: %s seed %d", job.variant.name, job.seed)
+        train_job(job, keep_checkpoints=keep_checkpoints)
+        summary = json.loads((job.run_dir / "summary.json").read_text())
+        evaluate_job(str(job.run_dir / "model"), job.eval_path, preset, data_dir, job.config.data.split_seed,
+                     {"variant": job.variant.name, "seed": job.seed, "commit": commit, "train_seconds": summary.get("seconds"),
+                      "best_step": summary.get("best_step"), "best_dev_va_pearson": summary.get("best_dev_va_pearson")})
+        write_grid_report(out, preset_name, preset, base, jobs, command, plots=False)
+    if all(job.eval_path.is_file() for job in jobs):  # the probes of the whole grid come first
+        finetune_stage(out, preset, base, jobs, data_dir, commit, keep_checkpoints=keep_checkpoints,
+                       out_of_time=out_of_time)
+    return write_grid_report(out, preset_name, preset, base, jobs, command, plots=plots)

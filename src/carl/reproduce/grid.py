@@ -1,0 +1,296 @@
+"""The grid's definitions and jobs: variants, presets, the plan of runs, and the jobs that
+train, evaluate and fine-tune one model each (resumable: a finished result is never recomputed)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+import shutil
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from carl.config import RECIPES, CarlConfig
+from carl.errors import ConfigError
+
+log = logging.getLogger("carl.reproduce")
+
+PACKAGED_CONFIGS = pathlib.Path(__file__).parent / "configs"
+FROZEN = "frozen"
+FROZEN_LABEL = "frozen encoder"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of the grid: a name (folder), a label (report column), its group and
+    the settings it changes relative to the preset."""
+
+    name: str
+    label: str
+    group: str
+    overrides: Mapping[str, object]
+    description: str
+
+
+VARIANTS: list[Variant] = [
+    Variant("carl", "CARL", "CARL", {}, "MCCL + PTD with continuous V-A labels (the method)"),
+    Variant("carl-plus", "CARL+ (recipe)", "recipe", RECIPES["carl-plus"],
+            "the project's recipe (`--recipe carl-plus`): MCCL only, distance kernel on V-A labels, contrast on the "
+            "pooled embeddings, online target under stop-gradient (docs/method.md)"),
+    Variant("supervised-ce", "supervised CE", "baseline",
+            {"objective.name": "supervised", "data.discrete_labels": "va_grid"},
+            "cross-entropy fine-tuning on the 3x3 V-A grid classes"),
+    Variant("simcse", "SimCSE", "baseline", {"objective.name": "simcse"},
+            "unsupervised SimCSE, dropout views (sentence-transformers MultipleNegativesRankingLoss)"),
+    Variant("supcon", "SupCon", "baseline", {"objective.name": "supcon", "data.discrete_labels": "va_grid"},
+            "supervised contrastive on the 3x3 V-A grid classes (pytorch-metric-learning SupConLoss)"),
+    # The strongest baseline with the learning rate its dev trial chose (the recipe's trials: 3e-5, 1e-4).
+    Variant("supcon-lr1e-4", "SupCon (lr 1e-4)", "baseline",
+            {"objective.name": "supcon", "data.discrete_labels": "va_grid", "train.learning_rate": 1e-4},
+            "SupCon with encoder learning rate 1e-4, the better of its two dev trials (results/recipe-dev)"),
+    Variant("no-ptd", "CARL w/o PTD", "ablation", {"ptd.enabled": False}, "MCCL only"),
+    Variant("no-mccl", "CARL w/o MCCL", "ablation", {"mccl.enabled": False},
+            "PTD only (MCCL still gives the saliency, but is not trained)"),
+    Variant("online-only", "CARL online-only", "ablation", {"mccl.momentum": False},
+            "no momentum encoder: the target is the online branch under stop-gradient"),
+    Variant("one-hot", "CARL one-hot labels", "ablation",
+            {"mccl.label_mode": "one_hot", "data.discrete_labels": "va_grid"},
+            "MCCL with one-hot 3x3 V-A grid classes instead of continuous V-A"),
+    Variant("random-tokens", "CARL random tokens", "ablation", {"ptd.token_selection": "random"},
+            "PTD perturbs random tokens instead of the most salient"),
+    *[Variant(f"eps-rel-{eps:g}", f"CARL ε={eps:g}·‖e‖", "sweep", {"ptd.relative_epsilon": True, "ptd.epsilon": eps},
+              f"PGD radius {eps:g} times each token embedding's norm (default: absolute 5e-9)")
+      for eps in (0.01, 0.1, 1.0)],
+    *[Variant(f"topk-{k:g}", f"CARL top-{k:g}", "sweep", {"ptd.top_fraction": k},
+              f"PTD perturbs the top {k:.0%} salient tokens (default 10%)")
+      for k in (0.3, 0.5)],
+    # At the cpu budget (200 steps) the default 0.9996 moves the target at most ~8 % of the way to
+    # the online weights; 0.99 moves it most of the way, between the default and online-only.
+    Variant("momentum-0.99", "CARL momentum 0.99", "sweep", {"mccl.base_momentum": 0.99},
+            "EMA target with base momentum 0.99 instead of 0.9996 (cosine schedule to 1 either way)"),
+]
+VARIANT_BY_NAME = {v.name: v for v in VARIANTS}
+
+#: One metric per task for the summary table (the JSON and the detail tables keep them all).
+HEADLINE: dict[str, str] = {
+    "emobank": "pearson_mean", "facebook-va": "pearson_mean", "goemotions-10": "macro_f1",
+    "goemotions-ekman": "macro_f1", "dailydialog": "macro_f1_without_no_emotion", "tec": "macro_f1",
+    "carer": "macro_f1", "carer-mteb": "accuracy", "sst2": "accuracy", "sst5": "accuracy", "mr": "accuracy",
+    "cr": "accuracy", "mpqa": "accuracy",
+}
+GEOMETRY = ("alignment_va", "uniformity_emobank")
+
+
+@dataclass
+class Preset:
+    """Training budget and evaluation settings shared by every variant."""
+
+    config: str
+    """Packaged YAML (src/carl/configs) the variants start from."""
+    overrides: dict = field(default_factory=dict)
+    seeds: tuple[int, ...] = (0, 1, 2)
+    tasks: str = "all"
+    max_train: int | None = None
+    max_eval: int | None = None
+    eval_seed: int = 0
+    """Probe and subsample seed, the same for every model, so that all models are scored on
+    the same test texts and seeds vary only the training."""
+    finetune_tasks: tuple[str, ...] = ()
+    """Tasks scored with the fine-tuning protocol too (``carl finetune``), after the probes."""
+    finetune_variants: tuple[str, ...] = ("carl",)
+    """Trained variants fine-tuned beside the frozen encoder."""
+    finetune_steps: int = 300
+    variants: tuple[str, ...] | None = None
+    """The variants this preset trains by default (None: every variant of :data:`VARIANTS`)."""
+
+
+#: The budget study's variants: the method, its best ablations, the recipe and every baseline.
+BUDGET_STUDY_VARIANTS = ("carl-plus", "supcon-lr1e-4", "carl", "online-only", "supcon", "supervised-ce", "simcse",
+                         "no-ptd")
+
+PRESETS: dict[str, Preset] = {
+    # 2-core CPU: ~200 steps of batch 32 (0.6 epoch of EmoBank + Facebook-VA); probes on at
+    # most 1000 training and 1000 dev/test texts per task.
+    # Fine-tuning protocol: frozen MiniLM vs CARL on one V-A and one emotion task, 300 steps
+    # (~10 epochs of the 1000 subsampled texts; at 150 every run still improved at its last step).
+    "cpu": Preset("cpu.yaml", {"train.max_steps": 200, "train.eval_every": 100, "train.save_every": 100},
+                  max_train=1000, max_eval=1000, finetune_tasks=("emobank", "carer"), finetune_steps=300,
+                  finetune_variants=("carl", "carl-plus")),
+    # Budget study on a 2-core CPU: 1000 steps of batch 32 (~3 epochs of EmoBank + Facebook-VA train),
+    # dev checks every 100 steps; probes on up to 4000 train / 2000 dev+test texts per task (4x / 2x
+    # the cpu preset's, so that probe noise stays below the gaps between methods).
+    "cpu-long": Preset("cpu.yaml", {"train.max_steps": 1000, "train.eval_every": 100, "train.save_every": 100},
+                       max_train=4000, max_eval=2000, variants=BUDGET_STUDY_VARIANTS),
+    # Base-size check on a 2-core CPU: all-mpnet-base-v2 (install it with `python ../shared/tools/encoders.py
+    # install`), one epoch of batch 32 (~325 steps, ~25 min a run for CARL), one seed, the cpu preset's probes.
+    "cpu-base": Preset("cpu.yaml", {"model.name_or_path": "mpnet", "train.epochs": 1, "train.max_steps": None,
+                                    "train.eval_every": 100, "train.save_every": 100},
+                       seeds=(0,), max_train=1000, max_eval=1000, variants=("carl-plus", "supcon-lr1e-4", "carl")),
+    # GPU: all-mpnet-base-v2, 3 epochs, bf16, full evaluation splits.
+    "gpu": Preset("gpu.yaml", finetune_tasks=("emobank", "facebook-va", "carer", "goemotions-10"),
+                  finetune_steps=1000),
+}
+
+
+@dataclass
+class Job:
+    variant: Variant
+    seed: int
+    config: CarlConfig
+    run_dir: pathlib.Path
+    eval_path: pathlib.Path
+
+
+def plan(preset: Preset, out: pathlib.Path, *, variants: Sequence[str] | None = None,
+         seeds: Sequence[int] | None = None, model: str | None = None, data_dir: str | None = None,
+         extra: Mapping[str, object] | None = None) -> tuple[CarlConfig, list[Job]]:
+    """The base config and the jobs, seed-major (every variant's seed 0 first), so that a
+    partial grid already holds one complete comparison."""
+    unknown = [v for v in variants or [] if v not in VARIANT_BY_NAME]
+    if unknown:
+        raise ConfigError(f"unknown variant(s) {unknown}; known: {', '.join(VARIANT_BY_NAME)}")
+    variants = variants or preset.variants
+    chosen = [VARIANT_BY_NAME[v] for v in variants] if variants else VARIANTS
+    base = CarlConfig.load(PACKAGED_CONFIGS / preset.config).override(dict(preset.overrides))
+    common = {k: v for k, v in {"model.name_or_path": model, "data.data_dir": data_dir}.items() if v is not None}
+    base = base.override({**common, **dict(extra or {})}).validate()
+    jobs = []
+    for seed in seeds if seeds is not None else preset.seeds:
+        for variant in chosen:
+            run_dir = out / "runs" / variant.name / f"seed{seed}"
+            cfg = base.override({**variant.overrides, "train.seed": seed, "train.output_dir": str(run_dir)})
+            jobs.append(Job(variant, seed, cfg.validate(), run_dir, out / "evals" / variant.name / f"seed{seed}.json"))
+    return base, jobs
+
+
+def _comparable(cfg: CarlConfig) -> dict:
+    raw = cfg.to_dict()
+    raw["train"] = {k: v for k, v in raw["train"].items() if k not in ("resume", "stop_after")}
+    return raw
+
+
+def train_job(job: Job, *, keep_checkpoints: bool = False):
+    """Train (or resume) one run unless it finished already. Returns seconds spent training now."""
+    from carl.training import checkpoint as ckpt
+    from carl.training.trainer import train
+
+    if (job.run_dir / "summary.json").is_file():
+        return 0.0
+    saved = job.run_dir / "config.yaml"
+    if saved.is_file() and _comparable(CarlConfig.load(saved)) != _comparable(job.config):
+        raise ConfigError(f"{saved} was written by a different configuration than this grid asks for; use another "
+                          "--output-dir (or delete that run) instead of mixing settings in one report")
+    resume = bool(ckpt.complete_checkpoints(job.run_dir / "checkpoints"))
+    cfg = job.config.override({"train.resume": resume})
+    started = time.time()
+    result = train(cfg)
+    if result.finished and not keep_checkpoints:
+        # The run is cached by model/ + summary.json; optimiser states and the last-step copy
+        # would cost ~4x the model's size on disk for every run of the grid.
+        shutil.rmtree(job.run_dir / "checkpoints", ignore_errors=True)
+        shutil.rmtree(job.run_dir / "last-model", ignore_errors=True)
+    return time.time() - started
+
+
+def evaluate_job(model_ref: str, eval_path: pathlib.Path, preset: Preset, data_dir: str | None, split_seed: int,
+                 info: Mapping) -> dict:
+    """Evaluate one model unless its result file exists; returns the stored record."""
+    from carl.evaluation.tasks import run_tasks
+
+    if eval_path.is_file():
+        return json.loads(eval_path.read_text())
+    result = run_tasks(model_ref, preset.tasks, data_dir, seed=preset.eval_seed, max_train=preset.max_train,
+                       max_eval=preset.max_eval, split_seed=split_seed)
+    return _write_record(eval_path, {**info, "result": result})
+
+
+def _write_record(path: pathlib.Path, record: Mapping) -> dict:
+    """Write one grid result as strict JSON, atomically (a killed sitting leaves no half file)."""
+    from carl.evaluation.report import _jsonable
+    from carl.io import atomic_write
+
+    record = _jsonable(dict(record))
+    text = json.dumps(record, indent=1, allow_nan=False)
+    atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+    return record
+
+
+def finetune_job(model_ref: str, path: pathlib.Path, preset: Preset, data_dir: str | None, split_seed: int,
+                 seed: int, info: Mapping) -> dict:
+    """Fine-tune one model on each of the preset's fine-tune tasks; write and return the record."""
+    from carl.evaluation.finetune import finetune
+
+    result = {task: finetune(model_ref, task, data_dir, steps=preset.finetune_steps, seed=seed, split_seed=split_seed,
+                             max_train=preset.max_train, max_eval=preset.max_eval)
+              for task in preset.finetune_tasks}
+    return _write_record(path, {**info, "seed": seed, "result": result})
+
+
+def finetune_path(out: pathlib.Path, variant: str, seed: int) -> pathlib.Path:
+    return out / "finetune" / variant / f"seed{seed}.json"
+
+
+def stale_finetune(record: Mapping, preset: Preset) -> str | None:
+    """Why a stored fine-tune ``record`` no longer matches the preset, or None if it does."""
+    from carl.evaluation.finetune import PROTOCOL_VERSION
+
+    result = record["result"]
+    if set(result) != set(preset.finetune_tasks):
+        return f"its tasks {sorted(result)} are not the preset's {sorted(preset.finetune_tasks)}"
+    for task, metrics in result.items():
+        meta = metrics.get("_meta", {})
+        steps, version = meta.get("steps"), meta.get("protocol_version", 1)
+        if steps != preset.finetune_steps:
+            return f"{task} ran {steps} steps, the preset asks for {preset.finetune_steps}"
+        if version != PROTOCOL_VERSION:
+            return f"{task} used fine-tune protocol version {version}, not {PROTOCOL_VERSION}"
+    return None
+
+
+def finetune_stage(out: pathlib.Path, preset: Preset, base: CarlConfig, jobs: Sequence[Job], data_dir: str | None,
+                   commit: str, *, keep_checkpoints: bool, out_of_time) -> None:
+    """The fine-tuning protocol for the frozen encoder and the fine-tune variants, per seed.
+
+    A trained model whose folder is gone (the grid keeps only summaries in git) is trained
+    again from scratch with the same seed first.
+    """
+    if not preset.finetune_tasks:
+        return
+    seeds = sorted({j.seed for j in jobs})
+    targets = [(FROZEN, s, base.model.name_or_path, None) for s in seeds]
+    targets += [(j.variant.name, j.seed, str(j.run_dir / "model"), j) for j in jobs
+                if j.variant.name in preset.finetune_variants]
+    for name, seed, model_ref, job in sorted(targets, key=lambda t: t[1]):
+        path = finetune_path(out, name, seed)
+        if path.is_file():
+            reason = stale_finetune(json.loads(path.read_text()), preset)
+            if reason is None:
+                continue
+            log.warning("%s is stale (%s); fine-tuning again", path, reason)
+        if out_of_time():
+            return
+        log.warning("grid: fine-tuning %s seed %d on %s", name, seed, ", ".join(preset.finetune_tasks))
+        if job is not None and not (job.run_dir / "model").is_dir():
+            log.warning("%s has no model folder; training it again with seed %d", job.run_dir, seed)
+            (job.run_dir / "summary.json").unlink(missing_ok=True)
+            train_job(job, keep_checkpoints=keep_checkpoints)
+        finetune_job(model_ref, path, preset, data_dir, base.data.split_seed, seed, {"variant": name, "commit": commit})
+
+
+def git_commit(root: pathlib.Path | None = None) -> str:
+    """Short commit of the code checkout, flagged when code (not results) has uncommitted changes."""
+    try:
+        root = root or pathlib.Path(__file__).resolve().parents[3]
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                             timeout=10)
+        if rev.returncode != 0:
+            return "unknown"
+        # Results folders (this grid's own output included) are not code: only other changes
+        # make the recorded commit inexact.
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)results"],
+                               cwd=root, capture_output=True, text=True, timeout=10).stdout.strip()
+        return rev.stdout.strip() + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"

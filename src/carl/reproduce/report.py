@@ -1,0 +1,367 @@
+"""The grid's report: REPORT.md and report.json from the finished evaluations (mean ± std over
+training seeds), the per-task comparisons, the fine-tuning table, dev curves and plots."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import math
+import pathlib
+from collections.abc import Mapping, Sequence
+
+from carl.config import CarlConfig
+from carl.reproduce.grid import (FROZEN, FROZEN_LABEL, GEOMETRY, HEADLINE, VARIANT_BY_NAME, VARIANTS, Job, Preset,
+                                 finetune_path, stale_finetune)
+
+
+def collect(out: pathlib.Path, jobs: Sequence[Job]) -> list[tuple[str, dict, dict]]:
+    """(label, result, record) of every finished evaluation, frozen first, in grid order."""
+    found = []
+    frozen = out / "evals" / FROZEN / "seed0.json"
+    if frozen.is_file():
+        record = json.loads(frozen.read_text())
+        found.append((FROZEN_LABEL, record["result"], record))
+    order = {v.name: i for i, v in enumerate(VARIANTS)}
+    for job in sorted(jobs, key=lambda j: (order[j.variant.name], j.seed)):
+        if job.eval_path.is_file():
+            record = json.loads(job.eval_path.read_text())
+            found.append((job.variant.label, record["result"], record))
+    return found
+
+
+def _mean_std(values: Sequence[float | None]) -> tuple[float, float | None] | None:
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def _stat_cell(values: Sequence[float], digits: int = 3) -> str:
+    stats = _mean_std(values)
+    if stats is None:
+        return "–"
+    mean, std = stats
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
+def headline_table(found: Sequence[tuple[str, dict, dict]], groups: Mapping[str, str]) -> str:
+    """Rows: variants; columns: one headline metric per task (mean ± std over training seeds)."""
+    tasks = [t for t in HEADLINE if any(t in res for _, res, _ in found)]
+    geometry = any("geometry" in res for _, res, _ in found)
+    labels = list(dict.fromkeys(label for label, _, _ in found))
+    header = ["variant", "group", "seeds"] + [f"{t} {HEADLINE[t]}" for t in tasks]
+    if geometry:
+        header += [f"geometry {m} ↓" for m in GEOMETRY]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label in labels:
+        results = [res for lab, res, _ in found if lab == label]
+        cells = [label, groups.get(label, ""), str(len(results))]
+        cells += [_stat_cell([r[t].get(HEADLINE[t]) for r in results if t in r]) for t in tasks]
+        if geometry:
+            cells += [_stat_cell([r["geometry"].get(m) for r in results if "geometry" in r]) for m in GEOMETRY]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def versus_table(found: Sequence[tuple[str, dict, dict]], reference: str) -> str:
+    """Each variant against ``reference`` on the headline metrics (all higher-is-better).
+
+    ``above`` / ``below``: tasks whose mean is higher / lower than the reference's mean.
+    ``clearly``: the gap exceeds the combined sample std, sqrt(s1² + s2²) (needs ≥ 2 seeds on
+    both sides; with one seed, no gap counts as clear). Δ: variant mean minus reference mean.
+    """
+    by_label: dict[str, list[dict]] = {}
+    for label, res, _ in found:
+        by_label.setdefault(label, []).append(res)
+    if reference not in by_label:
+        return ""
+    tasks = [t for t in HEADLINE if any(t in r for r in by_label[reference])]
+
+    def stats(label: str, task: str):
+        return _mean_std([r[task].get(HEADLINE[task]) for r in by_label[label] if task in r])
+
+    lines = [f"| variant | seeds | above {reference} | clearly above | below | clearly below | mean Δ | Δ emobank | Δ facebook-va |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for label, results in by_label.items():
+        if label == reference:
+            continue
+        above = below = clear_above = clear_below = 0
+        deltas: dict[str, float] = {}
+        for task in tasks:
+            ours, ref = stats(label, task), stats(reference, task)
+            if ours is None or ref is None:
+                continue
+            delta = ours[0] - ref[0]
+            deltas[task] = delta
+            spread = math.hypot(ours[1], ref[1]) if ours[1] is not None and ref[1] is not None else None
+            above += delta > 0
+            below += delta < 0
+            clear_above += spread is not None and delta > spread
+            clear_below += spread is not None and -delta > spread
+        if not deltas:
+            continue
+        fmt = lambda t: f"{deltas[t]:+.3f}" if t in deltas else "–"  # noqa: E731
+        lines.append(f"| {label} | {len(results)} | {above} of {len(deltas)} | {clear_above} | {below} | {clear_below} | "
+                     f"{sum(deltas.values()) / len(deltas):+.3f} | {fmt('emobank')} | {fmt('facebook-va')} |")
+    return "\n".join(lines)
+
+
+def against_every_baseline(found: Sequence[tuple[str, dict, dict]], contender: str, baselines: Sequence[str]) -> str:
+    """Per task: ``contender``'s mean against the best baseline mean, and whether it is above every baseline.
+
+    Rows: the headline tasks; a last row counts the tasks where the contender's mean is above
+    the mean of every baseline (and clearly above: the gap to the best baseline exceeds their
+    combined sample std, as in :func:`versus_table`).
+    """
+    by_label: dict[str, list[dict]] = {}
+    for label, res, _ in found:
+        by_label.setdefault(label, []).append(res)
+    present = [b for b in baselines if b in by_label]
+    if contender not in by_label or not present:
+        return ""
+
+    def stats(label: str, task: str):
+        return _mean_std([r[task].get(HEADLINE[task]) for r in by_label[label] if task in r])
+
+    lines = [f"| task | {contender} | best baseline | its mean | Δ | above every baseline |", "|---|---|---|---|---|---|"]
+    above = clearly = counted = 0
+    for task in HEADLINE:
+        ours = stats(contender, task)
+        theirs = {b: stats(b, task) for b in present}
+        theirs = {b: v for b, v in theirs.items() if v is not None}
+        if ours is None or not theirs:
+            continue
+        best = max(theirs, key=lambda b: theirs[b][0])
+        delta = ours[0] - theirs[best][0]
+        spread = math.hypot(ours[1], theirs[best][1]) if ours[1] is not None and theirs[best][1] is not None else None
+        counted += 1
+        above += delta > 0
+        clear = spread is not None and delta > spread
+        clearly += clear
+        verdict = ("yes, clearly" if clear else "yes") if delta > 0 else "no"
+        lines.append(f"| {task} {HEADLINE[task]} | {_stat_cell([r[task].get(HEADLINE[task]) for r in by_label[contender] if task in r])} "
+                     f"| {best} | {theirs[best][0]:.3f} | {delta:+.3f} | {verdict} |")
+    lines.append(f"| **tasks above every baseline** | **{above} of {counted}** (clearly: {clearly}) | | | | |")
+    return "\n".join(lines)
+
+
+def late_ptd_losses(jobs: Sequence[Job]) -> dict[str, list[tuple[int, float]]]:
+    """``{variant: [(seed, mean loss_ptd over the last quarter of steps)]}`` of finished runs, from metrics.jsonl.
+
+    Lets a reader compare how well the token discriminator learned under each ε / top-k / token
+    rule; variants without PTD are left out.
+    """
+    out: dict[str, list[tuple[int, float]]] = {}
+    for job in jobs:
+        metrics = job.run_dir / "metrics.jsonl"
+        if not (job.eval_path.is_file() and metrics.is_file()):
+            continue
+        rows = [json.loads(line) for line in metrics.read_text().splitlines() if '"loss_ptd"' in line]
+        last = max((row["step"] for row in rows), default=0)
+        late = [row["loss_ptd"] for row in rows if row["step"] > 0.75 * last]
+        if late and any(value > 0 for value in late):
+            out.setdefault(job.variant.name, []).append((job.seed, sum(late) / len(late)))
+    return out
+
+
+def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base: CarlConfig, jobs: Sequence[Job],
+                      command: str, *, plots: bool) -> pathlib.Path:
+    from carl.evaluation.report import machine_info, markdown_table, write_report
+    from carl.io import atomic_write
+
+    found = collect(out, jobs)
+    groups = {FROZEN_LABEL: "reference", **{v.label: v.group for v in VARIANTS}}
+    runs = [(label, res) for label, res, _ in found]
+    finetuned = collect_finetune(out, preset, jobs) if preset.finetune_tasks else {}
+    json_path, _, _ = write_report(out / "report.json", runs, command=command,
+                                   arguments={"preset": preset_name, "preset_settings": dataclasses.asdict(preset),
+                                              "base_config": base.to_dict(), "finetune": finetuned,
+                                              "records": [{k: v for k, v in rec.items() if k != "result"}
+                                                          for _, _, rec in found]})
+    done = sum(job.eval_path.is_file() for job in jobs)
+    machine = machine_info()
+    figures = grid_plots(out, found, jobs) if plots and found else []
+    train_seconds = {}
+    for label, _, rec in found:
+        if rec.get("train_seconds") is not None:
+            train_seconds.setdefault(label, []).append(rec["train_seconds"])
+    lines = [
+        f"# CARL vs baselines and ablations: preset `{preset_name}`",
+        "",
+        f"- **Status:** {done} of {len(jobs)} training runs evaluated"
+        + ("" if done == len(jobs) else " (incomplete: re-run the command to continue)") + ".",
+        f"- **Command:** `{command}`",
+        f"- **Date:** {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}; **commits** that produced "
+        f"the results: {', '.join(sorted({str(rec.get('commit')) for _, _, rec in found})) or 'none yet'}",
+        f"- **Machine:** {machine.get('processor')}, {machine.get('cpu_count')} cores"
+        + (f", {machine['gpu']}" if machine.get("gpu") else ", no GPU") + f"; torch threads {machine.get('torch_threads')}",
+        f"- **Encoder:** `{base.model.name_or_path}`; **training data:** {', '.join(base.data.train)}; "
+        f"**budget per run:** {base.train.max_steps or str(base.train.epochs) + ' epochs'} steps of batch "
+        f"{base.train.batch_size}, max_length {base.data.max_length}, lr {base.train.learning_rate:g}; checkpoint "
+        f"chosen by dev V-A Pearson (every {base.train.eval_every} steps), the same rule for every variant.",
+        f"- **Seeds:** training seeds {sorted({j.seed for j in jobs})}; every model is probed with seed "
+        f"{preset.eval_seed} on the same texts"
+        + (f"; probes subsampled to at most {preset.max_train} train and {preset.max_eval} dev/test texts per task "
+           "(CPU budget: not comparable with full-split numbers)" if preset.max_train or preset.max_eval else "")
+        + ".",
+        "- Cells: mean ± sample std over training seeds. The frozen encoder has no training seed: one value.",
+        "",
+        "## Summary (one metric per task; every metric is in the detail tables and report.json)",
+        "",
+        headline_table(found, groups),
+        "",
+    ]
+    carl_label = VARIANT_BY_NAME["carl"].label
+    against = versus_table(found, carl_label)
+    if against:
+        lines += [f"### Against {carl_label} (headline metrics above; geometry not counted)", "",
+                  "Above/below: mean over seeds higher/lower than CARL's. Clearly: the gap is larger than "
+                  "sqrt(std² + std²) of the two (needs 2+ seeds each). Δ: difference of means.", "", against, ""]
+    baselines = [b for b in [FROZEN_LABEL] + [v.label for v in VARIANTS if v.group == "baseline"]
+                 if any(label == b for label, _, _ in found)]
+    for variant in VARIANTS:
+        table = against_every_baseline(found, variant.label, baselines) if variant.group in ("CARL", "recipe") else ""
+        if table:
+            lines += [f"### {variant.label} against every baseline ({', '.join(baselines)})", "",
+                      "Per task, the best baseline's mean; clearly: the gap exceeds sqrt(std² + std²) of the two.",
+                      "", table, ""]
+    leaders = dev_leader_table(jobs)
+    if leaders:
+        lines += ["### Dev V-A Pearson as training goes on (mean over seeds; bold: the leader at that step)", "",
+                  "The checkpoint-selection signal (5-fold ridge on the training corpora's dev texts) at each dev check: "
+                  "who wins as the budget grows, read on dev only. The test tables above use each run's dev-best step.",
+                  "", leaders, ""]
+    if train_seconds:
+        lines += ["Training time per run (s, this machine): "
+                  + "; ".join(f"{label} {sum(v) / len(v):.0f}" for label, v in train_seconds.items()), ""]
+    ptd_losses = late_ptd_losses(jobs)
+    if ptd_losses:
+        lines += ["PTD discriminator loss late in training (focal loss, mean of the logged steps in the last quarter; "
+                  "by training seed): " + "; ".join(f"{VARIANT_BY_NAME[name].label} "
+                                                   + ", ".join(f"s{seed} {loss:.4f}" for seed, loss in losses)
+                                                   for name, losses in ptd_losses.items()), ""]
+    if finetuned:
+        lines += [
+            "## Fine-tuning protocol (encoder + linear head trained on the task)",
+            "",
+            f"`carl finetune` on {', '.join(preset.finetune_tasks)}: {preset.finetune_steps} steps of batch 32, "
+            "encoder lr 3e-5, head lr 1e-3, the dev-best step scored on test; the same subsampled texts as the probes. "
+            "Seed S fine-tunes the model of training seed S with seed S (the frozen encoder: fine-tuning seed S), so a "
+            "row's spread covers training and fine-tuning randomness.",
+            "",
+            finetune_table(finetuned, preset.finetune_tasks),
+            "",
+        ]
+    lines += ["## Variants", "", "| variant | group | what changes |", "|---|---|---|"]
+    lines += [f"| {v.label} | {v.group} | {v.description} |" for v in VARIANTS if any(j.variant is v for j in jobs)]
+    lines += ["", "## Detail: every reported metric", ""]
+    for group in ("baseline", "ablation", "sweep"):
+        members = {v.label for v in VARIANTS if v.group == group}
+        subset = [(lab, res) for lab, res in runs if lab in members or lab in (FROZEN_LABEL, VARIANT_BY_NAME["carl"].label)]
+        if any(lab in members for lab, _ in subset):
+            lines += [f"### {group}s", "", markdown_table(subset), ""]
+    if figures:
+        lines += ["## Figures", ""] + [f"![{p.stem}]({p.name})" for p in figures] + [""]
+    lines += ["Protocols: docs/evaluation.md; method and variants: docs/method.md. Raw numbers: report.json, "
+              "evals/*/seed*.json.", ""]
+    md = "\n".join(lines)
+    atomic_write(out / "REPORT.md", lambda tmp: tmp.write_text(md, encoding="utf-8"))
+    return out / "REPORT.md"
+
+
+FINETUNE_HEADLINE = {"va_regression": ("pearson_mean", "pearson_v", "pearson_a"),
+                     "classification": ("macro_f1", "accuracy")}
+
+
+def collect_finetune(out: pathlib.Path, preset: Preset, jobs: Sequence[Job]) -> dict[str, list[dict]]:
+    """``{label: [record, ...]}`` of finished fine-tuning results that match the preset, frozen first."""
+    seeds = sorted({j.seed for j in jobs})
+    names = [FROZEN] + [v for v in preset.finetune_variants if any(j.variant.name == v for j in jobs)]
+    found: dict[str, list[dict]] = {}
+    for name in names:
+        label = FROZEN_LABEL if name == FROZEN else VARIANT_BY_NAME[name].label
+        paths = [finetune_path(out, name, s) for s in seeds]
+        records = [json.loads(p.read_text()) for p in paths if p.is_file()]
+        records = [r for r in records if stale_finetune(r, preset) is None]
+        if records:
+            found[label] = records
+    return found
+
+
+def finetune_table(found: Mapping[str, list[dict]], tasks: Sequence[str]) -> str:
+    """Rows: models; columns: each task's fine-tuned test metrics (mean ± std over seeds)."""
+    from carl.evaluation.tasks import TASKS
+
+    columns = [(t, m) for t in tasks for m in FINETUNE_HEADLINE[TASKS[t].kind]]
+    lines = ["| model | seeds | " + " | ".join(f"{t} {m}" for t, m in columns) + " | best step |",
+             "|---|---|" + "---|" * (len(columns) + 1)]
+    for label, records in found.items():
+        cells = [label, str(len(records))]
+        cells += [_stat_cell([r["result"].get(t, {}).get(m) for r in records]) for t, m in columns]
+        steps = sorted({r["result"][t]["_meta"]["best_step"] for r in records for t in tasks if t in r["result"]})
+        cells.append(", ".join(map(str, steps)))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def grid_plots(out: pathlib.Path, found, jobs) -> list[pathlib.Path]:
+    from carl.evaluation.plots import plot_dev_curves, plot_variant_bars
+
+    figures = [plot_variant_bars(found, HEADLINE, out / "summary-bars.png")]
+    means = mean_dev_curves(jobs)
+    if means:
+        curves = {label: [{"step": step, DEV_KEY: value} for step, (value, _) in sorted(by_step.items())]
+                  for label, by_step in means.items()}
+        figures.append(plot_dev_curves(curves, out / "dev-curves.png",
+                                       title="Dev V-A Pearson during training (mean over training seeds)"))
+    return figures
+
+
+DEV_KEY = "dev/va_pearson"
+
+
+def mean_dev_curves(jobs: Sequence[Job]) -> dict[str, dict[int, tuple[float, int]]]:
+    """``{variant label: {step: (mean dev V-A Pearson over seeds, number of seeds)}}`` from finished runs' metrics.
+
+    Only runs whose evaluation is finished count, so a curve never mixes a half-trained seed in.
+    """
+    values: dict[str, dict[int, list[float]]] = {}
+    for job in jobs:
+        metrics = job.run_dir / "metrics.jsonl"
+        if not (job.eval_path.is_file() and metrics.is_file()):
+            continue
+        for line in metrics.read_text().splitlines():
+            row = json.loads(line) if DEV_KEY in line else None
+            if row is not None:
+                values.setdefault(job.variant.label, {}).setdefault(row["step"], []).append(row[DEV_KEY])
+    return {label: {step: (sum(v) / len(v), len(v)) for step, v in by_step.items()} for label, by_step in values.items()}
+
+
+def dev_leader_table(jobs: Sequence[Job], max_columns: int = 6) -> str:
+    """Mean dev V-A Pearson of every variant at evenly spaced dev checks, and who leads at each.
+
+    Answers "who wins as training gets longer" on dev, so no test split is read per step.
+    """
+    means = mean_dev_curves(jobs)
+    steps = sorted({s for by_step in means.values() for s in by_step if s > 0})
+    if not steps:
+        return ""
+    stride = max(1, math.ceil(len(steps) / max_columns))
+    shown = steps[::-1][::stride][::-1]
+    lines = ["| variant | " + " | ".join(f"step {s}" for s in shown) + " |", "|---|" + "---|" * len(shown)]
+    leaders = {s: max((by[s][0], label) for label, by in means.items() if s in by)[1] for s in shown}
+    for label, by_step in means.items():
+        cells = []
+        for s in shown:
+            if s not in by_step:
+                cells.append("–")
+                continue
+            value, seeds = by_step[s]
+            cell = f"{value:.3f}" + (f" ({seeds} seeds)" if seeds != max(n for _, n in by_step.values()) else "")
+            cells.append(f"**{cell}**" if leaders[s] == label else cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

@@ -17,7 +17,7 @@ from carl.errors import ConfigError
 
 log = logging.getLogger("carl.reproduce")
 
-PACKAGED_CONFIGS = pathlib.Path(__file__).parent / "configs"
+PACKAGED_CONFIGS = pathlib.Path(__file__).parents[1] / "configs"
 FROZEN = "frozen"
 FROZEN_LABEL = "frozen encoder"
 

@@ -451,7 +451,8 @@ def fake_grid(monkeypatch):
     import carl.evaluation.finetune
 
     def install(fake: FakeGrid) -> FakeGrid:
-        monkeypatch.setattr(rp, "train_job", fake.train_job)
+        monkeypatch.setattr(rp, "train_job", fake.train_job)  # the grid's training jobs (carl.reproduce.reproduce)
+        monkeypatch.setattr(rp.grid, "train_job", fake.train_job)  # re-training for the fine-tune stage
         monkeypatch.setattr(carl.evaluation.tasks, "run_tasks", fake.run_tasks)
         monkeypatch.setattr(carl.evaluation.finetune, "finetune", fake.finetune)
         return fake

@@ -56,7 +56,7 @@ DataDirOpt = typer.Option(None, "--data-dir", help="Corpus folder (default: $CAR
 BadRowOpt = typer.Option(None, "--on-bad-row", help="User tables: 'error' (default) or 'skip' bad rows, counted and reported.")
 SetOpt = typer.Option([], "--set", help="Any setting as KEY=VALUE, e.g. --set ptd.epsilon=1e-3 (repeatable).")
 RecipeOpt = typer.Option(None, "--recipe", help="Named configuration of CARL's parts: 'paper' (the published method) "
-                                                 "or 'carl-plus' (this project's recipe); see docs/method.md.")
+                                                 "'carl-plus' or 'carl-plus-queue' (this project's recipes); see docs/method.md.")
 
 
 def _fit_va_head(cfg, model_dir: pathlib.Path) -> None:
@@ -111,8 +111,8 @@ def run(
     config: Optional[pathlib.Path] = typer.Option(None, "--config", help="Default: the packaged cpu preset."),
     output_dir: str = typer.Option("runs/main", "--output-dir"), data_dir: Optional[str] = DataDirOpt,
     resume: bool = ResumeOpt, max_steps: Optional[int] = StepsOpt, set_: List[str] = SetOpt,
-    recipe: str = typer.Option(MAIN_RECIPE, "--recipe", help="Named configuration of CARL's parts ('paper' or "
-                                                             "'carl-plus'); see docs/method.md."),
+    recipe: str = typer.Option(MAIN_RECIPE, "--recipe", help="Named configuration of CARL's parts ('paper', "
+                                                             "'carl-plus', 'carl-plus-queue'); see docs/method.md."),
 ):
     """The main job: train CARL on EmoBank + Facebook-VA, then probe V-A for CARL beside the frozen encoder."""
     from carl.data import resolve_data_dir

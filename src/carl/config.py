@@ -159,6 +159,14 @@ RECIPES: dict[str, dict[str, Any]] = {
         "ptd.enabled": False,
         "train.learning_rate": 1e-4,
     },
+    "carl-plus-queue": {
+        "mccl.label_similarity": "neg_sq_distance",
+        "mccl.projection_heads": False,
+        "mccl.momentum": False,
+        "ptd.enabled": False,
+        "train.learning_rate": 1e-4,
+        "mccl.queue_size": 256,
+    },
 }
 """Named configurations of CARL's parts, applied before any other setting (``--recipe NAME``).
 
@@ -166,8 +174,10 @@ RECIPES: dict[str, dict[str, Any]] = {
 PTD). ``carl-plus``: the project's recipe, designed on dev splits (results/recipe-dev): MCCL
 with a distance kernel on the V-A labels, contrasting the pooled embeddings themselves, against
 the online branch under stop-gradient (two dropout views), without PTD, encoder learning rate 1e-4
-(chosen on dev from {3e-5, 1e-4}, the same two trials as the strongest baseline's). Why each part:
-docs/method.md."""
+(chosen on dev from {3e-5, 1e-4}, the same two trials as the strongest baseline's).
+``carl-plus-queue``: ``carl-plus`` whose predictions are also contrasted with the last 256 targets
+and their V-A labels (a label-aware MoCo queue), the best of the second round of dev trials on
+every probe task's dev split. Why each part: docs/method.md."""
 
 
 def recipe_overrides(name: str) -> dict[str, Any]:

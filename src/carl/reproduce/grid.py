@@ -39,6 +39,8 @@ VARIANTS: list[Variant] = [
     Variant("carl-plus", "CARL+ (recipe)", "recipe", RECIPES["carl-plus"],
             "the project's recipe (`--recipe carl-plus`): MCCL only, distance kernel on V-A labels, contrast on the "
             "pooled embeddings, online target under stop-gradient (docs/method.md)"),
+    Variant("carl-plus-queue", "CARL+ queue (recipe)", "recipe", RECIPES["carl-plus-queue"],
+            "`--recipe carl-plus-queue`: CARL+ with a label-aware queue of the last 256 targets (docs/method.md)"),
     Variant("supervised-ce", "supervised CE", "baseline",
             {"objective.name": "supervised", "data.discrete_labels": "va_grid"},
             "cross-entropy fine-tuning on the 3x3 V-A grid classes"),
@@ -107,8 +109,8 @@ class Preset:
 
 
 #: The budget study's variants: the method, its best ablations, the recipe and every baseline.
-BUDGET_STUDY_VARIANTS = ("carl-plus", "supcon-lr1e-4", "carl", "online-only", "supcon", "supervised-ce", "simcse",
-                         "no-ptd")
+BUDGET_STUDY_VARIANTS = ("carl-plus-queue", "carl-plus", "supcon-lr1e-4", "carl", "online-only", "supcon",
+                         "supervised-ce", "simcse", "no-ptd")
 
 PRESETS: dict[str, Preset] = {
     # 2-core CPU: ~200 steps of batch 32 (0.6 epoch of EmoBank + Facebook-VA); probes on at

@@ -325,6 +325,8 @@ def test_budget_study_preset_trains_its_own_variants_longer(tmp_path):
     assert plus.mccl.label_similarity == "neg_sq_distance" and not plus.mccl.projection_heads
     assert not plus.ptd.enabled and not plus.mccl.momentum
     assert rp.VARIANT_BY_NAME["carl-plus"].label.startswith("CARL")
+    queue = next(j for j in jobs if j.variant.name == "carl-plus-queue").config
+    assert queue.mccl.queue_size == 256 and rp.VARIANT_BY_NAME["carl-plus-queue"].label.startswith("CARL")
 
 
 def test_against_every_baseline_counts_tasks_above_the_best_baseline():

@@ -58,7 +58,7 @@ def test_embed_writes_npy_and_jsonl_in_input_order(trained, tmp_path):
     (["train", "--set", "train.nonsense=1"], "unknown setting 'train.nonsense'"),
     (["train", "--set", "ptd.top_fraction=2"], "top_fraction"),
     (["train", "--data", "no-such-corpus", "--max-steps", "1"], "no-such-corpus"),
-    (["train", "--recipe", "no-such-recipe", "--max-steps", "1"], "unknown recipe 'no-such-recipe'; recipes: paper, carl-plus"),
+    (["train", "--recipe", "no-such-recipe", "--max-steps", "1"], "unknown recipe 'no-such-recipe'; recipes: paper, carl-plus, carl-plus-queue"),
 ])
 def test_user_errors_exit_2_with_a_message_not_a_traceback(args, expected, data_dir):
     done = carl(*args, "--data-dir", data_dir)

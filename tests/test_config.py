@@ -54,6 +54,10 @@ def test_a_recipe_is_a_configuration_of_named_parts_that_later_settings_override
     assert cfg.ptd.enabled is True  # --set wins over the recipe
     paper = _load_config(None, {}, [], "paper")
     assert paper.to_dict() == CarlConfig().to_dict()
+    queue = _load_config(None, {}, [], "carl-plus-queue")
+    assert queue.mccl.queue_size == 256 and CarlConfig().mccl.queue_size == 0
+    # the queue recipe is carl-plus plus the queue, nothing else
+    assert {k: v for k, v in RECIPES["carl-plus-queue"].items() if k != "mccl.queue_size"} == RECIPES["carl-plus"]
 
 
 def test_fp16_is_refused_with_the_setting_and_the_fix():

@@ -18,7 +18,7 @@ data_app = typer.Typer(no_args_is_help=True, help="Corpora: what is known, what 
 app.add_typer(data_app, name="data")
 
 PACKAGED_CONFIGS = pathlib.Path(__file__).parent / "configs"
-MAIN_RECIPE = "paper"
+MAIN_RECIPE = "carl-plus-queue"
 """The recipe `carl run` (the README's main job) trains unless told otherwise."""
 
 

@@ -150,23 +150,18 @@ class TrainConfig:
     """torch.use_deterministic_algorithms(True): bit-identical resumes on CPU."""
 
 
+_CARL_PLUS: dict[str, Any] = {
+    "mccl.label_similarity": "neg_sq_distance",
+    "mccl.projection_heads": False,
+    "mccl.momentum": False,
+    "ptd.enabled": False,
+    "train.learning_rate": 1e-4,
+}
+
 RECIPES: dict[str, dict[str, Any]] = {
     "paper": {},
-    "carl-plus": {
-        "mccl.label_similarity": "neg_sq_distance",
-        "mccl.projection_heads": False,
-        "mccl.momentum": False,
-        "ptd.enabled": False,
-        "train.learning_rate": 1e-4,
-    },
-    "carl-plus-queue": {
-        "mccl.label_similarity": "neg_sq_distance",
-        "mccl.projection_heads": False,
-        "mccl.momentum": False,
-        "ptd.enabled": False,
-        "train.learning_rate": 1e-4,
-        "mccl.queue_size": 256,
-    },
+    "carl-plus": _CARL_PLUS,
+    "carl-plus-queue": {**_CARL_PLUS, "mccl.queue_size": 256},
 }
 """Named configurations of CARL's parts, applied before any other setting (``--recipe NAME``).
 

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+import yaml
 
 
 def carl(*args, cwd=None, timeout=300):
@@ -147,6 +148,8 @@ def test_run_trains_then_prints_carl_beside_the_frozen_encoder(tiny_encoder, dat
     assert "| emobank | pearson_mean |" in done.stdout and "| facebook-va | pearson_mean |" in done.stdout
     report = json.loads((tmp_path / "main" / "comparison.json").read_text())
     names = [run["name"] for run in report["runs"]]
-    assert names == [f"frozen {tiny_encoder}", "CARL"]
+    assert names == [f"frozen {tiny_encoder}", "CARL (carl-plus-queue)"]  # the main job's recipe by default
+    trained = yaml.safe_load((tmp_path / "main" / "config.yaml").read_text())
+    assert trained["mccl"]["queue_size"] == 256 and trained["ptd"]["enabled"] is False
     for run in report["runs"]:
         assert -1 <= run["results"]["emobank"]["pearson_mean"] <= 1

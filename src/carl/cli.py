@@ -55,7 +55,7 @@ ResumeOpt = typer.Option(False, "--resume", help="Continue from the last complet
 DataDirOpt = typer.Option(None, "--data-dir", help="Corpus folder (default: $CARL_DATA_DIR, else the user data folder).")
 BadRowOpt = typer.Option(None, "--on-bad-row", help="User tables: 'error' (default) or 'skip' bad rows, counted and reported.")
 SetOpt = typer.Option([], "--set", help="Any setting as KEY=VALUE, e.g. --set ptd.epsilon=1e-3 (repeatable).")
-RecipeOpt = typer.Option(None, "--recipe", help="Named configuration of CARL's parts: 'paper' (the published method) "
+RecipeOpt = typer.Option(None, "--recipe", help="Named configuration of CARL's parts: 'paper' (the published method), "
                                                  "'carl-plus' or 'carl-plus-queue' (this project's recipes); see docs/method.md.")
 
 

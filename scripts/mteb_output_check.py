@@ -43,7 +43,7 @@ def main(argv: list[str]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for variant in args.variants:
             for model in sorted(pathlib.Path(args.grid, "runs", variant).glob("seed*/model")):
-                normalised = (model / "modules.json").read_text().count("Normalize") > 0
+                normalised = "Normalize" in (model / "modules.json").read_text()
                 raw = without_normalize(model, pathlib.Path(tmp) / f"{variant}-{model.parent.name}") if normalised else model
                 scores = {}
                 for kind, path in (("as_exported", model), ("raw", raw)):

@@ -26,6 +26,7 @@ import pathlib
 import statistics
 import sys
 
+from carl.evaluation.tasks import dev_scored_tasks as probe_tasks
 from carl.reproduce import PRESETS, VARIANTS, Job, Variant, git_commit, plan, train_job
 
 #: The grid variants each trial is compared with on every probe task's dev split.
@@ -77,12 +78,6 @@ def grid_reference(grid: pathlib.Path) -> list[dict]:
                          "dev_va_pearson": statistics.mean(scores),
                          "std": statistics.stdev(scores) if len(scores) > 1 else None, "source": "grid"})
     return rows
-
-
-def probe_tasks() -> list[str]:
-    from carl.evaluation.tasks import DEV_SCORED_KINDS, known_tasks, task_spec
-
-    return [t for t in known_tasks() if task_spec(t).kind in DEV_SCORED_KINDS]
 
 
 def dev_task_scores(model: pathlib.Path, out_path: pathlib.Path, preset, data_dir: str | None) -> dict[str, float]:

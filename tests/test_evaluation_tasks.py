@@ -302,7 +302,8 @@ def test_cache_dir_expands_the_home_folder(monkeypatch, tmp_path):
 
 def test_dev_only_run_never_reads_a_test_split_and_matches_the_full_runs_selection(evaluated, st_model, data_dir,
                                                                                    monkeypatch):
-    probe_tasks = [t for t in T.known_tasks() if T.task_spec(t).kind in T.DEV_SCORED_KINDS]
+    probe_tasks = T.dev_scored_tasks()
+    assert "emobank" in probe_tasks and "sst2" in probe_tasks and "carer-mteb" not in probe_tasks
     read = []
     split = T.EvalData.split
 

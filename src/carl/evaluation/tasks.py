@@ -479,11 +479,19 @@ def _run_va(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict,
 def _dev_score(probe, ctx: EvalData) -> dict:
     """In dev-only runs, ``dev_score``: the probe's selection score at its chosen setting (mean
     dev Pearson r of V and A for regression, dev macro-F1 for classification)."""
-    return {"dev_score": max(probe.dev_scores.values())} if ctx.dev_only else {}
+    if not ctx.dev_only:
+        return {}
+    (name, value), = probe.chosen.items()
+    return {"dev_score": probe.dev_scores[f"{name}={value:g}"]}
 
 
 DEV_SCORED_KINDS = ("va_regression", "classification")
 """Task kinds with a dev split, which ``run_tasks(dev_only=True)`` scores."""
+
+
+def dev_scored_tasks() -> list[str]:
+    """The registry's tasks that ``run_tasks(dev_only=True)`` scores, in registry order."""
+    return [t for t in known_tasks() if task_spec(t).kind in DEV_SCORED_KINDS]
 
 
 def label_filter(spec: TaskSpec) -> Callable[[Record], bool]:
@@ -659,7 +667,7 @@ def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: 
         no_dev = [n for n in names if task_spec(n).kind not in DEV_SCORED_KINDS]
         if no_dev:
             raise CarlError(f"task(s) {', '.join(no_dev)} have no dev split; a dev-only evaluation scores the probe "
-                            f"tasks: {', '.join(t for t in known_tasks() if task_spec(t).kind in DEV_SCORED_KINDS)}")
+                            f"tasks: {', '.join(dev_scored_tasks())}")
     for label, value in (("max_train", max_train), ("max_eval", max_eval)):
         if value is not None and int(value) < 2:
             raise CarlError(f"{label} must be at least 2; got {value}")

@@ -77,6 +77,17 @@ def test_va_grid_relabel_keeps_va_and_replaces_labels():
     assert [r.labels[0].split("/")[0] for r in relabelled] == ["V-low"] * 3 + ["V-mid"] * 3 + ["V-high"] * 4
 
 
+def test_va_grid_class_ids_index_the_nine_cells_in_order():
+    from carl.data.va_grid import CELLS
+
+    records = _toy_records()
+    grid = VAGrid.fit(records)
+    ids = grid.class_ids(records)
+    assert ids.dtype == np.int64 and ids.shape == (len(records),)
+    assert [CELLS[i] for i in ids] == [grid.cell(r.valence, r.arousal) for r in records]
+    assert len(set(CELLS)) == 9 and CELLS[0] == "V-low/A-low" and CELLS[-1] == "V-high/A-high"
+
+
 def test_va_grid_fit_rejects_unrated_records():
     records = _toy_records() + [_rec(None, 0.5, i=99)]
     with pytest.raises(DataError, match="1 of 11"):

@@ -164,3 +164,64 @@ def test_queue_holds_the_last_targets_with_their_labels_and_enters_the_next_loss
     without = CarlStep(cfg.override({"mccl.queue_size": 0}), backward=lambda loss: loss.backward(),
                        generator=torch.Generator().manual_seed(0))
     assert without.queue is None and without(model, batch, 0).mccl == pytest.approx(float(first))
+
+
+def test_class_term_adds_supcon_on_grid_cells_and_pulls_same_cell_rows_together(tiny_encoder):
+    from transformers import AutoModel
+
+    from carl.losses import SupConLoss
+    from carl.model.carl import CarlModel
+    from carl.training.step import CarlStep
+
+    cfg = CarlConfig().override({"mccl.projection_heads": False, "mccl.momentum": False, "ptd.enabled": False,
+                                 "mccl.label_similarity": "neg_sq_distance"})
+    torch.manual_seed(0)
+    model = CarlModel.from_config(AutoModel.from_pretrained(tiny_encoder), cfg.model, cfg.mccl).eval()
+    batch = {"input_ids": torch.tensor([[101, 1045, 2180, 102], [101, 1045, 2439, 102], [101, 2057, 2180, 102]]),
+             "attention_mask": torch.ones(3, 4, dtype=torch.long),
+             "labels": torch.tensor([[0.9, 0.8], [0.1, 0.3], [0.8, 0.7]]),
+             "classes": torch.tensor([8, 0, 8])}
+    plain = CarlStep(cfg, backward=lambda loss: None, generator=torch.Generator())(model, batch, 0).mccl
+    with_class = CarlStep(cfg.override({"mccl.class_weight": 0.5}), backward=lambda loss: None,
+                          generator=torch.Generator())
+    with torch.no_grad():
+        pooled = model.pool(model.online_hidden(model.word_embeddings(batch["input_ids"]), batch["attention_mask"]),
+                            batch["attention_mask"])
+        target = model.target_projection_of(batch["input_ids"], batch["attention_mask"])
+        supcon = SupConLoss(0.1)(model.predict(pooled), target, batch["classes"])
+    assert with_class(model, batch, 0).mccl == pytest.approx(float(plain) + 0.5 * float(supcon), rel=1e-5)
+    # Its gradient moves row 0 towards row 2 (same cell) more than the soft targets alone do.
+    emb = {}
+    for name, weight in (("plain", 0.0), ("class", 2.0)):
+        step = CarlStep(cfg.override({"mccl.class_weight": weight}), backward=lambda loss: None,
+                        generator=torch.Generator())
+        online = model.predict(model.pool(model.online_hidden(model.word_embeddings(batch["input_ids"]),
+                                                              batch["attention_mask"]), batch["attention_mask"]))
+        online = online.detach().requires_grad_(True)
+        loss = step.mccl_loss(online, target, batch["labels"])
+        if step.class_loss is not None:
+            loss = loss + weight * step.class_loss(online, target, batch["classes"])
+        loss.backward()
+        stepped = torch.nn.functional.normalize(online - 0.5 * online.grad, dim=-1)
+        emb[name] = float((stepped[0] @ stepped[2]).detach())
+    assert emb["class"] > emb["plain"]
+
+
+def test_class_weight_needs_continuous_labels_and_is_non_negative():
+    from carl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="mccl.class_weight must be >= 0"):
+        CarlConfig().override({"mccl.class_weight": -0.1}).validate()
+    with pytest.raises(ConfigError, match="label_mode=continuous"):
+        CarlConfig().override({"mccl.class_weight": 0.5, "mccl.label_mode": "one_hot"}).validate()
+    with pytest.raises(ConfigError, match="mccl.class_temperature must be > 0"):
+        CarlConfig().override({"mccl.class_temperature": 0}).validate()
+
+
+def test_training_with_the_class_term_runs_on_grid_cells(tiny_encoder, data_dir, tmp_path):
+    config = tiny_config(tiny_encoder, data_dir, tmp_path / "run").override(
+        {"mccl.class_weight": 0.5, "ptd.enabled": False, "train.max_steps": 2, "train.eval_every": 2})
+    result = train(config, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert result.steps == 2 and all(np.isfinite(r["loss_mccl"]) for r in rows if "loss_mccl" in r)
+    assert CarlConfig.load(tmp_path / "run" / "config.yaml").mccl.class_weight == 0.5

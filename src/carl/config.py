@@ -80,6 +80,12 @@ class MCCLConfig:
     queue_size: int = 0
     """Q > 0: each prediction is also contrasted with the last Q target rows and their labels
     (a label-aware MoCo queue, carl.losses.mccl.LabelQueue); 0: the batch only (the paper)."""
+    class_weight: float = 0.0
+    """lambda > 0: add lambda * SupCon (Khosla et al. 2020, Eq. 2) over the online predictions and
+    target projections, each text's class its 3x3 V-A grid cell (carl.data.va_grid): hard positives
+    beside the soft targets. 0: soft targets only (the paper)."""
+    class_temperature: float = 0.1
+    """Temperature of that SupCon term (SupCon's own default)."""
 
 
 @dataclass
@@ -213,9 +219,14 @@ class CarlConfig:
             raise ConfigError(f"ptd.pgd_steps must be >= 1, got {self.ptd.pgd_steps}")
         if self.mccl.queue_size < 0:
             raise ConfigError(f"mccl.queue_size must be >= 0 (0: no queue), got {self.mccl.queue_size}")
+        if self.mccl.class_weight < 0:
+            raise ConfigError(f"mccl.class_weight must be >= 0 (0: no class term), got {self.mccl.class_weight}")
+        if self.mccl.class_weight > 0 and self.mccl.label_mode != "continuous":
+            raise ConfigError("mccl.class_weight > 0 needs mccl.label_mode=continuous: its classes are cells of "
+                              "the V-A grid; set mccl.class_weight=0 for the one-hot ablation")
         if not 0 <= self.mccl.base_momentum <= 1:
             raise ConfigError(f"mccl.base_momentum must be in [0, 1], got {self.mccl.base_momentum}")
-        for name in ("temperature", "label_temperature"):
+        for name in ("temperature", "label_temperature", "class_temperature"):
             if getattr(self.mccl, name) <= 0:
                 raise ConfigError(f"mccl.{name} must be > 0")
         if self.train.mixed_precision == "fp16":

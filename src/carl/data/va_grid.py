@@ -18,6 +18,7 @@ from carl.data.records import Record
 from carl.errors import DataError
 
 LEVELS = ("low", "mid", "high")
+CELLS = tuple(f"V-{v}/A-{a}" for v in LEVELS for a in LEVELS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,6 +42,11 @@ class VAGrid:
         v = LEVELS[int(np.searchsorted(self.valence_cuts, valence, side="right"))]
         a = LEVELS[int(np.searchsorted(self.arousal_cuts, arousal, side="right"))]
         return f"V-{v}/A-{a}"
+
+    def class_ids(self, records: Sequence[Record]) -> np.ndarray:
+        """(N,) int64 index of each record's cell among the nine cells (:data:`CELLS` order)."""
+        index = {cell: i for i, cell in enumerate(CELLS)}
+        return np.array([index[self.cell(r.valence, r.arousal)] for r in self.relabel(records)], dtype=np.int64)
 
     def relabel(self, records: Sequence[Record]) -> list[Record]:
         """The records with their discrete labels replaced by their grid cell (V-A kept)."""

@@ -203,6 +203,9 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
     if config.data.discrete_labels == "va_grid":
         grid = VAGrid.fit(train_records)
         train_records, dev_records = grid.relabel(train_records), grid.relabel(dev_records)
+    # The class term of MCCL (mccl.class_weight) needs each text's V-A grid cell as a class id.
+    grid_classes = (VAGrid.fit(train_records).class_ids(train_records)
+                    if config.objective.name == "carl" and config.mccl.class_weight > 0 else None)
     label_mode = training_label_mode(config)
     vocabulary = label_vocabulary(train_records) if label_mode == "one_hot" else None
 
@@ -291,6 +294,8 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
         indices = batches[state["batch_in_epoch"]][rank * per_process : (rank + 1) * per_process]
         batch = collate([encoded.input_ids[i] for i in indices], pad_id, special_ids)
         batch["labels"] = torch.from_numpy(encoded.labels[indices])
+        if grid_classes is not None:
+            batch["classes"] = torch.from_numpy(grid_classes[indices])
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
 
         try:

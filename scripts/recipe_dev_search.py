@@ -63,6 +63,16 @@ TRIALS: dict[str, tuple[dict, str]] = {
     "recipe-queue256": ({**RECIPE_PARTS, "train.learning_rate": 1e-4, "mccl.queue_size": 256},
                         "label-aware MoCo queue: each prediction also sees the last 256 targets (8 batches) "
                         "with their V-A labels"),
+    # Round 3: the queue recipe still loses the polarity tasks to SupCon on dev and test; SupCon's
+    # edge is hard positives (3x3 V-A grid cells). Add them beside the soft targets, or sharpen tau_y.
+    "queue-class0.5": ({**RECIPE_PARTS, "train.learning_rate": 1e-4, "mccl.queue_size": 256,
+                        "mccl.class_weight": 0.5},
+                       "queue recipe + 0.5 * SupCon on V-A grid cells (class positives beside the soft targets)"),
+    "queue-class1": ({**RECIPE_PARTS, "train.learning_rate": 1e-4, "mccl.queue_size": 256, "mccl.class_weight": 1.0},
+                     "the same with weight 1"),
+    "queue-tauy0.05": ({**RECIPE_PARTS, "train.learning_rate": 1e-4, "mccl.queue_size": 256,
+                        "mccl.label_temperature": 0.05},
+                       "queue recipe with the sharper label kernel (both helped on dev in round 2)"),
 }
 
 

@@ -735,3 +735,17 @@ def test_dev_leader_table_means_over_finished_seeds_and_marks_the_leader(tmp_pat
     assert lines[0] == "| variant | step 100 | step 200 |"
     assert lines[2] == "| CARL | 0.610 | **0.650** |"
     assert lines[3] == "| SupCon | **0.630** | 0.620 |"
+
+
+def test_rescored_results_are_named_in_the_report_header():
+    from carl.reproduce.report import rescored_notes
+
+    note = {"output": "raw pooled vectors", "why": "one output kind", "command": "python x.py", "commit": "abc"}
+    found = [("Frozen", {"_meta": {}}, {"seed": None}),
+             ("CARL+ queue", {"_meta": {"rescored": {"carer-mteb": note}}}, {"seed": 1}),
+             ("CARL+ queue", {"_meta": {"rescored": {"carer-mteb": note}}}, {"seed": 0}),
+             ("CARL+", {"_meta": {}}, {"seed": 0})]
+    lines = rescored_notes(found)
+    assert lines == ["- **Re-scored:** carer-mteb of CARL+ queue (seeds 0, 1) on raw pooled vectors: one output kind "
+                     "(`python x.py`, commit abc)"]
+    assert rescored_notes(found[:1]) == []

@@ -209,6 +209,7 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
            "(CPU budget: not comparable with full-split numbers)" if preset.max_train or preset.max_eval else "")
         + ".",
         "- Cells: mean ± sample std over training seeds. The frozen encoder has no training seed: one value.",
+        *rescored_notes(found),
         "",
         "## Summary (one metric per task; every metric is in the detail tables and report.json)",
         "",
@@ -271,6 +272,19 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
     md = "\n".join(lines)
     atomic_write(out / "REPORT.md", lambda tmp: tmp.write_text(md, encoding="utf-8"))
     return out / "REPORT.md"
+
+
+def rescored_notes(found: Sequence[tuple[str, dict, dict]]) -> list[str]:
+    """One bullet per (variant, task) whose stored result was re-scored after its evaluation
+    (``result._meta.rescored``, written by scripts such as scripts/mteb_output_check.py)."""
+    changes: dict[tuple[str, str], dict] = {}
+    for label, result, record in found:
+        for task, note in (result.get("_meta", {}).get("rescored") or {}).items():
+            entry = changes.setdefault((label, task), {"seeds": [], "note": note})
+            entry["seeds"].append(record.get("seed"))
+    return [f"- **Re-scored:** {task} of {label} (seeds {', '.join(map(str, sorted(s for s in c['seeds'] if s is not None)))})"
+            f" on {c['note'].get('output', '?')}: {c['note'].get('why', '')} (`{c['note'].get('command', '?')}`, "
+            f"commit {c['note'].get('commit', '?')})" for (label, task), c in changes.items()]
 
 
 FINETUNE_HEADLINE = {"va_regression": ("pearson_mean", "pearson_v", "pearson_a"),

@@ -157,6 +157,16 @@ def test_compare_and_map_feed_the_explorer(client, reference):
     vectors = reference.encode(["I won", "I lost", "I won!"])
     assert abs(answer["pairs"][0]["model"] - cosine(vectors[0], vectors[1])) < 1e-4
     assert abs(answer["pairs"][0]["base"] - answer["pairs"][0]["model"]) < 1e-4  # this test model *is* its base
+    # Standardised within each space by the cosines between the emotion-word frame sentences.
+    frames = reference.encode([FRAME.format(word=w) for w in EMOTION_WORDS])
+    pairwise = cosine(frames[:, None, :], frames[None, :, :])[np.triu_indices(len(frames), k=1)]
+    ref = answer["reference"]
+    assert ref["texts"] == len(EMOTION_WORDS) and ref["frame"] == FRAME
+    assert ref["model_mean"] == pytest.approx(pairwise.mean(), abs=1e-4)
+    assert ref["model_std"] == pytest.approx(pairwise.std(), abs=1e-4)
+    for pair in answer["pairs"]:
+        assert pair["model_z"] == pytest.approx((pair["model"] - pairwise.mean()) / pairwise.std(), abs=2e-3)
+        assert pair["base_z"] == pytest.approx(pair["model_z"], abs=2e-3)
     assert_error(client.post("/v1/compare", json={"input": ["only one"]}), 400, "input", "too_few_inputs")
     texts = [f"sentence number {i} about {w}" for i, w in enumerate(["joy", "grief", "rain", "anger", "sleep"])]
     mapped = client.post("/v1/map", json={"input": texts, "method": "pca"}).json()
@@ -234,3 +244,17 @@ def test_counting_tokens_while_the_model_runs_is_thread_safe(client):
     for t in counters:
         t.join()
     assert failures == []
+
+
+def test_standardised_similarity_is_relative_to_the_spaces_own_reference_pairs():
+    from carl.serving.affect import similarity_reference, standardised
+
+    # Three reference vectors at 0, 60 and 90 degrees: pair cosines 0.5, 0 and 0.5*sqrt(3)...
+    vectors = np.array([[1.0, 0.0], [0.5, np.sqrt(3) / 2], [0.0, 2.0]])
+    cosines = np.array([0.5, 0.0, np.sqrt(3) / 2])
+    mean, std = similarity_reference(vectors)
+    assert mean == pytest.approx(cosines.mean()) and std == pytest.approx(cosines.std())
+    assert standardised(mean + 2 * std, (mean, std)) == pytest.approx(2.0)
+    # A crowded space (every cosine high) and a spread one rank the same pair alike once standardised.
+    assert standardised(0.95, (0.9, 0.025)) == pytest.approx(standardised(0.3, (0.1, 0.1)))
+    assert standardised(0.7, (0.7, 0.0)) == 0.0

@@ -267,6 +267,9 @@ def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
     pair = httpx.post(server.url + "/v1/compare", json={"input": ["I won", "I lost"]}).json()["pairs"][0]
     assert cells[:2] == ["I won", "I lost"] and float(cells[2]) == pytest.approx(pair["model"], abs=6e-4)
     assert float(cells[3]) == pytest.approx(pair["base"], abs=6e-4)
+    assert float(cells[4]) == pytest.approx(pair["model_z"], abs=6e-3)  # standardised within each space
+    assert float(cells[6]) == pytest.approx(pair["model_z"] - pair["base_z"], abs=1.2e-2)
+    assert 'differ only in the emotion word ("I feel WORD."' in page.inner_text("#compare-note")
 
     # API errors show in the page
     page.fill("#compare-input", "only one line")

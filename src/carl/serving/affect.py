@@ -36,6 +36,32 @@ METHOD = f"the model's V-A head applied to the model's embedding of '{FRAME}' fo
 SCALE = "valence and arousal in the normalised [0, 1] scale of carl's V-A labels (0.5 = neutral / mid)"
 
 
+def reference_texts(words: tuple[str, ...] = EMOTION_WORDS) -> list[str]:
+    """The frame sentence for each emotion word: the explorer's reference set of sentences that
+    differ in feeling and in nothing else."""
+    return [FRAME.format(word=w) for w in words]
+
+
+def similarity_reference(vectors: np.ndarray) -> tuple[float, float]:
+    """Mean and standard deviation of the cosine over every pair (i < j) of ``vectors``.
+
+    Applied to the embeddings of :func:`reference_texts`, they say how similar a space finds two
+    sentences that differ only in the emotion named: a space that is less uniform (every cosine
+    high) has a high mean, so raw cosines of two spaces are not comparable, standardised ones are.
+    """
+    unit = np.asarray(vectors, dtype=np.float64)
+    unit = unit / np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    upper = (unit @ unit.T)[np.triu_indices(len(unit), k=1)]
+    return float(upper.mean()), float(upper.std())
+
+
+def standardised(cosine: float, reference: tuple[float, float]) -> float:
+    """z = (cos - mean_ref) / std_ref: how many reference standard deviations a pair's cosine
+    lies above the typical cosine between two emotion-word sentences in the same space."""
+    mean, std = reference
+    return (cosine - mean) / std if std > 0 else 0.0
+
+
 class EmotionMap:
     """The words' predicted (valence, arousal), and nearest-word look-ups on that plane."""
 

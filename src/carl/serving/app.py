@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carl import __version__
 from carl.serving import schemas as s
-from carl.serving.affect import METHOD, SCALE, EmotionMap
+from carl.serving.affect import FRAME, METHOD, SCALE, EmotionMap, reference_texts, similarity_reference, standardised
 from carl.serving.batching import MicroBatcher
 from carl.serving.engine import Engine, l2_normalise
 from carl.serving.errors import APIError, bad_request, error_body, too_large, validation_error
@@ -68,6 +68,10 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
     if engine.va_head is not None:
         emotions = EmotionMap.from_model(lambda texts: engine.forward(texts, engine.measure(texts).tokens),
                                          engine.va_head)
+    # Standardised similarities in /v1/compare: each space's cosine between emotion-word sentences.
+    reference = reference_texts()
+    model_reference = similarity_reference(engine.forward(reference, engine.measure(reference).tokens))
+    base_reference = similarity_reference(engine.base_forward(reference)) if engine.base else None
     page = page_html(settings.api_key is not None)
     unlock_page = (STATIC / "unlock.html").read_text(encoding="utf-8")
     key = settings.api_key.encode() if settings.api_key else None
@@ -271,10 +275,16 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         vectors, _ = await embed(texts, "/v1/compare", "input", truncate=True)
         ours = cosine_matrix(vectors)
         base = cosine_matrix(await batcher.run_in_worker(engine.base_forward, texts)) if engine.base else None
-        pairs = [{"a": i, "b": j, "model": float(ours[i, j]), "base": None if base is None else float(base[i, j])}
+        pairs = [{"a": i, "b": j, "model": float(ours[i, j]), "base": None if base is None else float(base[i, j]),
+                  "model_z": standardised(float(ours[i, j]), model_reference),
+                  "base_z": None if base is None else standardised(float(base[i, j]), base_reference)}
                  for i in range(len(texts)) for j in range(i + 1, len(texts))]
+        spaces = {"model": model_reference, **({"base": base_reference} if base is not None else {})}
         return {"model": engine.name, "base_model": engine.base_name if engine.base else None,
-                "base_note": engine.base_note, "pairs": pairs}
+                "base_note": engine.base_note, "pairs": pairs,
+                "reference": {"texts": len(reference), "frame": FRAME,
+                              **{f"{k}_{stat}": v for k, (mean, std) in spaces.items()
+                                 for stat, v in (("mean", mean), ("std", std))}}}
 
     @app.post("/v1/map", response_model=s.MapResponse, responses=ERRORS, tags=["explorer"])
     async def map_texts(body: s.MapRequest):

@@ -148,8 +148,19 @@ class CompareRequest(BaseModel):
 class PairSimilarity(BaseModel):
     a: int
     b: int
-    model: float
-    base: Optional[float] = None
+    model: float = Field(description="Cosine similarity in the served model's space.")
+    base: Optional[float] = Field(None, description="Cosine similarity in the base encoder's space.")
+    model_z: float = Field(description="Standardised: (model - reference.model_mean) / reference.model_std.")
+    base_z: Optional[float] = Field(None, description="Standardised in the base encoder's space.")
+
+
+class SimilarityReference(BaseModel):
+    texts: int = Field(description="Number of reference sentences: the frame sentence for each emotion word.")
+    frame: str
+    model_mean: float = Field(description="Mean cosine over every pair of reference sentences, served model.")
+    model_std: float
+    base_mean: Optional[float] = None
+    base_std: Optional[float] = None
 
 
 class CompareResponse(BaseModel):
@@ -157,6 +168,7 @@ class CompareResponse(BaseModel):
     base_model: Optional[str]
     base_note: Optional[str] = None
     pairs: List[PairSimilarity]
+    reference: SimilarityReference
 
 
 class MapRequest(BaseModel):

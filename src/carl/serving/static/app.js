@@ -59,7 +59,7 @@ function clear(node) { while (node.lastChild && node.lastChild.tagName !== "desc
 function fmt(x, digits = 3) { return Number(x).toFixed(digits); }
 
 // "+0.012" / "-0.034"; a difference that rounds to zero is "0.000", not "-0.000"
-function signed(x) { const t = fmt(x); return Number(t) === 0 ? fmt(0) : (x > 0 ? "+" : "") + t; }
+function signed(x, digits = 3) { const t = fmt(x, digits); return Number(t) === 0 ? fmt(0, digits) : (x > 0 ? "+" : "") + t; }
 
 // ------------------------------------------------------------------ 1. circumplex
 
@@ -152,14 +152,20 @@ async function compare(event) {
     const hasBase = answer.base_model !== null;
     $("col-model").textContent = "this model (" + answer.model + ")";
     $("col-base").textContent = hasBase ? "base encoder (" + answer.base_model + ")" : "base encoder";
-    $("compare-note").textContent = hasBase
-      ? "Cosine similarity in this model's space beside the frozen encoder it was trained from: an emotion-aware model should pull apart sentences that differ in feeling."
-      : "No base encoder to compare with: " + (answer.base_note || "unknown") + ".";
+    const ref = answer.reference;
+    const spread = "two sentences that differ only in the emotion word (\"" + ref.frame.replace("{word}", "WORD") + "\", " + ref.texts +
+      " words) have cosine " + fmt(ref.model_mean) + " ± " + fmt(ref.model_std) + " in this model" +
+      (hasBase ? " and " + fmt(ref.base_mean) + " ± " + fmt(ref.base_std) + " in the base encoder" : "");
+    $("compare-note").textContent = (hasBase
+      ? "Cosine similarity in this model's space beside the frozen encoder it was trained from: an emotion-aware model should pull apart sentences that differ in feeling. "
+      : "No base encoder to compare with: " + (answer.base_note || "unknown") + ". ") +
+      "Raw cosines of two spaces are not comparable when one space is more crowded, so z standardises each: " + spread + "; z counts standard deviations above that.";
     const body = $("compare-table").tBodies[0];
     body.replaceChildren(...answer.pairs.map((p) => {
       const tr = document.createElement("tr");
       const cells = [texts[p.a], texts[p.b], fmt(p.model), hasBase ? fmt(p.base) : "–",
-                     hasBase ? signed(p.model - p.base) : "–"];
+                     signed(p.model_z, 2), hasBase ? signed(p.base_z, 2) : "–",
+                     hasBase ? signed(p.model_z - p.base_z, 2) : "–"];
       cells.forEach((c, i) => { const td = document.createElement("td"); td.textContent = c; if (i >= 2) td.className = "num"; tr.appendChild(td); });
       return tr;
     }));

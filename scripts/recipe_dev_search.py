@@ -83,6 +83,8 @@ TRIALS: dict[str, tuple[dict, str]] = {
                       "the same learning-rate trial for the strongest baseline"),
     "queue1024": ({**RECIPE_PARTS, "train.learning_rate": 1e-4, "mccl.queue_size": 1024},
                   "a longer queue (32 batches of candidates)"),
+    "queue4096": ({**RECIPE_PARTS, "train.learning_rate": 1e-4, "mccl.queue_size": 4096},
+                  "a queue of 128 batches (about 40 % of the training texts; older, staler entries)"),
 }
 
 

@@ -25,6 +25,7 @@ import json
 import pathlib
 import statistics
 import sys
+from collections.abc import Sequence
 
 from carl.evaluation.tasks import dev_scored_tasks as probe_tasks
 from carl.reproduce import PRESETS, VARIANTS, Job, Variant, git_commit, plan, train_job
@@ -118,11 +119,12 @@ def read_dev_task_scores(path: pathlib.Path) -> dict[str, float]:
     return {t: result[t]["dev_score"] for t in probe_tasks()}
 
 
-def grid_dev_task_scores(grid: pathlib.Path, seed: int = 0) -> dict[str, dict[str, float]]:
+def grid_dev_task_scores(grid: pathlib.Path, seed: int = 0,
+                         names: Sequence[str] = DEV_TABLE_REFERENCE) -> dict[str, dict[str, float]]:
     """The same dev scores of the grid's models of one seed, read from their evaluation records
     (each probe's dev selection scores; the grid's probe seed and subsamples are the trials')."""
     rows = {}
-    for name in DEV_TABLE_REFERENCE:
+    for name in names:
         path = grid / "evals" / name / f"seed{seed}.json"
         if path.is_file():
             details = json.loads(path.read_text())["result"]["_meta"]["details"]
@@ -136,6 +138,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--runs", default=str(ROOT / "runs" / "recipe-dev"))
     parser.add_argument("--grid", default=str(ROOT / "results" / "reproduce-cpu"))
     parser.add_argument("--only", nargs="*", help="trial names (default: all)")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[0],
+                        help="training seeds of each trial (default 0); more seeds add the replicate table")
     parser.add_argument("--no-task-dev", action="store_true",
                         help="skip scoring each trial on every probe task's dev split")
     args = parser.parse_args(argv)
@@ -144,8 +148,8 @@ def main(argv: list[str]) -> None:
     preset = PRESETS["cpu"]
     base, _ = plan(preset, runs, variants=["carl"], seeds=[0])
 
-    def finished(name: str) -> dict | None:
-        run_dir = runs / name / "seed0"
+    def finished(name: str, seed: int = 0) -> dict | None:
+        run_dir = runs / name / f"seed{seed}"
         if not (run_dir / "summary.json").is_file():
             return None
         overrides, why = TRIALS[name]
@@ -153,7 +157,7 @@ def main(argv: list[str]) -> None:
         curve = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
                  if '"dev/va_pearson"' in line]
         tasks_path = run_dir / "dev-tasks.json"
-        return {"name": name, "why": why, "overrides": overrides, "seed": 0,
+        return {"name": name, "why": why, "overrides": overrides, "seed": seed,
                 "dev_va_pearson": summary["best_dev_va_pearson"], "best_step": summary["best_step"],
                 "train_seconds": summary["seconds"], "dev_curve": {row["step"]: row["dev/va_pearson"] for row in curve},
                 "dev_tasks": read_dev_task_scores(tasks_path) if tasks_path.is_file() else None}
@@ -161,21 +165,25 @@ def main(argv: list[str]) -> None:
     unknown = sorted(set(args.only or []) - set(TRIALS))
     if unknown:
         parser.error(f"unknown trial(s) {unknown}; trials: {', '.join(TRIALS)}")
+    grid = pathlib.Path(args.grid)
     for name in args.only or TRIALS:  # --only runs its trials in the order given
-        overrides, why = TRIALS[name]
-        run_dir = runs / name / "seed0"
-        cfg = base.override({**overrides, "train.seed": 0, "train.output_dir": str(run_dir)}).validate()
-        train_job(Job(Variant(name, name, "dev-trial", overrides, why), 0, cfg, run_dir, run_dir / "unused.json"))
-        if not args.no_task_dev:
-            dev_task_scores(run_dir / "model", run_dir / "dev-tasks.json", preset, base.data.data_dir)
-        results = [r for r in map(finished, TRIALS) if r is not None]  # every finished trial, in TRIALS order
-        grid = pathlib.Path(args.grid)
-        write(out, results, grid_reference(grid), grid_dev_task_scores(grid),
-              " ".join(["python", "scripts/recipe_dev_search.py", *argv]))
+        for seed in args.seeds:
+            overrides, why = TRIALS[name]
+            run_dir = runs / name / f"seed{seed}"
+            cfg = base.override({**overrides, "train.seed": seed, "train.output_dir": str(run_dir)}).validate()
+            train_job(Job(Variant(name, name, "dev-trial", overrides, why), seed, cfg, run_dir, run_dir / "unused.json"))
+            if not args.no_task_dev:
+                dev_task_scores(run_dir / "model", run_dir / "dev-tasks.json", preset, base.data.data_dir)
+            results = [r for r in map(finished, TRIALS) if r is not None]  # every finished trial, in TRIALS order
+            replicates = {name: [r for r in (finished(name, s) for s in range(10)) if r and r["dev_tasks"]]
+                          for name in TRIALS}
+            write(out, results, grid_reference(grid), grid_dev_task_scores(grid),
+                  " ".join(["python", "scripts/recipe_dev_search.py", *argv]),
+                  replicate_table({k: v for k, v in replicates.items() if len(v) > 1}, grid))
 
 
 def write(out: pathlib.Path, trials: list[dict], reference: list[dict], grid_tasks: dict[str, dict[str, float]],
-          command: str) -> None:
+          command: str, replicates: list[str] = ()) -> None:
     from carl.evaluation.report import machine_info
 
     machine = machine_info()
@@ -198,6 +206,7 @@ def write(out: pathlib.Path, trials: list[dict], reference: list[dict], grid_tas
         std = f" ± {r['std']:.4f}" if r["std"] is not None else ""
         lines.append(f"| {r['label']} | {r['seeds']} | {r['dev_va_pearson']:.4f}{std} |")
     lines += task_dev_table(trials, grid_tasks)
+    lines += replicates
     (out / "trials.md").write_text("\n".join(lines) + "\n")
 
 
@@ -224,6 +233,53 @@ def task_dev_table(trials: list[dict], grid_tasks: dict[str, dict[str, float]]) 
         above = sum(scores[t] > best[t] for t in tasks)
         lines.append(f"| {label} | " + " | ".join(f"{scores[t]:.3f}" for t in tasks)
                      + f" | {statistics.mean(scores[t] for t in tasks):.4f} | {above} of {len(tasks)} |")
+    return lines
+
+
+#: Grid variants whose seeds enter the replicate table beside trials run with several seeds.
+REPLICATE_REFERENCE = ("supcon-lr1e-4", "carl-plus", "carl-plus-queue")
+
+
+def replicate_table(trials: dict[str, list[dict]], grid: pathlib.Path) -> list[str]:
+    """Markdown: trials with several training seeds beside the grid's variants over their seeds, on
+    dev only: dev V-A, the 12-task dev mean, and the tasks on which the row's mean over seeds is
+    above the mean over seeds of every baseline."""
+    if not trials:
+        return []
+    tasks = probe_tasks()
+    rows: dict[str, list[tuple[float, dict[str, float]]]] = {}
+    for name in (*BASELINES, *REPLICATE_REFERENCE):
+        seeds = []
+        for seed in range(3):
+            path = grid / "evals" / name / f"seed{seed}.json"
+            scores = grid_dev_task_scores(grid, seed, names=(name,)).get(name)
+            if scores and path.is_file():
+                seeds.append((json.loads(path.read_text()).get("best_dev_va_pearson"), scores))
+        if seeds:
+            rows[f"grid: {name}"] = seeds
+    for name, runs in trials.items():
+        rows[f"trial: {name}"] = [(r["dev_va_pearson"], r["dev_tasks"]) for r in runs]
+    means = {label: {t: statistics.mean(s[t] for _, s in seeds) for t in tasks} for label, seeds in rows.items()}
+    baselines = [means[f"grid: {b}"] for b in BASELINES if f"grid: {b}" in means]
+    best = {t: max(b[t] for b in baselines) for t in tasks}
+
+    def cell(values: list[float | None]) -> str:
+        values = [v for v in values if v is not None]
+        if not values:
+            return "–"
+        return f"{statistics.mean(values):.4f}" + (f" ± {statistics.stdev(values):.4f}" if len(values) > 1 else "")
+
+    lines = ["", "## Replicates: several training seeds, dev only", "",
+             "Trials run with `--seeds` beside the grid's variants (frozen: one model); mean ± std over seeds. Per "
+             "task the mean over seeds; last column: tasks on which that mean is above every baseline's (frozen, "
+             "supervised CE, SimCSE, SupCon at 3e-5 and 1e-4).", "",
+             "| model | seeds | dev V-A r | 12-task dev mean | " + " | ".join(tasks) + " | above every baseline |",
+             "|---" * (len(tasks) + 5) + "|"]
+    for label, seeds in rows.items():
+        above = sum(means[label][t] > best[t] for t in tasks)
+        lines.append(f"| {label} | {len(seeds)} | {cell([v for v, _ in seeds])} | "
+                     f"{cell([statistics.mean(s[t] for t in tasks) for _, s in seeds])} | "
+                     + " | ".join(f"{means[label][t]:.3f}" for t in tasks) + f" | {above} of {len(tasks)} |")
     return lines
 
 

@@ -85,3 +85,9 @@ def test_negative_queue_size_is_refused_naming_the_setting():
     with pytest.raises(ConfigError, match="mccl.queue_size must be >= 0"):
         CarlConfig().override({"mccl.queue_size": -1}).validate()
     assert CarlConfig().override({"mccl.queue_size": 256}).validate().mccl.queue_size == 256
+
+
+def test_instance_weight_must_be_a_fraction():
+    with pytest.raises(ConfigError, match=r"mccl.instance_weight must be in \[0, 1\]"):
+        CarlConfig().override({"mccl.instance_weight": 1.5}).validate()
+    assert CarlConfig().override({"mccl.instance_weight": 0.3}).validate().mccl.instance_weight == 0.3

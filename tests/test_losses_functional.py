@@ -278,3 +278,43 @@ def test_mccl_with_a_queue_pulls_towards_queued_rows_with_similar_labels():
     away = torch.tensor([[1.0, -1.0], [-1.0, 1.0]])
     assert loss(toward, batch, va, queue=queue) < loss(away, batch, va, queue=queue)
     assert loss(toward, batch, va) == pytest.approx(float(loss(away, batch, va)))  # without the queue: a tie
+
+
+# ------------------------------------------------------------------ instance targets
+
+
+def test_instance_targets_mix_the_identity_into_the_current_columns_only():
+    targets = CF.soft_targets(torch.randn(3, 5, generator=torch.Generator().manual_seed(5)), 0.1)
+    assert torch.equal(CF.with_instance_targets(targets, 0.0), targets)
+    mixed = CF.with_instance_targets(targets, 0.25)
+    assert torch.allclose(mixed.sum(dim=1), torch.ones(3))
+    expected = 0.75 * targets
+    expected[range(3), range(3)] += 0.25
+    assert torch.allclose(mixed, expected)
+    assert torch.allclose(mixed[:, 3:], 0.75 * targets[:, 3:])  # queued columns: no own view
+    one_hot = CF.with_instance_targets(targets, 1.0)
+    assert torch.equal(one_hot, torch.eye(3, 5))
+
+
+def test_instance_weight_one_is_infonce_on_the_diagonal():
+    g = torch.Generator().manual_seed(6)
+    logits, sim = torch.randn(4, 4, generator=g), torch.randn(4, 4, generator=g)
+    infonce = 0.5 * (torch.nn.functional.cross_entropy(logits, torch.arange(4))
+                     + torch.nn.functional.cross_entropy(logits.T, torch.arange(4)))
+    assert CF.queued_soft_cross_entropy(logits, sim, 0.1, 4, instance_weight=1.0) == pytest.approx(float(infonce))
+    assert CF.queued_soft_cross_entropy(logits, sim, 0.1, 4, instance_weight=0.3) != pytest.approx(
+        float(CF.queued_soft_cross_entropy(logits, sim, 0.1, 4)))
+
+
+def test_mccl_instance_weight_raises_the_pull_towards_the_own_view():
+    g = torch.Generator().manual_seed(7)
+    target = torch.randn(4, 8, generator=g)
+    labels = torch.tensor([[0.5, 0.5], [0.52, 0.5], [0.5, 0.52], [0.9, 0.1]])
+    online = torch.randn(4, 8, generator=g)
+    gains = {}
+    for alpha in (0.0, 0.5):
+        x = online.clone().requires_grad_(True)
+        MCCLLoss(label_similarity="neg_sq_distance", instance_weight=alpha)(x, target, labels).backward()
+        stepped = torch.nn.functional.normalize(x - 0.5 * x.grad, dim=-1)
+        gains[alpha] = float((stepped[0] @ torch.nn.functional.normalize(target[0], dim=-1)).detach())
+    assert gains[0.5] > gains[0.0]

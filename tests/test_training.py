@@ -225,3 +225,11 @@ def test_training_with_the_class_term_runs_on_grid_cells(tiny_encoder, data_dir,
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert result.steps == 2 and all(np.isfinite(r["loss_mccl"]) for r in rows if "loss_mccl" in r)
     assert CarlConfig.load(tmp_path / "run" / "config.yaml").mccl.class_weight == 0.5
+
+
+def test_carl_step_passes_the_instance_weight_to_mccl():
+    from carl.training.step import CarlStep
+
+    step = CarlStep(CarlConfig().override({"mccl.instance_weight": 0.3}), backward=lambda loss: None,
+                    generator=torch.Generator())
+    assert step.mccl_loss.instance_weight == 0.3

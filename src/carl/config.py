@@ -80,6 +80,10 @@ class MCCLConfig:
     queue_size: int = 0
     """Q > 0: each prediction is also contrasted with the last Q target rows and their labels
     (a label-aware MoCo queue, carl.losses.mccl.LabelQueue); 0: the batch only (the paper)."""
+    instance_weight: float = 0.0
+    """alpha in [0, 1]: targets (1 - alpha) T + alpha I, so each text's own target view (a second
+    dropout view) is an extra positive: SimCSE's instance discrimination inside MCCL, against a
+    space that collapses onto the two label dimensions. 0: soft targets only (the paper)."""
     class_weight: float = 0.0
     """lambda > 0: add lambda * SupCon (Khosla et al. 2020, Eq. 2) over the online predictions and
     target projections, each text's class its 3x3 V-A grid cell (carl.data.va_grid): hard positives
@@ -219,6 +223,9 @@ class CarlConfig:
             raise ConfigError(f"ptd.pgd_steps must be >= 1, got {self.ptd.pgd_steps}")
         if self.mccl.queue_size < 0:
             raise ConfigError(f"mccl.queue_size must be >= 0 (0: no queue), got {self.mccl.queue_size}")
+        if not 0 <= self.mccl.instance_weight <= 1:
+            raise ConfigError(f"mccl.instance_weight must be in [0, 1] (0: soft targets only), "
+                              f"got {self.mccl.instance_weight}")
         if self.mccl.class_weight < 0:
             raise ConfigError(f"mccl.class_weight must be >= 0 (0: no class term), got {self.mccl.class_weight}")
         if self.mccl.class_weight > 0 and self.mccl.label_mode != "continuous":

@@ -90,8 +90,22 @@ def symmetric_soft_cross_entropy(
     return 0.5 * (rows + cols)
 
 
+def with_instance_targets(targets: torch.Tensor, weight: float) -> torch.Tensor:
+    """T_alpha = (1 - alpha) T + alpha I: soft targets mixed with each text's own target view
+    (the diagonal of the first N columns; queued columns get none). alpha = 0 is T itself;
+    alpha = 1 is SimCSE's instance discrimination (Gao et al. 2021, Eq. 1). Rows still sum to 1.
+
+    targets: (N, M) with M >= N, row i's own view in column i.
+    """
+    if weight == 0:
+        return targets
+    eye = torch.eye(targets.shape[0], targets.shape[1], dtype=targets.dtype, device=targets.device)
+    return (1 - weight) * targets + weight * eye
+
+
 def queued_soft_cross_entropy(
-    logits: torch.Tensor, label_sim: torch.Tensor, label_temperature: float, n_current: int
+    logits: torch.Tensor, label_sim: torch.Tensor, label_temperature: float, n_current: int,
+    instance_weight: float = 0.0,
 ) -> torch.Tensor:
     """MCCL (Eq. 6) with a memory queue of past targets (MoCo's queue, He et al. 2020, with
     soft labels): logits S = [S_batch | S_queue], (N, M + Q), and label similarities L likewise.
@@ -100,12 +114,16 @@ def queued_soft_cross_entropy(
     columns: CE(softmax_rows(L / tau_y), softmax_rows(S)). Columns use the current M targets
     only, as in Eq. 6: a queued entry was embedded by an older encoder and is a candidate, not an
     anchor. With no queue (``n_current == M + Q``) this equals :func:`symmetric_soft_cross_entropy`.
+    ``instance_weight`` alpha mixes both directions' targets with the identity
+    (:func:`with_instance_targets`).
     """
     if not 0 < n_current <= logits.shape[1]:
         raise ValueError(f"n_current must be in [1, {logits.shape[1]}], got {n_current}")
-    rows = soft_cross_entropy(logits, soft_targets(label_sim, label_temperature))
+    rows = soft_cross_entropy(logits, with_instance_targets(soft_targets(label_sim, label_temperature),
+                                                            instance_weight))
     current_logits, current_sim = logits[:, :n_current], label_sim[:, :n_current]
-    cols = soft_cross_entropy(current_logits.T, soft_targets(current_sim.T, label_temperature))
+    cols = soft_cross_entropy(current_logits.T, with_instance_targets(soft_targets(current_sim.T, label_temperature),
+                                                                      instance_weight))
     return 0.5 * (rows + cols)
 
 

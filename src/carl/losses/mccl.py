@@ -21,13 +21,16 @@ class MCCLLoss(nn.Module):
 
     ``label_similarity``: ``cosine`` (the paper's Eq. 4) or ``neg_sq_distance`` (a Gaussian kernel
     on V-A distance, :func:`carl.losses.functional.negative_squared_distance`).
+    ``instance_weight`` alpha: targets (1 - alpha) T + alpha I, each text's own target view as an
+    extra positive (:func:`carl.losses.functional.with_instance_targets`; 0: the paper).
 
     Reference: Son et al. 2025 (CARL), Eqs. 4-6; BYOL (Grill et al. 2020) for the branches.
     """
 
     def __init__(self, temperature: float = 0.1, label_temperature: float = 0.1, centre_labels: bool = True,
-                 label_similarity: str = "cosine"):
+                 label_similarity: str = "cosine", instance_weight: float = 0.0):
         super().__init__()
+        self.instance_weight = instance_weight
         self.temperature = temperature
         self.label_temperature = label_temperature
         self.centre_labels = centre_labels
@@ -43,7 +46,8 @@ class MCCLLoss(nn.Module):
             labels, target_labels = CF.centre_labels(labels), CF.centre_labels(target_labels)
         logits = CF.embedding_similarity(online.float(), target.float(), self.temperature)
         label_sim = self.label_similarity(labels.float(), target_labels.float())
-        return CF.queued_soft_cross_entropy(logits, label_sim, self.label_temperature, n_current)
+        return CF.queued_soft_cross_entropy(logits, label_sim, self.label_temperature, n_current,
+                                            self.instance_weight)
 
 
 class LabelQueue:

@@ -77,7 +77,8 @@ class CarlStep:
         self.generator = generator
         self.mccl_loss = MCCLLoss(config.mccl.temperature, config.mccl.label_temperature,
                                   centre_labels=config.mccl.centre_labels and config.mccl.label_mode == "continuous",
-                                  label_similarity=config.mccl.label_similarity)
+                                  label_similarity=config.mccl.label_similarity,
+                                  instance_weight=config.mccl.instance_weight)
         self.focal_loss = FocalTokenLoss(config.ptd.focal_gamma, config.ptd.focal_alpha)
         # Every process gathers the same global targets, so every process's queue is the same.
         self.queue = LabelQueue(config.mccl.queue_size) if config.mccl.queue_size > 0 else None

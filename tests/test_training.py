@@ -195,14 +195,9 @@ def test_class_term_adds_supcon_on_grid_cells_and_pulls_same_cell_rows_together(
     for name, weight in (("plain", 0.0), ("class", 2.0)):
         step = CarlStep(cfg.override({"mccl.class_weight": weight}), backward=lambda loss: None,
                         generator=torch.Generator())
-        online = model.predict(model.pool(model.online_hidden(model.word_embeddings(batch["input_ids"]),
-                                                              batch["attention_mask"]), batch["attention_mask"]))
-        online = online.detach().requires_grad_(True)
-        loss = step.mccl_loss(online, target, batch["labels"])
-        if step.class_loss is not None:
-            loss = loss + weight * step.class_loss(online, target, batch["classes"])
-        loss.backward()
-        stepped = torch.nn.functional.normalize(online - 0.5 * online.grad, dim=-1)
+        leaf = pooled.clone().requires_grad_(True)
+        step.global_mccl(model, leaf, target, batch["labels"], batch["classes"]).backward()
+        stepped = torch.nn.functional.normalize(leaf - 0.5 * leaf.grad, dim=-1)
         emb[name] = float((stepped[0] @ stepped[2]).detach())
     assert emb["class"] > emb["plain"]
 

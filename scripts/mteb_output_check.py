@@ -55,16 +55,14 @@ def grid_models(grid: pathlib.Path, variant: str) -> list[tuple[str, pathlib.Pat
     return [(m.parent.name, m) for m in models]
 
 
-def apply_raw(grid: pathlib.Path, variant: str, rows: dict, command: str, commit: str) -> None:
-    for key, row in rows.items():
-        if not key.startswith(variant + "/"):
-            continue
-        seed = key.split("/", 1)[1]
+def apply_raw(grid: pathlib.Path, variant: str, raw_results: dict[str, dict], command: str, commit: str) -> None:
+    """Write each seed's raw-output result (``{seed name: result}``) into the variant's evaluations."""
+    for seed, raw_result in raw_results.items():
         path = grid / "evals" / variant / f"{seed}.json"
         record = json.loads(path.read_text())
         meta = record["result"].setdefault("_meta", {})
         meta.setdefault("carer_mteb_as_exported", record["result"][TASK])
-        record["result"][TASK] = row["raw_result"]
+        record["result"][TASK] = raw_result
         meta.setdefault("rescored", {})[TASK] = {
             "output": "raw pooled vectors (the model folder without its Normalize module)",
             "why": "every other trained row of this grid was exported before the export kept the base's "
@@ -109,7 +107,7 @@ def main(argv: list[str]) -> None:
                                                   "mean": summary, "applied_raw": args.apply_raw}, indent=1) + "\n")
     print(json.dumps(summary, indent=1))
     for variant in args.apply_raw:
-        apply_raw(grid, variant, {f"{v}/{s}": {"raw_result": r} for (v, s, k), r in results.items() if k == "raw"},
+        apply_raw(grid, variant, {s: r for (v, s, k), r in results.items() if v == variant and k == "raw"},
                   command, commit)
 
 

@@ -46,7 +46,7 @@ class VAGrid:
     def class_ids(self, records: Sequence[Record]) -> np.ndarray:
         """(N,) int64 index of each record's cell among the nine cells (:data:`CELLS` order)."""
         index = {cell: i for i, cell in enumerate(CELLS)}
-        return np.array([index[self.cell(r.valence, r.arousal)] for r in self.relabel(records)], dtype=np.int64)
+        return np.array([index[r.labels[0]] for r in self.relabel(records)], dtype=np.int64)
 
     def relabel(self, records: Sequence[Record]) -> list[Record]:
         """The records with their discrete labels replaced by their grid cell (V-A kept)."""

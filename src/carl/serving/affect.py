@@ -69,12 +69,6 @@ class EmotionMap:
         self.words = words
         self.coordinates = np.asarray(coordinates, dtype=np.float64)
 
-    @classmethod
-    def from_model(cls, embed, va_head, words: tuple[str, ...] = EMOTION_WORDS) -> "EmotionMap":
-        """``embed(texts) -> (N, H)`` embeddings of the served model; ``va_head`` its VAHead."""
-        vectors = embed([FRAME.format(word=w) for w in words])
-        return cls(words, va_head.predict(vectors))
-
     def nearest(self, points: np.ndarray, k: int) -> list[list[tuple[str, float, float, float]]]:
         """For each (valence, arousal) point, the k nearest words: (word, valence, arousal, distance)."""
         k = min(k, len(self.words))

@@ -27,7 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carl import __version__
 from carl.serving import schemas as s
-from carl.serving.affect import FRAME, METHOD, SCALE, EmotionMap, reference_texts, similarity_reference, standardised
+from carl.serving.affect import EMOTION_WORDS, FRAME, METHOD, SCALE, EmotionMap, reference_texts, similarity_reference, standardised
 from carl.serving.batching import MicroBatcher
 from carl.serving.engine import Engine, l2_normalise
 from carl.serving.errors import APIError, bad_request, error_body, too_large, validation_error
@@ -64,13 +64,12 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
     batcher = MicroBatcher(engine.forward, max_batch_tokens=settings.max_batch_tokens,
                            max_batch_texts=settings.max_batch_texts, max_wait_ms=settings.max_wait_ms,
                            max_queue=settings.max_queue, metrics=metrics)
-    emotions = None
-    if engine.va_head is not None:
-        emotions = EmotionMap.from_model(lambda texts: engine.forward(texts, engine.measure(texts).tokens),
-                                         engine.va_head)
-    # Standardised similarities in /v1/compare: each space's cosine between emotion-word sentences.
+    # The emotion words' frame sentences, embedded once: they place the words on the circumplex
+    # and are the reference pairs of /v1/compare's standardised similarities.
     reference = reference_texts()
-    model_reference = similarity_reference(engine.forward(reference, engine.measure(reference).tokens))
+    reference_vectors = engine.forward(reference, engine.measure(reference).tokens)
+    emotions = EmotionMap(EMOTION_WORDS, engine.va_head.predict(reference_vectors)) if engine.va_head else None
+    model_reference = similarity_reference(reference_vectors)
     base_reference = similarity_reference(engine.base_forward(reference)) if engine.base else None
     page = page_html(settings.api_key is not None)
     unlock_page = (STATIC / "unlock.html").read_text(encoding="utf-8")
@@ -279,12 +278,11 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                   "model_z": standardised(float(ours[i, j]), model_reference),
                   "base_z": None if base is None else standardised(float(base[i, j]), base_reference)}
                  for i in range(len(texts)) for j in range(i + 1, len(texts))]
-        spaces = {"model": model_reference, **({"base": base_reference} if base is not None else {})}
+        base_mean, base_std = base_reference if base is not None else (None, None)
         return {"model": engine.name, "base_model": engine.base_name if engine.base else None,
                 "base_note": engine.base_note, "pairs": pairs,
-                "reference": {"texts": len(reference), "frame": FRAME,
-                              **{f"{k}_{stat}": v for k, (mean, std) in spaces.items()
-                                 for stat, v in (("mean", mean), ("std", std))}}}
+                "reference": {"texts": len(reference), "frame": FRAME, "model_mean": model_reference[0],
+                              "model_std": model_reference[1], "base_mean": base_mean, "base_std": base_std}}
 
     @app.post("/v1/map", response_model=s.MapResponse, responses=ERRORS, tags=["explorer"])
     async def map_texts(body: s.MapRequest):

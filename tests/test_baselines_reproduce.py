@@ -443,7 +443,8 @@ class FakeGrid:
             score = self.SCORES[path.parent.parent.name][int(path.parent.name.removeprefix("seed"))]
         else:
             score = 0.3  # the frozen encoder
-        return {"emobank": {"pearson_mean": score, "n_test": 10}, "_meta": {"model": str(model_ref)}}
+        return {"emobank": {"pearson_mean": score, "n_test": 10},
+                "_meta": {"model": str(model_ref), "details": {"emobank": {"dev_scores": {"alpha=1": score}}}}}
 
     def finetune(self, model_ref, task, data_dir=None, *, seed=0, **kwargs):
         self.finetuned.append((str(model_ref), task, seed))
@@ -506,6 +507,9 @@ def test_reproduce_is_resumable_and_reports(fake_grid, tmp_path):
     assert "carl reproduce test" in report
     summary = json.loads((out / "report.json").read_text())
     assert summary["summary"]["CARL"]["emobank"]["pearson_mean"]["n"] == 2
+    # Each probe's dev detail stays in the evaluation files, not repeated in report.json.
+    assert all("details" not in run["results"]["_meta"] and run["results"]["_meta"]["model"] for run in summary["runs"])
+    assert json.loads((out / "evals/carl/seed1.json").read_text())["result"]["_meta"]["details"]["emobank"]
 
     # 3. Everything is cached: nothing is trained or evaluated again.
     third = fake_grid(FakeGrid())

@@ -175,7 +175,9 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
 
     found = collect(out, jobs)
     groups = {FROZEN_LABEL: "reference", **{v.label: v.group for v in VARIANTS}}
-    runs = [(label, res) for label, res, _ in found]
+    # Each probe's dev scores (_meta.details) stay in evals/*/seed*.json; repeating them for every
+    # run made report.json about 1 MiB.
+    runs = [(label, _without_details(res)) for label, res, _ in found]
     finetuned = collect_finetune(out, preset, jobs) if preset.finetune_tasks else {}
     json_path, _, _ = write_report(out / "report.json", runs, command=command,
                                    arguments={"preset": preset_name, "preset_settings": dataclasses.asdict(preset),
@@ -272,6 +274,11 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
     md = "\n".join(lines)
     atomic_write(out / "REPORT.md", lambda tmp: tmp.write_text(md, encoding="utf-8"))
     return out / "REPORT.md"
+
+
+def _without_details(result: Mapping) -> dict:
+    meta = {k: v for k, v in result.get("_meta", {}).items() if k != "details"}
+    return {**result, "_meta": meta} if "_meta" in result else dict(result)
 
 
 def rescored_notes(found: Sequence[tuple[str, dict, dict]]) -> list[str]:

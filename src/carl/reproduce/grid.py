@@ -126,10 +126,11 @@ PRESETS: dict[str, Preset] = {
     "cpu-long": Preset("cpu.yaml", {"train.max_steps": 1000, "train.eval_every": 100, "train.save_every": 100},
                        max_train=4000, max_eval=2000, variants=BUDGET_STUDY_VARIANTS),
     # Base-size check on a 2-core CPU: all-mpnet-base-v2 (install it with `python ../shared/tools/encoders.py
-    # install`), one epoch of batch 32 (~325 steps, ~25 min a run for CARL), one seed, the cpu preset's probes.
+    # install`), one epoch of batch 32 (~325 steps), one seed, the cpu preset's probes: the frozen encoder, the
+    # recipe (MAIN_RECIPE), the lr-searched SupCon and the paper's CARL.
     "cpu-base": Preset("cpu.yaml", {"model.name_or_path": "mpnet", "train.epochs": 1, "train.max_steps": None,
                                     "train.eval_every": 100, "train.save_every": 100},
-                       seeds=(0,), max_train=1000, max_eval=1000, variants=("carl-plus", "supcon-lr1e-4", "carl")),
+                       seeds=(0,), max_train=1000, max_eval=1000, variants=("carl-plus-queue", "supcon-lr1e-4", "carl")),
     # GPU: all-mpnet-base-v2, 3 epochs, bf16, full evaluation splits.
     "gpu": Preset("gpu.yaml", finetune_tasks=("emobank", "facebook-va", "carer", "goemotions-10"),
                   finetune_steps=1000),

@@ -59,7 +59,8 @@ def hand_written(store, data_dir) -> dict:
 
 def one_model(name: str, path: str, data_dir) -> dict:
     from carl.evaluation.mteb_tasks import run_emotion_classification
-    from carl.evaluation.tasks import EmbeddingStore, run_tasks
+    from carl.evaluation.embedding_store import EmbeddingStore
+    from carl.evaluation.tasks import run_tasks
     from carl.model.encoder import ALIASES
 
     out: dict = {"name": name, "model": path}

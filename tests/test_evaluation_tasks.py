@@ -13,6 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from carl.errors import CarlError, ModelError
+from carl.evaluation import embedding_store
 from carl.evaluation import tasks as T
 from carl.evaluation.commands import evaluate_command, parse_models, predict_va_command
 from carl.evaluation.report import build_report, markdown_table, merge_reports, summarise
@@ -132,12 +133,12 @@ def test_second_run_reads_the_cache_and_never_embeds(evaluated, st_model, data_d
 
 
 def test_cache_key_follows_the_texts_and_the_model(st_model, tmp_path):
-    store = T.EmbeddingStore(str(st_model), tmp_path)
+    store = embedding_store.EmbeddingStore(str(st_model), tmp_path)
     a = store.path_for("emobank", "test", ["a", "b"])
     assert a != store.path_for("emobank", "test", ["a", "c"])
     assert a != store.path_for("emobank", "dev", ["a", "b"])
     assert a.parent.name.endswith(store.fingerprint[:16])
-    assert T.texts_hash(["ab", "c"]) != T.texts_hash(["a", "bc"])
+    assert embedding_store.texts_hash(["ab", "c"]) != embedding_store.texts_hash(["a", "bc"])
 
 
 def test_subsample_is_seeded_ordered_and_keeps_every_class():
@@ -291,7 +292,7 @@ def test_split_seed_note_only_warns_about_corpora_the_model_trained_on():
 
 def test_cache_dir_expands_the_home_folder(monkeypatch, tmp_path):
     """docs/evaluation.md passes cache_dir="~/.cache/carl/embeddings": "~" is the home folder, not a folder named "~"."""
-    from carl.evaluation.tasks import EmbeddingStore
+    from carl.evaluation.embedding_store import EmbeddingStore
 
     monkeypatch.setenv("HOME", str(tmp_path))
     assert EmbeddingStore("minilm", "~/.cache/carl/embeddings").cache_dir == tmp_path / ".cache" / "carl" / "embeddings"

@@ -13,7 +13,7 @@ import pytest
 from mteb_reference import mteb_classification, mteb_undersample
 
 from carl.evaluation import mteb_tasks as M
-from carl.evaluation.tasks import EmbeddingStore
+from carl.evaluation.embedding_store import EmbeddingStore
 
 N_TEST = 300
 

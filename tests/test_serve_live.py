@@ -10,7 +10,6 @@ test model (MiniLM itself, whose similarities equal its base encoder's):
     CARL_EXPLORER_MODEL=runs/main/model CARL_SCREENSHOT_DIR=docs/img bash scripts/test.sh tests/test_serve_live.py -k browser
 """
 
-import base64
 import concurrent.futures
 import csv
 import os

@@ -110,7 +110,7 @@ class CarlEmbedder:
             if not (self.path / "modules.json").is_file() and not (self.path / "config.json").is_file():
                 raise ModelError(f"{self.path} is not a model folder (no modules.json or config.json); "
                                  "give the folder that `carl train` wrote (OUTPUT/model)")
-        elif not _looks_like_hub_id(str(path)):
+        elif not looks_like_hub_id(str(path)):
             raise ModelError(f"model path {path} does not exist; give the folder that `carl train` wrote (OUTPUT/model)")
         try:
             self.model = SentenceTransformer(str(path), device=device)
@@ -142,7 +142,8 @@ class CarlEmbedder:
                                  convert_to_numpy=True, show_progress_bar=show_progress_bar).astype(np.float32)
 
 
-def _looks_like_hub_id(name: str) -> bool:
+def looks_like_hub_id(name: str) -> bool:
+    """``owner/name`` that is not a relative or absolute path: a model-hub id."""
     return name.count("/") == 1 and not name.startswith((".", "/"))
 
 

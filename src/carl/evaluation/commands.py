@@ -122,7 +122,8 @@ def evaluate_command(
 ):
     """Score models on the evaluation tasks (frozen-embedding probes); write JSON + Markdown, print the table."""
     from carl.evaluation.report import markdown_table, write_report
-    from carl.evaluation.tasks import EmbeddingStore, default_cache_dir, resolve_task_names, run_tasks
+    from carl.evaluation.embedding_store import EmbeddingStore, default_cache_dir
+    from carl.evaluation.tasks import resolve_task_names, run_tasks
 
     if output.suffix.lower() != ".json":
         raise CarlError(f"--output {output}: give a .json path (the Markdown table is written beside it as .md)")

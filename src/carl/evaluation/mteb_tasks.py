@@ -200,7 +200,7 @@ def run_emotion_classification(model, splits: Mapping[str, Sequence[Record]] | N
                                seed: int = MTEB_SEED, batch_size: int = 64, device: str | None = None) -> dict:
     """Score ``model`` on EmotionClassification through ``mteb.evaluate``.
 
-    ``model``: a :class:`carl.evaluation.tasks.EmbeddingStore` (embeddings through carl's cache,
+    ``model``: a :class:`carl.evaluation.embedding_store.EmbeddingStore` (embeddings through carl's cache,
     as ``carl evaluate`` does), a ``SentenceTransformer``, or a model folder / alias / hub id
     (loaded as by ``carl.load``, the ``minilm`` alias from the packaged copy, offline; then mteb's
     own ``SentenceTransformerEncoderWrapper`` encodes). Runs with no result cache,
@@ -212,7 +212,7 @@ def run_emotion_classification(model, splits: Mapping[str, Sequence[Record]] | N
     mteb, _ = _require_mteb()
     from sentence_transformers import SentenceTransformer
 
-    from carl.evaluation.tasks import EmbeddingStore
+    from carl.evaluation.embedding_store import EmbeddingStore
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if isinstance(model, EmbeddingStore):

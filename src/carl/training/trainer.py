@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from carl.config import FP16_REFUSED, CarlConfig
 from carl.data import VAGrid, load_corpus, resolve_data_dir
-from carl.data.specs import TABLE_SUFFIXES, is_table, read_spec  # noqa: F401  (re-exported)
+from carl.data.specs import is_table, read_spec
 from carl.data.specs import parse_table_spec as _parse_table_spec
 from carl.errors import CarlError, CheckpointError, ConfigError, DataError
 from carl.export import base_normalizes, export_sentence_transformer

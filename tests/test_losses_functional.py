@@ -318,3 +318,55 @@ def test_mccl_instance_weight_raises_the_pull_towards_the_own_view():
         stepped = torch.nn.functional.normalize(x - 0.5 * x.grad, dim=-1)
         gains[alpha] = float((stepped[0] @ torch.nn.functional.normalize(target[0], dim=-1)).detach())
     assert gains[0.5] > gains[0.0]
+
+
+# ------------------------------------------------------------------ anchor targets
+
+
+def test_anchor_targets_are_the_frozen_neighbourhoods_without_the_text_itself():
+    anchors = torch.tensor([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0]])
+    a = CF.anchor_targets(anchors, 0.05)
+    assert torch.allclose(a.sum(dim=1), torch.ones(3)) and torch.all(a.diagonal() == 0)
+    cos = torch.nn.functional.normalize(anchors, dim=-1) @ torch.nn.functional.normalize(anchors, dim=-1).T
+    expected = torch.softmax(cos[0, 1:] / 0.05, dim=0)  # row 0 over texts 1 and 2
+    assert torch.allclose(a[0, 1:], expected)
+    assert a[0, 1] > 0.99 and a[2, 1] > a[2, 0]  # the near neighbour takes the mass
+
+
+def test_anchor_mixing_fills_the_current_columns_only_and_zero_weight_is_the_identity():
+    targets = CF.soft_targets(torch.randn(3, 5, generator=torch.Generator().manual_seed(8)), 0.1)
+    anchor = CF.anchor_targets(torch.randn(3, 4, generator=torch.Generator().manual_seed(9)), 0.05)
+    assert torch.equal(CF.with_anchor_targets(targets, anchor, 0.0), targets)
+    assert torch.equal(CF.with_anchor_targets(targets, None, 0.5), targets)
+    mixed = CF.with_anchor_targets(targets, anchor, 0.4)
+    assert torch.allclose(mixed.sum(dim=1), torch.ones(3))
+    assert torch.allclose(mixed[:, :3], 0.6 * targets[:, :3] + 0.4 * anchor)
+    assert torch.allclose(mixed[:, 3:], 0.6 * targets[:, 3:])  # queued columns: no anchor
+
+
+def test_anchor_weight_one_trains_towards_the_frozen_neighbourhoods_whatever_the_labels():
+    g = torch.Generator().manual_seed(10)
+    logits, anchors = torch.randn(4, 4, generator=g), torch.randn(4, 6, generator=g)
+    a = CF.anchor_targets(anchors, 0.05)
+    expected = 0.5 * (CF.soft_cross_entropy(logits, a) + CF.soft_cross_entropy(logits.T, a))
+    for sim in (torch.randn(4, 4, generator=g), torch.zeros(4, 4)):
+        assert CF.queued_soft_cross_entropy(logits, sim, 0.1, 4, anchor=a, anchor_weight=1.0) == pytest.approx(
+            float(expected))
+
+
+def test_mccl_anchor_weight_pulls_towards_the_frozen_neighbour():
+    # Texts 0 and 1 are far apart in V-A but neighbours in the frozen space: the anchor term pulls
+    # prediction 0 towards target 1 where the label targets alone push it away.
+    target = torch.randn(3, 8, generator=torch.Generator().manual_seed(11))
+    labels = torch.tensor([[0.9, 0.9], [0.1, 0.1], [0.85, 0.9]])
+    anchors = torch.tensor([[1.0, 0.0], [0.95, 0.05], [0.0, 1.0]])
+    online = torch.randn(3, 8, generator=torch.Generator().manual_seed(12))
+    with pytest.raises(ValueError, match="anchors"):
+        MCCLLoss(anchor_weight=0.5)(online, target, labels)
+    gains = {}
+    for beta in (0.0, 0.8):
+        x = online.clone().requires_grad_(True)
+        MCCLLoss(label_similarity="neg_sq_distance", anchor_weight=beta)(x, target, labels, anchors=anchors).backward()
+        stepped = torch.nn.functional.normalize(x - 0.5 * x.grad, dim=-1)
+        gains[beta] = float((stepped[0] @ torch.nn.functional.normalize(target[1], dim=-1)).detach())
+    assert gains[0.8] > gains[0.0]

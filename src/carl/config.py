@@ -90,6 +90,13 @@ class MCCLConfig:
     beside the soft targets. 0: soft targets only (the paper)."""
     class_temperature: float = 0.1
     """Temperature of that SupCon term (SupCon's own default)."""
+    anchor_weight: float = 0.0
+    """beta in [0, 1]: targets (1 - beta) T + beta A, A each text's in-batch neighbourhood in the
+    frozen pretrained encoder (its embeddings of the training texts, computed once before
+    training): MCCL reshapes the space by affect while keeping the pretrained neighbourhoods.
+    0: soft targets only (the paper)."""
+    anchor_temperature: float = 0.05
+    """tau_a of A = softmax(cos(a_i, a_j) / tau_a) over the other texts of the batch."""
 
 
 @dataclass
@@ -226,6 +233,9 @@ class CarlConfig:
         if not 0 <= self.mccl.instance_weight <= 1:
             raise ConfigError(f"mccl.instance_weight must be in [0, 1] (0: soft targets only), "
                               f"got {self.mccl.instance_weight}")
+        if not 0 <= self.mccl.anchor_weight <= 1:
+            raise ConfigError(f"mccl.anchor_weight must be in [0, 1] (0: soft targets only), "
+                              f"got {self.mccl.anchor_weight}")
         if self.mccl.class_weight < 0:
             raise ConfigError(f"mccl.class_weight must be >= 0 (0: no class term), got {self.mccl.class_weight}")
         if self.mccl.class_weight > 0 and self.mccl.label_mode != "continuous":
@@ -233,7 +243,7 @@ class CarlConfig:
                               "the V-A grid; set mccl.class_weight=0 for the one-hot ablation")
         if not 0 <= self.mccl.base_momentum <= 1:
             raise ConfigError(f"mccl.base_momentum must be in [0, 1], got {self.mccl.base_momentum}")
-        for name in ("temperature", "label_temperature", "class_temperature"):
+        for name in ("temperature", "label_temperature", "class_temperature", "anchor_temperature"):
             if getattr(self.mccl, name) <= 0:
                 raise ConfigError(f"mccl.{name} must be > 0")
         if self.train.mixed_precision == "fp16":

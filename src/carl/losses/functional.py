@@ -103,9 +103,36 @@ def with_instance_targets(targets: torch.Tensor, weight: float) -> torch.Tensor:
     return (1 - weight) * targets + weight * eye
 
 
+def anchor_targets(anchors: torch.Tensor, temperature: float) -> torch.Tensor:
+    """A_ij = softmax_{j != i}(cos(a_i, a_j) / tau_a): each text's neighbours in the batch as the
+    *frozen* pretrained encoder sees them (its embeddings a of the same texts, computed once
+    before training). The diagonal is 0: the text itself is not its own semantic neighbour here
+    (that is :func:`with_instance_targets`). anchors: (N, D). Returns (N, N), rows summing to 1.
+
+    Project option (docs/method.md, "anchor targets"): a relational distillation target in the
+    spirit of relational knowledge distillation (Park et al. 2019), inside MCCL's soft targets.
+    """
+    sim = F.normalize(anchors.float(), dim=-1) @ F.normalize(anchors.float(), dim=-1).T / temperature
+    eye = torch.eye(sim.shape[0], dtype=torch.bool, device=sim.device)
+    return torch.softmax(sim.masked_fill(eye, float("-inf")), dim=-1)
+
+
+def with_anchor_targets(targets: torch.Tensor, anchor: torch.Tensor | None, weight: float) -> torch.Tensor:
+    """T_beta = (1 - beta) T + beta [A | 0]: soft label targets mixed with the frozen encoder's
+    neighbourhoods A (:func:`anchor_targets`) over the first N columns (queued columns get none),
+    so MCCL reshapes the space by affect while keeping who-is-near-whom of the pretrained space.
+    beta = 0 (or no anchor) is T itself. targets: (N, M), M >= N; anchor: (N, N). Rows still sum to 1.
+    """
+    if weight == 0 or anchor is None:
+        return targets
+    padded = torch.zeros_like(targets)
+    padded[:, : anchor.shape[1]] = anchor.to(targets.dtype)
+    return (1 - weight) * targets + weight * padded
+
+
 def queued_soft_cross_entropy(
     logits: torch.Tensor, label_sim: torch.Tensor, label_temperature: float, n_current: int,
-    instance_weight: float = 0.0,
+    instance_weight: float = 0.0, anchor: torch.Tensor | None = None, anchor_weight: float = 0.0,
 ) -> torch.Tensor:
     """MCCL (Eq. 6) with a memory queue of past targets (MoCo's queue, He et al. 2020, with
     soft labels): logits S = [S_batch | S_queue], (N, M + Q), and label similarities L likewise.
@@ -115,15 +142,19 @@ def queued_soft_cross_entropy(
     only, as in Eq. 6: a queued entry was embedded by an older encoder and is a candidate, not an
     anchor. With no queue (``n_current == M + Q``) this equals :func:`symmetric_soft_cross_entropy`.
     ``instance_weight`` alpha mixes both directions' targets with the identity
-    (:func:`with_instance_targets`).
+    (:func:`with_instance_targets`), then ``anchor_weight`` beta with the frozen encoder's
+    neighbourhoods ``anchor`` (:func:`with_anchor_targets`; A is symmetric in its similarities,
+    so the column direction uses the same rows).
     """
     if not 0 < n_current <= logits.shape[1]:
         raise ValueError(f"n_current must be in [1, {logits.shape[1]}], got {n_current}")
-    rows = soft_cross_entropy(logits, with_instance_targets(soft_targets(label_sim, label_temperature),
-                                                            instance_weight))
+    def targets(sim: torch.Tensor) -> torch.Tensor:
+        mixed = with_instance_targets(soft_targets(sim, label_temperature), instance_weight)
+        return with_anchor_targets(mixed, anchor, anchor_weight)
+
+    rows = soft_cross_entropy(logits, targets(label_sim))
     current_logits, current_sim = logits[:, :n_current], label_sim[:, :n_current]
-    cols = soft_cross_entropy(current_logits.T, with_instance_targets(soft_targets(current_sim.T, label_temperature),
-                                                                      instance_weight))
+    cols = soft_cross_entropy(current_logits.T, targets(current_sim.T))
     return 0.5 * (rows + cols)
 
 

@@ -23,20 +23,26 @@ class MCCLLoss(nn.Module):
     on V-A distance, :func:`carl.losses.functional.negative_squared_distance`).
     ``instance_weight`` alpha: targets (1 - alpha) T + alpha I, each text's own target view as an
     extra positive (:func:`carl.losses.functional.with_instance_targets`; 0: the paper).
+    ``anchor_weight`` beta: targets (1 - beta) T + beta A, A the frozen encoder's in-batch
+    neighbourhoods of ``anchors`` (:func:`carl.losses.functional.anchor_targets`; 0: the paper).
 
     Reference: Son et al. 2025 (CARL), Eqs. 4-6; BYOL (Grill et al. 2020) for the branches.
     """
 
     def __init__(self, temperature: float = 0.1, label_temperature: float = 0.1, centre_labels: bool = True,
-                 label_similarity: str = "cosine", instance_weight: float = 0.0):
+                 label_similarity: str = "cosine", instance_weight: float = 0.0, anchor_weight: float = 0.0,
+                 anchor_temperature: float = 0.05):
         super().__init__()
         self.instance_weight = instance_weight
+        self.anchor_weight = anchor_weight
+        self.anchor_temperature = anchor_temperature
         self.temperature = temperature
         self.label_temperature = label_temperature
         self.centre_labels = centre_labels
         self.label_similarity = CF.LABEL_SIMILARITIES[label_similarity]
 
-    def forward(self, online, target, labels, target_labels=None, queue: LabelQueue | None = None) -> torch.Tensor:
+    def forward(self, online, target, labels, target_labels=None, queue: LabelQueue | None = None,
+                anchors: torch.Tensor | None = None) -> torch.Tensor:
         target_labels = labels if target_labels is None else target_labels
         n_current = target.shape[0]
         if queue is not None and len(queue):
@@ -46,8 +52,11 @@ class MCCLLoss(nn.Module):
             labels, target_labels = CF.centre_labels(labels), CF.centre_labels(target_labels)
         logits = CF.embedding_similarity(online.float(), target.float(), self.temperature)
         label_sim = self.label_similarity(labels.float(), target_labels.float())
+        if self.anchor_weight > 0 and anchors is None:
+            raise ValueError("anchor_weight > 0 needs the frozen encoder's embeddings of the batch (anchors)")
+        anchor = CF.anchor_targets(anchors, self.anchor_temperature) if self.anchor_weight > 0 else None
         return CF.queued_soft_cross_entropy(logits, label_sim, self.label_temperature, n_current,
-                                            self.instance_weight)
+                                            self.instance_weight, anchor, self.anchor_weight)
 
 
 class LabelQueue:

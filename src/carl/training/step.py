@@ -78,20 +78,23 @@ class CarlStep:
         self.mccl_loss = MCCLLoss(config.mccl.temperature, config.mccl.label_temperature,
                                   centre_labels=config.mccl.centre_labels and config.mccl.label_mode == "continuous",
                                   label_similarity=config.mccl.label_similarity,
-                                  instance_weight=config.mccl.instance_weight)
+                                  instance_weight=config.mccl.instance_weight,
+                                  anchor_weight=config.mccl.anchor_weight,
+                                  anchor_temperature=config.mccl.anchor_temperature)
         self.focal_loss = FocalTokenLoss(config.ptd.focal_gamma, config.ptd.focal_alpha)
         # Every process gathers the same global targets, so every process's queue is the same.
         self.queue = LabelQueue(config.mccl.queue_size) if config.mccl.queue_size > 0 else None
         self.class_loss = SupConLoss(config.mccl.class_temperature) if config.mccl.class_weight > 0 else None
 
-    def global_mccl(self, model: CarlModel, pooled, target, all_labels, all_classes=None) -> torch.Tensor:
+    def global_mccl(self, model: CarlModel, pooled, target, all_labels, all_classes=None,
+                    all_anchors=None) -> torch.Tensor:
         """MCCL over the global batch (and the queue): every process computes the same full loss.
 
         With ``mccl.class_weight`` = lambda > 0 it is soft cross-entropy + lambda * SupCon, the
         online predictions as anchors and the targets as second views, V-A grid cells as classes.
         """
         online = gather_rows(model.predict(pooled), differentiable=True)
-        loss = self.mccl_loss(online, target, all_labels, queue=self.queue)
+        loss = self.mccl_loss(online, target, all_labels, queue=self.queue, anchors=all_anchors)
         if self.class_loss is not None:
             loss = loss + self.config.mccl.class_weight * self.class_loss(online, target, all_classes)
         return loss
@@ -109,7 +112,8 @@ class CarlStep:
         target = gather_rows(model.target_projection_of(ids, mask), differentiable=False)
         all_labels = gather_rows(labels, differentiable=False)
         all_classes = gather_rows(batch["classes"], differentiable=False) if self.class_loss is not None else None
-        mccl = self.global_mccl(model, pooled, target, all_labels, all_classes)
+        all_anchors = gather_rows(batch["anchors"], differentiable=False) if "anchors" in batch else None
+        mccl = self.global_mccl(model, pooled, target, all_labels, all_classes, all_anchors)
         self._check(mccl, "MCCL", step)
 
         if mccl_cfg.enabled:
@@ -127,7 +131,7 @@ class CarlStep:
             epsilon=ptd_cfg.epsilon, relative_epsilon=ptd_cfg.relative_epsilon,
             steps=ptd_cfg.pgd_steps, step_scale=ptd_cfg.pgd_step_scale,
             loss_grad=lambda d: self.mccl_grad_wrt_delta(model, embeddings.detach(), d, mask, target, all_labels,
-                                                         all_classes),
+                                                         all_classes, all_anchors),
         )
         self._enqueue(target, all_labels)  # after PGD, which contrasts against the queue of this step's loss
         perturbed = model.word_embeddings(ids) + delta.to(embeddings.dtype)
@@ -157,10 +161,11 @@ class CarlStep:
             return CF.random_fraction_mask(candidates, self.config.ptd.top_fraction, self.generator)
         return CF.top_fraction_mask(CF.saliency_scores(embedding_grad), candidates, self.config.ptd.top_fraction)
 
-    def mccl_grad_wrt_delta(self, model, embeddings, delta, mask, target, all_labels, all_classes=None) -> torch.Tensor:
+    def mccl_grad_wrt_delta(self, model, embeddings, delta, mask, target, all_labels, all_classes=None,
+                            all_anchors=None) -> torch.Tensor:
         delta = delta.detach().requires_grad_(True)
         pooled = model.pool(model.online_hidden(embeddings + delta.to(embeddings.dtype), mask), mask)
-        loss = self.global_mccl(model, pooled, target, all_labels, all_classes)
+        loss = self.global_mccl(model, pooled, target, all_labels, all_classes, all_anchors)
         return torch.autograd.grad(loss, delta)[0]
 
     def _check(self, loss: torch.Tensor, component: str, step: int) -> None:

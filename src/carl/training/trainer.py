@@ -27,7 +27,7 @@ from carl.model.carl import CarlModel
 from carl.model.encoder import load_encoder
 from carl.training import checkpoint as ckpt
 from carl.training.baselines import NEEDS_CLASSES, BaselineModel, BaselineStep
-from carl.training.batching import collate, encode_records, epoch_batches, label_vocabulary
+from carl.training.batching import collate, encode_records, epoch_batches, frozen_embeddings, label_vocabulary
 from carl.training.dev import dev_score
 from carl.training.step import CarlStep, average_gradients
 
@@ -233,6 +233,10 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
         step_fn = BaselineStep(config, accelerator.backward)
     special_ids = tokenizer.all_special_ids
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    # The anchor targets of MCCL (mccl.anchor_weight) need the pretrained encoder's embedding of
+    # each training text: computed here, before a resume loads trained weights.
+    anchors = (frozen_embeddings(model.encoder, encoded.input_ids, model.pool, pad_id, special_ids, accelerator.device)
+               if config.objective.name == "carl" and config.mccl.anchor_weight > 0 else None)
 
     # -- resume -------------------------------------------------------------
     state = {"epoch": 0, "batch_in_epoch": 0, "best_dev": None, "best_step": None}
@@ -296,6 +300,8 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
         batch["labels"] = torch.from_numpy(encoded.labels[indices])
         if grid_classes is not None:
             batch["classes"] = torch.from_numpy(grid_classes[indices])
+        if anchors is not None:
+            batch["anchors"] = anchors[torch.as_tensor(indices)]
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}
 
         try:

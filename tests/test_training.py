@@ -239,37 +239,18 @@ def test_anchor_weight_is_a_fraction_with_a_positive_temperature():
         CarlConfig().override({"mccl.anchor_temperature": 0}).validate()
 
 
-def test_frozen_embeddings_match_the_encoder_in_eval_mode_in_text_order(tiny_encoder):
-    from transformers import AutoModel
-
-    from carl.model.embedding import POOLERS
-    from carl.training.batching import collate, frozen_embeddings
-
-    encoder = AutoModel.from_pretrained(tiny_encoder).train()
-    texts = [[101, 1045, 2180, 2000, 2180, 102], [101, 1045, 102], [101, 2057, 2439, 102]]
-    anchors = frozen_embeddings(encoder, texts, POOLERS["mean"], 0, [101, 102], batch_size=2)
-    assert encoder.training  # its mode is restored
-    encoder.eval()
-    with torch.no_grad():
-        for i, ids in enumerate(texts):  # each text alone, unpadded: the padded batches change nothing
-            batch = collate([ids], 0, [101, 102])
-            alone = POOLERS["mean"](encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"])
-                                    .last_hidden_state, batch["attention_mask"])
-            torch.testing.assert_close(anchors[i], alone[0], atol=1e-5, rtol=1e-5)
-
-
 def test_training_with_anchor_targets_embeds_the_texts_with_the_pretrained_weights(tiny_encoder, data_dir, tmp_path,
                                                                                    monkeypatch):
     import carl.training.trainer as trainer_module
 
     seen = []
-    original = trainer_module.frozen_embeddings
+    original = trainer_module.encode_texts
 
     def spy(encoder, *args, **kwargs):
         seen.append({k: v.detach().clone() for k, v in encoder.state_dict().items()})
         return original(encoder, *args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "frozen_embeddings", spy)
+    monkeypatch.setattr(trainer_module, "encode_texts", spy)
     config = tiny_config(tiny_encoder, data_dir, tmp_path / "run").override(
         {"mccl.anchor_weight": 0.3, "ptd.enabled": False, "train.max_steps": 2, "train.eval_every": 2,
          "train.save_every": 1})

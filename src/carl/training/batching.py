@@ -101,26 +101,3 @@ def collate(input_ids: Sequence[Sequence[int]], pad_id: int, special_ids: Sequen
     special = torch.isin(padded, torch.tensor(sorted(set(special_ids)), dtype=torch.long))
     return {"input_ids": padded, "attention_mask": attention, "candidates": attention.bool() & ~special}
 
-
-@torch.no_grad()
-def frozen_embeddings(encoder: torch.nn.Module, input_ids: Sequence[Sequence[int]], pool, pad_id: int,
-                      special_ids: Sequence[int], device: torch.device | str = "cpu",
-                      batch_size: int = 128) -> torch.Tensor:
-    """(N, H) pooled embeddings of every training text by ``encoder`` as it is now, in eval mode
-    (no dropout), in the order of ``input_ids``: the anchors of ``mccl.anchor_weight``, computed
-    once from the pretrained weights before training (and before a resume loads trained ones).
-    Texts are embedded in length order so that a batch pads little."""
-    was_training = encoder.training
-    encoder.eval()
-    order = sorted(range(len(input_ids)), key=lambda i: len(input_ids[i]))
-    out: torch.Tensor | None = None
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        batch = collate([input_ids[i] for i in rows], pad_id, special_ids)
-        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
-        pooled = pool(encoder(input_ids=ids, attention_mask=mask).last_hidden_state, mask).float().cpu()
-        if out is None:
-            out = torch.empty((len(input_ids), pooled.shape[1]), dtype=torch.float32)
-        out[rows] = pooled
-    encoder.train(was_training)
-    return out

@@ -24,10 +24,11 @@ from carl.errors import CarlError, CheckpointError, ConfigError, DataError
 from carl.export import base_normalizes, export_sentence_transformer
 from carl.losses.functional import cosine_momentum
 from carl.model.carl import CarlModel
+from carl.model.embedding import encode_texts
 from carl.model.encoder import load_encoder
 from carl.training import checkpoint as ckpt
 from carl.training.baselines import NEEDS_CLASSES, BaselineModel, BaselineStep
-from carl.training.batching import collate, encode_records, epoch_batches, frozen_embeddings, label_vocabulary
+from carl.training.batching import collate, encode_records, epoch_batches, label_vocabulary
 from carl.training.dev import dev_score
 from carl.training.step import CarlStep, average_gradients
 
@@ -235,7 +236,8 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     # The anchor targets of MCCL (mccl.anchor_weight) need the pretrained encoder's embedding of
     # each training text: computed here, before a resume loads trained weights.
-    anchors = (frozen_embeddings(model.encoder, encoded.input_ids, model.pool, pad_id, special_ids, accelerator.device)
+    anchors = (torch.from_numpy(encode_texts(model.encoder, tokenizer, [r.text for r in train_records],
+                                             pooling=config.model.pooling, max_length=config.data.max_length))
                if config.objective.name == "carl" and config.mccl.anchor_weight > 0 else None)
 
     # -- resume -------------------------------------------------------------

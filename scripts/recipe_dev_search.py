@@ -229,7 +229,7 @@ def main(argv: list[str]) -> None:
             write(out, results, grid_reference(grid), grid_dev_task_scores(grid),
                   " ".join(["python", "scripts/recipe_dev_search.py", *argv]),
                   replicate_table({k: v for k, v in replicates.items() if len(v) > 1}, grid),
-                  budget=budget_line(args.preset, preset, base),
+                  budget=budget_line(args.preset, base),
                   probes=f"{preset.max_train} train / {preset.max_eval} dev texts per task")
 
 
@@ -262,10 +262,9 @@ def write(out: pathlib.Path, trials: list[dict], reference: list[dict], grid_tas
     (out / "trials.md").write_text("\n".join(lines) + "\n")
 
 
-def budget_line(name: str, preset, base) -> str:
-    """The trials' budget in words, from the preset's own settings."""
-    model = base.model.name_or_path
-    return f"{name} preset: {base.train.max_steps} steps of batch {base.train.batch_size}, {model}"
+def budget_line(name: str, base) -> str:
+    """The trials' budget in words, from the preset's base config."""
+    return f"{name} preset: {base.train.max_steps} steps of batch {base.train.batch_size}, {base.model.name_or_path}"
 
 
 def task_dev_table(trials: list[dict], grid_tasks: dict[str, dict[str, float]],

@@ -268,7 +268,8 @@ def budget_line(name: str, base) -> str:
 
 
 def task_dev_table(trials: list[dict], grid_tasks: dict[str, dict[str, float]],
-                   probes: str = "1000 train / 1000 dev texts per task") -> list[str]:
+                   probes: str = "1000 train / 1000 dev texts per task",
+                   baseline_trials: Sequence[str] = BASELINE_TRIALS) -> list[str]:
     """Markdown: every probe task's dev score of the trials and of the grid's seed-0 models, and
     on how many tasks each is above every baseline the grid has finished (frozen, CE, SimCSE,
     SupCon at both rates), which the text names."""
@@ -279,14 +280,15 @@ def task_dev_table(trials: list[dict], grid_tasks: dict[str, dict[str, float]],
     tasks = probe_tasks()
     rows = [(f"grid: {name}", grid_tasks[name]) for name in DEV_TABLE_REFERENCE if name in grid_tasks]
     rows += [(f"trial: {name}", scores) for name, scores in scored]
-    baselines = [grid_tasks[b] for b in present] + [scores for name, scores in scored if name in BASELINE_TRIALS]
+    baselines = [grid_tasks[b] for b in present] + [scores for name, scores in scored if name in baseline_trials]
     best = {t: max(b[t] for b in baselines) for t in tasks}
     missing = [b for b in BASELINES if b not in present]
     lines = ["", "## Every probe task's dev split (seed 0)", "",
              "The probe's dev selection score (mean V-A Pearson r for EmoBank and Facebook-VA, macro-F1 otherwise) "
              f"on the grid's subsamples ({probes}), trials against the grid's seed-0 models; no test split is "
              "embedded. Last columns: the mean over tasks and the number of tasks on which the row is above every "
-             f"baseline ({', '.join(present)}, and the finished baseline trials among {', '.join(BASELINE_TRIALS)})"
+             f"baseline ({', '.join(present)}"
+             + (f", and the finished baseline trials among {', '.join(baseline_trials)})" if baseline_trials else ")")
              + (f"; not yet in the grid: {', '.join(missing)}." if missing else "."), "",
              "| model | " + " | ".join(tasks) + " | mean | above every baseline |",
              "|---" * (len(tasks) + 3) + "|"]

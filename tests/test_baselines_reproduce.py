@@ -753,3 +753,31 @@ def test_rescored_results_are_named_in_the_report_header():
     assert lines == ["- **Re-scored:** carer-mteb of CARL+ queue (seeds 0, 1) on raw pooled vectors: one output kind "
                      "(`python x.py`, commit abc)"]
     assert rescored_notes(found[:1]) == []
+
+
+def test_records_name_their_machine_and_the_report_says_when_results_come_from_several(fake_grid, tmp_path):
+    from carl.evaluation.report import machine_label
+    from carl.reproduce.report import UNRECORDED_MACHINE
+
+    fake_grid(FakeGrid())
+    rp.reproduce("cpu", tmp_path, variants=["carl", "simcse"], seeds=[0], plots=False)
+    here = machine_label()
+    for name in ("frozen", "carl", "simcse"):
+        assert json.loads((tmp_path / f"evals/{name}/seed0.json").read_text())["machine"] == here
+    report = (tmp_path / "REPORT.md").read_text()
+    assert f"- **Machine:** {here}; torch threads" in report
+    assert "Results by machine" not in report  # one machine: nothing more to say
+
+    # A sitting elsewhere, and a record from before records named their machine.
+    for name, machine in (("carl", "Other CPU, 64 cores, no GPU"), ("simcse", None)):
+        path = tmp_path / f"evals/{name}/seed0.json"
+        record = json.loads(path.read_text())
+        record.pop("machine")
+        path.write_text(json.dumps({**record, **({"machine": machine} if machine else {})}))
+    preset = rp.PRESETS["cpu"]
+    base, jobs = rp.plan(preset, tmp_path, variants=["carl", "simcse"], seeds=[0])
+    report = rp.write_grid_report(tmp_path, "cpu", preset, base, jobs, "carl reproduce test", plots=False).read_text()
+    line = next(l for l in report.splitlines() if l.startswith("- **Results by machine**"))
+    assert f"{here}: frozen encoder;" in line
+    assert "Other CPU, 64 cores, no GPU: CARL;" in line
+    assert line.endswith(f"{UNRECORDED_MACHINE}: SimCSE")

@@ -52,6 +52,12 @@ def machine_info() -> dict:
     return info
 
 
+def machine_label(info: dict | None = None) -> str:
+    """One line naming a machine: CPU model, core count and GPU (or "no GPU")."""
+    info = machine_info() if info is None else info
+    return f"{info.get('processor')}, {info.get('cpu_count')} cores, {info.get('gpu') or 'no GPU'}"
+
+
 def _is_number(v) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 

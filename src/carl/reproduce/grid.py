@@ -210,11 +210,13 @@ def evaluate_job(model_ref: str, eval_path: pathlib.Path, preset: Preset, data_d
 
 
 def _write_record(path: pathlib.Path, record: Mapping) -> dict:
-    """Write one grid result as strict JSON, atomically (a killed sitting leaves no half file)."""
-    from carl.evaluation.report import _jsonable
+    """Write one grid result as strict JSON, atomically (a killed sitting leaves no half file).
+    The record names the machine it was produced on: a grid may be finished over sittings on
+    different machines, and training times compare only within one."""
+    from carl.evaluation.report import _jsonable, machine_label
     from carl.io import atomic_write
 
-    record = _jsonable(dict(record))
+    record = _jsonable({**record, "machine": record.get("machine") or machine_label()})
     text = json.dumps(record, indent=1, allow_nan=False)
     atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
     return record

@@ -168,9 +168,26 @@ def late_ptd_losses(jobs: Sequence[Job]) -> dict[str, list[tuple[int, float]]]:
     return out
 
 
+UNRECORDED_MACHINE = "not recorded (records written before records named their machine)"
+
+
+def machines_of_records(found: Sequence[tuple[str, dict, dict]], current: str) -> list[str]:
+    """A report line naming the machine behind each result, when any result was produced on
+    another machine than this sitting's (or does not say): nothing otherwise."""
+    by_machine: dict[str, list[str]] = {}
+    for label, _, record in found:
+        labels = by_machine.setdefault(record.get("machine") or UNRECORDED_MACHINE, [])
+        if label not in labels:
+            labels.append(label)
+    if set(by_machine) <= {current}:
+        return []
+    return ["- **Results by machine** (the grid ran in sittings on more than one machine; training times compare "
+            "only within one): " + "; ".join(f"{machine}: {', '.join(labels)}" for machine, labels in by_machine.items())]
+
+
 def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base: CarlConfig, jobs: Sequence[Job],
                       command: str, *, plots: bool) -> pathlib.Path:
-    from carl.evaluation.report import machine_info, markdown_table, write_report
+    from carl.evaluation.report import machine_info, machine_label, markdown_table, write_report
     from carl.io import atomic_write
 
     found = collect(out, jobs)
@@ -199,8 +216,8 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
         f"- **Command:** `{command}`",
         f"- **Date:** {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}; **commits** that produced "
         f"the results: {', '.join(sorted({str(rec.get('commit')) for _, _, rec in found})) or 'none yet'}",
-        f"- **Machine:** {machine.get('processor')}, {machine.get('cpu_count')} cores"
-        + (f", {machine['gpu']}" if machine.get("gpu") else ", no GPU") + f"; torch threads {machine.get('torch_threads')}",
+        f"- **Machine:** {machine_label(machine)}; torch threads {machine.get('torch_threads')}",
+        *machines_of_records(found, machine_label(machine)),
         f"- **Encoder:** `{base.model.name_or_path}`; **training data:** {', '.join(base.data.train)}; "
         f"**budget per run:** {base.train.max_steps or str(base.train.epochs) + ' epochs'} steps of batch "
         f"{base.train.batch_size}, max_length {base.data.max_length}, lr {base.train.learning_rate:g}; checkpoint "

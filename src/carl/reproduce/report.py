@@ -181,8 +181,8 @@ def machines_of_records(found: Sequence[tuple[str, dict, dict]], current: str) -
             labels.append(label)
     if set(by_machine) <= {current}:
         return []
-    return ["- **Results by machine** (the grid ran in sittings on more than one machine; training times compare "
-            "only within one): " + "; ".join(f"{machine}: {', '.join(labels)}" for machine, labels in by_machine.items())]
+    listed = "; ".join(f"{machine}: {', '.join(labels)}" for machine, labels in by_machine.items())
+    return [f"- **Results by machine** (training times compare only within one machine): {listed}"]
 
 
 def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base: CarlConfig, jobs: Sequence[Job],

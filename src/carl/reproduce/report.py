@@ -256,7 +256,7 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
                   "who wins as the budget grows, read on dev only. The test tables above use each run's dev-best step.",
                   "", leaders, ""]
     if train_seconds:
-        lines += ["Training time per run (s, this machine): "
+        lines += ["Training time per run (s, wall time on the machine that trained it): "
                   + "; ".join(f"{label} {sum(v) / len(v):.0f}" for label, v in train_seconds.items()), ""]
     ptd_losses = late_ptd_losses(jobs)
     if ptd_losses:

@@ -25,9 +25,9 @@ import sys
 
 from recipe_dev_search import BASELINES, ROOT, dev_task_scores, grid_dev_task_scores, task_dev_table
 
-from carl.evaluation.report import machine_info
+from carl.evaluation.report import machine_label
+from carl.export import interpolate_with_base
 from carl.model.encoder import resolve_model_path
-from carl.model.interpolation import interpolate_with_base
 from carl.reproduce import PRESETS, git_commit, plan, train_job
 
 
@@ -61,14 +61,13 @@ def main(argv: list[str]) -> None:
 
 
 def write(out: pathlib.Path, rows: list[dict], grid_tasks: dict, argv: list[str], preset) -> None:
-    machine = machine_info()
     # Interpolated baselines are baselines: the table's "above every baseline" counts them.
     table = task_dev_table(rows, grid_tasks, f"{preset.max_train} train / {preset.max_eval} dev texts per task",
                            baseline_trials=[r["name"] for r in rows if r["variant"] in BASELINES])
     lines = ["# Weight interpolation with the pretrained encoder (WiSE-FT), on dev", "",
              f"- Command: `{' '.join(['python', 'scripts/weight_interpolation_dev.py', *argv])}`",
              f"- Date: {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}; commit {git_commit()}; "
-             f"machine {machine.get('processor')}, {machine.get('cpu_count')} cores",
+             f"machine {machine_label()}",
              "- Each trained model (cpu preset: 200 steps of batch 32, MiniLM, seed 0) is averaged with the "
              "pretrained encoder, θ_α = (1 − α)·θ₀ + α·θ₁ (α = 1: the trained model); no test split is read.",
              *table]

@@ -7,7 +7,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from carl.errors import ModelError
-from carl.model.interpolation import interpolate_weights, interpolate_with_base
+from carl.export import interpolate_with_base
+from carl.model.interpolation import interpolate_weights
 
 
 def _weights(value: float) -> dict[str, torch.Tensor]:

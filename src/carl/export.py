@@ -21,7 +21,7 @@ import os
 import pathlib
 import shutil
 import tempfile
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 from safetensors import SafetensorError
@@ -168,11 +168,42 @@ def load(path: str | os.PathLike, device: str | None = None, *, backend: str = "
     raise ModelError(f"backend {backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
 
 
-def copy_model(src: pathlib.Path, dst: pathlib.Path) -> None:
-    """Replace ``dst`` by a copy of the exported model ``src`` (atomically)."""
+def copy_model(src: pathlib.Path, dst: pathlib.Path, edit: Callable[[pathlib.Path], None] | None = None) -> None:
+    """Replace ``dst`` by a copy of the exported model ``src`` (atomically); ``edit``, if given,
+    changes the staged copy before it takes ``dst``'s place."""
     with tempfile.TemporaryDirectory(dir=dst.parent, prefix=f".{dst.name}.") as tmp:
         staged = pathlib.Path(tmp) / "model"
         shutil.copytree(src, staged)
+        if edit is not None:
+            edit(staged)
         if dst.exists():
             os.replace(dst, pathlib.Path(tmp) / "old")
         os.replace(staged, dst)
+
+
+def interpolate_with_base(model_dir: str | os.PathLike, base_dir: str | os.PathLike, alpha: float,
+                          out_dir: str | os.PathLike) -> pathlib.Path:
+    """Write a copy of the exported model ``model_dir`` whose encoder weights are averaged with
+    those of ``base_dir`` (the pretrained encoder's folder) by
+    ``carl.model.interpolation.interpolate_weights``; ``carl.json`` records it."""
+    from safetensors.torch import load_file, save_file
+
+    from carl.model.interpolation import interpolate_weights
+
+    weights = "model.safetensors"
+    model_dir, base_dir, out_dir = pathlib.Path(model_dir), pathlib.Path(base_dir), pathlib.Path(out_dir)
+    for folder, role in ((model_dir, "trained model"), (base_dir, "pretrained encoder")):
+        if not (folder / weights).is_file():
+            raise ModelError(f"{folder} has no {weights}; give the {role}'s folder")
+    mixed = interpolate_weights(load_file(str(base_dir / weights)), load_file(str(model_dir / weights)), alpha)
+
+    def write_mixed(staged: pathlib.Path) -> None:
+        save_file(mixed, str(staged / weights), metadata={"format": "pt"})
+        meta_path = staged / CARL_META
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        meta["weight_interpolation"] = {"pretrained": str(base_dir), "alpha": alpha}
+        meta_path.write_text(json.dumps(meta, indent=1, default=str))
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    copy_model(model_dir, out_dir, edit=write_mixed)
+    return out_dir

@@ -3,24 +3,19 @@
 Wortsman et al. 2022 ("Robust fine-tuning of zero-shot models") average a fine-tuned network's
 weights with the network it started from, θ_α = (1 − α)·θ₀ + α·θ₁: the result often keeps much
 of the fine-tuning's gain on its own task and much of the pretrained model's transfer elsewhere.
-Here it is a post-hoc step on an exported model folder (no training), used by
+Here it is a post-hoc step on an exported model folder (no training;
+``carl.export.interpolate_with_base`` writes the folder), used by
 ``scripts/weight_interpolation_dev.py`` to test on dev whether it softens the trade-off between
 affect and sentence polarity (docs/method.md, "A fifth round").
 """
 
 from __future__ import annotations
 
-import json
-import pathlib
-import shutil
-import tempfile
 from collections.abc import Mapping
 
 import torch
 
 from carl.errors import ModelError
-
-WEIGHTS_FILE = "model.safetensors"
 
 
 def interpolate_weights(pretrained: Mapping[str, torch.Tensor], trained: Mapping[str, torch.Tensor],
@@ -51,29 +46,3 @@ def interpolate_weights(pretrained: Mapping[str, torch.Tensor], trained: Mapping
         out[name] = ((1.0 - alpha) * theta0.float() + alpha * theta1.float()).to(theta1.dtype)
     return out
 
-
-def interpolate_with_base(model_dir: str | pathlib.Path, base_dir: str | pathlib.Path, alpha: float,
-                          out_dir: str | pathlib.Path) -> pathlib.Path:
-    """Write a copy of the exported model ``model_dir`` whose encoder weights are interpolated
-    with those of ``base_dir`` (the pretrained encoder's folder); ``carl.json`` records it."""
-    from safetensors.torch import load_file, save_file
-
-    model_dir, base_dir, out_dir = pathlib.Path(model_dir), pathlib.Path(base_dir), pathlib.Path(out_dir)
-    for folder, role in ((model_dir, "trained model"), (base_dir, "pretrained encoder")):
-        if not (folder / WEIGHTS_FILE).is_file():
-            raise ModelError(f"{folder} has no {WEIGHTS_FILE}; give the {role}'s folder")
-    mixed = interpolate_weights(load_file(str(base_dir / WEIGHTS_FILE)), load_file(str(model_dir / WEIGHTS_FILE)),
-                                alpha)
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=out_dir.parent, prefix=f".{out_dir.name}.") as tmp:
-        staged = pathlib.Path(tmp) / "model"
-        shutil.copytree(model_dir, staged)
-        save_file(mixed, str(staged / WEIGHTS_FILE), metadata={"format": "pt"})
-        meta_path = staged / "carl.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        meta["weight_interpolation"] = {"pretrained": str(base_dir), "alpha": alpha}
-        meta_path.write_text(json.dumps(meta, indent=1, default=str))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        staged.rename(out_dir)
-    return out_dir

@@ -203,6 +203,7 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
                                                           for _, _, rec in found]})
     done = sum(job.eval_path.is_file() for job in jobs)
     machine = machine_info()
+    sitting = machine_label(machine)
     figures = grid_plots(out, found, jobs) if plots and found else []
     train_seconds = {}
     for label, _, rec in found:
@@ -216,8 +217,8 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
         f"- **Command:** `{command}`",
         f"- **Date:** {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}; **commits** that produced "
         f"the results: {', '.join(sorted({str(rec.get('commit')) for _, _, rec in found})) or 'none yet'}",
-        f"- **Machine:** {machine_label(machine)}; torch threads {machine.get('torch_threads')}",
-        *machines_of_records(found, machine_label(machine)),
+        f"- **Machine:** {sitting}; torch threads {machine.get('torch_threads')}",
+        *machines_of_records(found, sitting),
         f"- **Encoder:** `{base.model.name_or_path}`; **training data:** {', '.join(base.data.train)}; "
         f"**budget per run:** {base.train.max_steps or str(base.train.epochs) + ' epochs'} steps of batch "
         f"{base.train.batch_size}, max_length {base.data.max_length}, lr {base.train.learning_rate:g}; checkpoint "

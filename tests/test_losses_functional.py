@@ -370,3 +370,15 @@ def test_mccl_anchor_weight_pulls_towards_the_frozen_neighbour():
         stepped = torch.nn.functional.normalize(x - 0.5 * x.grad, dim=-1)
         gains[beta] = float((stepped[0] @ torch.nn.functional.normalize(target[1], dim=-1)).detach())
     assert gains[0.8] > gains[0.0]
+
+
+def test_weight_arousal_scales_only_the_arousal_term_of_the_distance_kernel():
+    labels = torch.tensor([[0.2, 0.9], [0.6, 0.1], [0.5, 0.5]])
+    weighted = CF.weight_arousal(labels, 0.25)
+    similarity = CF.negative_squared_distance(weighted)
+    dv = labels[:, None, 0] - labels[None, :, 0]
+    da = labels[:, None, 1] - labels[None, :, 1]
+    assert torch.allclose(similarity, -(dv ** 2 + 0.25 * da ** 2))
+    assert torch.equal(CF.weight_arousal(labels, 1.0), labels)
+    with pytest.raises(ValueError, match="valence-arousal"):
+        CF.weight_arousal(torch.zeros(3, 5), 0.5)

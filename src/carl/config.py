@@ -97,6 +97,10 @@ class MCCLConfig:
     0: soft targets only (the paper)."""
     anchor_temperature: float = 0.05
     """tau_a of A = softmax(cos(a_i, a_j) / tau_a) over the other texts of the batch."""
+    arousal_weight: float = 1.0
+    """w_A > 0: arousal counts w_A times in the label similarity, L = -((dv)^2 + w_A (da)^2) with the
+    distance kernel (the arousal coordinate scaled by sqrt(w_A)); below 1, valence shapes the soft
+    targets more. Continuous V-A labels only. 1: both dimensions alike (the paper)."""
 
 
 @dataclass
@@ -140,6 +144,11 @@ class TrainConfig:
     """Optimiser steps; overrides ``epochs`` when set."""
     learning_rate: float = 3e-5
     head_learning_rate: float = 1e-3
+    layer_lr_decay: float = 1.0
+    """d in (0, 1]: layer-wise learning-rate decay (discriminative fine-tuning, Howard & Ruder 2018;
+    ELECTRA's LLRD): of L transformer layers, layer l (1 = lowest) learns at lr * d^(L - l) and the
+    input embeddings at lr * d^L, so the lower layers, which hold the most general features, move
+    least (carl.training.layer_decay). 1: one learning rate for the whole encoder."""
     weight_decay: float = 0.01
     warmup_ratio: float = 0.1
     max_grad_norm: float = 1.0
@@ -241,6 +250,14 @@ class CarlConfig:
         if self.mccl.class_weight > 0 and self.mccl.label_mode != "continuous":
             raise ConfigError("mccl.class_weight > 0 needs mccl.label_mode=continuous: its classes are cells of "
                               "the V-A grid; set mccl.class_weight=0 for the one-hot ablation")
+        if self.mccl.arousal_weight <= 0:
+            raise ConfigError(f"mccl.arousal_weight must be > 0 (1: valence and arousal alike), "
+                              f"got {self.mccl.arousal_weight}")
+        if self.mccl.arousal_weight != 1 and self.mccl.label_mode != "continuous":
+            raise ConfigError("mccl.arousal_weight weights the arousal coordinate of V-A labels: it needs "
+                              "mccl.label_mode=continuous; set mccl.arousal_weight=1 for the one-hot ablation")
+        if not 0 < self.train.layer_lr_decay <= 1:
+            raise ConfigError(f"train.layer_lr_decay must be in (0, 1] (1: no decay), got {self.train.layer_lr_decay}")
         if not 0 <= self.mccl.base_momentum <= 1:
             raise ConfigError(f"mccl.base_momentum must be in [0, 1], got {self.mccl.base_momentum}")
         for name in ("temperature", "label_temperature", "class_temperature", "anchor_temperature"):

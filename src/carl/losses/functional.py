@@ -54,6 +54,21 @@ def negative_squared_distance(labels: torch.Tensor, other: torch.Tensor | None =
     return -(labels[:, None, :] - other[None, :, :]).pow(2).sum(dim=-1)
 
 
+def weight_arousal(labels: torch.Tensor, arousal_weight: float) -> torch.Tensor:
+    """Scale the arousal coordinate of (N, 2) V-A labels by sqrt(w_A) (project option, docs/method.md).
+
+    With the distance kernel the label similarity becomes L_ij = -((v_i - v_j)^2 + w_A (a_i - a_j)^2):
+    w_A < 1 lets valence, the dimension sentence polarity depends on and the one annotators agree
+    on most, shape the soft targets more than arousal. w_A = 1 returns the labels unchanged.
+    """
+    if arousal_weight == 1.0:
+        return labels
+    if labels.shape[-1] != 2:
+        raise ValueError(f"arousal weighting needs (N, 2) valence-arousal labels, got shape {tuple(labels.shape)}")
+    scale = labels.new_tensor([1.0, arousal_weight ** 0.5])
+    return labels * scale
+
+
 LABEL_SIMILARITIES = {"cosine": label_similarity, "neg_sq_distance": negative_squared_distance}
 """``mccl.label_similarity`` -> the function computing L."""
 

@@ -25,14 +25,17 @@ class MCCLLoss(nn.Module):
     extra positive (:func:`carl.losses.functional.with_instance_targets`; 0: the paper).
     ``anchor_weight`` beta: targets (1 - beta) T + beta A, A the frozen encoder's in-batch
     neighbourhoods of ``anchors`` (:func:`carl.losses.functional.anchor_targets`; 0: the paper).
+    ``arousal_weight`` w_A: the arousal coordinate counts w_A times in the label kernel
+    (:func:`carl.losses.functional.weight_arousal`; 1: the paper).
 
     Reference: Son et al. 2025 (CARL), Eqs. 4-6; BYOL (Grill et al. 2020) for the branches.
     """
 
     def __init__(self, temperature: float = 0.1, label_temperature: float = 0.1, centre_labels: bool = True,
                  label_similarity: str = "cosine", instance_weight: float = 0.0, anchor_weight: float = 0.0,
-                 anchor_temperature: float = 0.05):
+                 anchor_temperature: float = 0.05, arousal_weight: float = 1.0):
         super().__init__()
+        self.arousal_weight = arousal_weight
         self.instance_weight = instance_weight
         self.anchor_weight = anchor_weight
         self.anchor_temperature = anchor_temperature
@@ -50,6 +53,8 @@ class MCCLLoss(nn.Module):
             target_labels = torch.cat([target_labels, queue.labels.to(target_labels.dtype)])
         if self.centre_labels:
             labels, target_labels = CF.centre_labels(labels), CF.centre_labels(target_labels)
+        labels = CF.weight_arousal(labels, self.arousal_weight)
+        target_labels = CF.weight_arousal(target_labels, self.arousal_weight)
         logits = CF.embedding_similarity(online.float(), target.float(), self.temperature)
         label_sim = self.label_similarity(labels.float(), target_labels.float())
         if self.anchor_weight > 0 and anchors is None:

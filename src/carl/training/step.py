@@ -80,7 +80,8 @@ class CarlStep:
                                   label_similarity=config.mccl.label_similarity,
                                   instance_weight=config.mccl.instance_weight,
                                   anchor_weight=config.mccl.anchor_weight,
-                                  anchor_temperature=config.mccl.anchor_temperature)
+                                  anchor_temperature=config.mccl.anchor_temperature,
+                                  arousal_weight=config.mccl.arousal_weight)
         self.focal_loss = FocalTokenLoss(config.ptd.focal_gamma, config.ptd.focal_alpha)
         # Every process gathers the same global targets, so every process's queue is the same.
         self.queue = LabelQueue(config.mccl.queue_size) if config.mccl.queue_size > 0 else None

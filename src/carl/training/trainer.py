@@ -30,6 +30,7 @@ from carl.training import checkpoint as ckpt
 from carl.training.baselines import NEEDS_CLASSES, BaselineModel, BaselineStep
 from carl.training.batching import collate, encode_records, epoch_batches, label_vocabulary
 from carl.training.dev import dev_score
+from carl.training.layer_decay import layer_decay_groups
 from carl.training.step import CarlStep, average_gradients
 
 log = logging.getLogger("carl.train")
@@ -93,9 +94,13 @@ def build_optimizer(model, config: CarlConfig, total_steps: int, fused: bool):
 
     encoder_params, head_params = model.trainable_groups()
     decay = config.train.weight_decay
+    if config.train.layer_lr_decay < 1:
+        encoder_groups = layer_decay_groups(model.encoder.named_parameters(), config.train.learning_rate,
+                                            config.train.layer_lr_decay, decay)
+    else:
+        encoder_groups = [{"params": encoder_params, "lr": config.train.learning_rate, "weight_decay": decay}]
     optimizer = torch.optim.AdamW(
-        [{"params": encoder_params, "lr": config.train.learning_rate, "weight_decay": decay},
-         {"params": head_params, "lr": config.train.head_learning_rate, "weight_decay": decay}],
+        [*encoder_groups, {"params": head_params, "lr": config.train.head_learning_rate, "weight_decay": decay}],
         fused=fused or None,
     )
     warmup = int(config.train.warmup_ratio * total_steps)

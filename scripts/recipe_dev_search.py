@@ -38,7 +38,7 @@ DEV_TABLE_REFERENCE = ("frozen", "supervised-ce", "simcse", "supcon", "supcon-lr
                        "carl-plus", "carl-plus-queue")
 BASELINES = ("frozen", "supervised-ce", "simcse", "supcon", "supcon-lr1e-4")
 #: Trials of a baseline (not in the grid): once finished they count among the baselines as well.
-BASELINE_TRIALS = ("supcon-lr2e-4",)
+BASELINE_TRIALS = ("supcon-lr2e-4", "supcon-llrd0.8")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -122,6 +122,9 @@ TRIALS: dict[str, tuple[dict, str]] = {
     "queue-arousal0.5": ({**RECIPE_PARTS, "train.learning_rate": 1e-4, "mccl.queue_size": 256,
                           "mccl.arousal_weight": 0.5},
                          "queue recipe, label kernel -((dv)^2 + 0.5 (da)^2): valence shapes the targets more"),
+    "supcon-llrd0.8": ({"objective.name": "supcon", "data.discrete_labels": "va_grid", "train.learning_rate": 1e-4,
+                        "train.layer_lr_decay": 0.8},
+                       "the same layer-wise decay for the strongest baseline (SupCon lr 1e-4)"),
     "queue-tau0.2": ({**RECIPE_PARTS, "train.learning_rate": 1e-4, "mccl.queue_size": 256, "mccl.temperature": 0.2},
                      "queue recipe with a softer embedding softmax (tau 0.2; tau 0.05 lost on dev in round 2)"),
 }

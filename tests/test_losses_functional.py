@@ -382,3 +382,15 @@ def test_weight_arousal_scales_only_the_arousal_term_of_the_distance_kernel():
     assert torch.equal(CF.weight_arousal(labels, 1.0), labels)
     with pytest.raises(ValueError, match="valence-arousal"):
         CF.weight_arousal(torch.zeros(3, 5), 0.5)
+
+
+def test_mccl_loss_with_a_vanishing_arousal_weight_ignores_arousal():
+    torch.manual_seed(0)
+    online, target = torch.randn(6, 8), torch.randn(6, 8)
+    valence = torch.rand(6, 1)
+    labels = torch.cat([valence, torch.rand(6, 1)], dim=1)
+    flat = torch.cat([valence, torch.full((6, 1), 0.5)], dim=1)
+    loss = MCCLLoss(label_similarity="neg_sq_distance", arousal_weight=1e-12)
+    assert torch.allclose(loss(online, target, labels), loss(online, target, flat), atol=1e-6)
+    plain = MCCLLoss(label_similarity="neg_sq_distance")
+    assert not torch.allclose(plain(online, target, labels), plain(online, target, flat), atol=1e-3)

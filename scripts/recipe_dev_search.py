@@ -214,6 +214,8 @@ def main(argv: list[str]) -> None:
     preset = PRESETS[args.preset]
     base, _ = plan(preset, runs, variants=["carl"], seeds=[0])
 
+    kept_records, kept_rows = kept_from_table(out)  # read before this run rewrites the table
+
     def finished(name: str, seed: int = 0) -> dict | None:
         run_dir = runs / name / f"seed{seed}"
         if not (run_dir / "summary.json").is_file():
@@ -239,12 +241,14 @@ def main(argv: list[str]) -> None:
             train_job(Job(Variant(name, name, "dev-trial", overrides, why), seed, cfg, run_dir, run_dir / "unused.json"))
             if not args.no_task_dev:
                 dev_task_scores(run_dir / "model", run_dir / "dev-tasks.json", preset, base.data.data_dir)
-            results = [r for r in map(finished, trials) if r is not None]  # every finished trial, in trial order
+            # Every finished trial in trial order; a trial whose run is not on this machine keeps its
+            # committed record (weights are not committed, and machines change between sittings).
+            results = [r for r in (finished(n) or kept_records.get(n) for n in trials) if r is not None]
             replicates = {name: [r for r in (finished(name, s) for s in range(10)) if r and r["dev_tasks"]]
                           for name in trials}
             write(out, results, grid_reference(grid), grid_dev_task_scores(grid),
                   " ".join(["python", "scripts/recipe_dev_search.py", *argv]),
-                  replicate_table({k: v for k, v in replicates.items() if len(v) > 1}, grid),
+                  replicate_table({k: v for k, v in replicates.items() if len(v) > 1}, grid, kept_rows),
                   budget=budget_line(args.preset, base),
                   probes=f"{preset.max_train} train / {preset.max_eval} dev texts per task")
 
@@ -258,7 +262,8 @@ def write(out: pathlib.Path, trials: list[dict], reference: list[dict], grid_tas
     meta = {"command": command, "date": datetime.datetime.now().astimezone().isoformat(timespec="minutes"),
             "commit": git_commit(), "machine": f"{machine.get('processor')}, {machine.get('cpu_count')} cores"}
     (out / "trials.json").write_text(json.dumps({**meta, "trials": trials, "grid_reference": reference,
-                                                 "grid_dev_tasks_seed0": grid_tasks}, indent=1) + "\n")
+                                                 "grid_dev_tasks_seed0": grid_tasks,
+                                                 "replicate_trial_rows": trial_rows(replicates)}, indent=1) + "\n")
     lines = [f"# Recipe design on dev ({budget})", "",
              f"- Command: `{meta['command']}`", f"- Date: {meta['date']}; commit {meta['commit']}; machine {meta['machine']}",
              "- Score: best dev V-A Pearson of the run (5-fold ridge on EmoBank + Facebook-VA dev, every 100 steps); "
@@ -276,6 +281,27 @@ def write(out: pathlib.Path, trials: list[dict], reference: list[dict], grid_tas
     lines += task_dev_table(trials, grid_tasks, probes)
     lines += replicates
     (out / "trials.md").write_text("\n".join(lines) + "\n")
+
+
+def trial_rows(replicate_lines: Sequence[str]) -> list[str]:
+    """The replicate table's trial rows (markdown lines), as stored in trials.json."""
+    return [line for line in replicate_lines if line.startswith("| trial: ")]
+
+
+def kept_from_table(out: pathlib.Path) -> tuple[dict[str, dict], list[str]]:
+    """What the committed table holds that this machine may lack: the seed-0 trial records (their
+    runs, with the weights, are not committed) and the replicate table's trial rows, so that a
+    sitting on a new machine adds trials to the table instead of replacing it."""
+    path = out / "trials.json"
+    if not path.is_file():
+        return {}, []
+    old = json.loads(path.read_text())
+    rows = old.get("replicate_trial_rows")
+    if rows is None:  # tables written before the rows were stored in trials.json: read trials.md
+        md = out / "trials.md"
+        text = md.read_text() if md.is_file() else ""
+        rows = trial_rows(text.split("## Replicates", 1)[1].splitlines()) if "## Replicates" in text else []
+    return {t["name"]: t for t in old.get("trials", [])}, rows
 
 
 def budget_line(name: str, base) -> str:
@@ -319,11 +345,13 @@ def task_dev_table(trials: list[dict], grid_tasks: dict[str, dict[str, float]],
 REPLICATE_REFERENCE = ("supcon-lr1e-4", "carl-plus", "carl-plus-queue")
 
 
-def replicate_table(trials: dict[str, list[dict]], grid: pathlib.Path) -> list[str]:
+def replicate_table(trials: dict[str, list[dict]], grid: pathlib.Path, kept_rows: Sequence[str] = ()) -> list[str]:
     """Markdown: trials with several training seeds beside the grid's variants over their seeds, on
     dev only: dev V-A, the 12-task dev mean, and the tasks on which the row's mean over seeds is
-    above the mean over seeds of every baseline."""
-    if not trials:
+    above the mean over seeds of every baseline. ``kept_rows``: rows of the committed table for
+    trials whose runs are not here (kept as written, after the recomputed rows)."""
+    kept_rows = [row for row in kept_rows if row.split("|")[1].strip().removeprefix("trial: ") not in trials]
+    if not trials and not kept_rows:
         return []
     tasks = probe_tasks()
     rows: dict[str, list[tuple[float, dict[str, float]]]] = {}
@@ -359,7 +387,7 @@ def replicate_table(trials: dict[str, list[dict]], grid: pathlib.Path) -> list[s
         lines.append(f"| {label} | {len(seeds)} | {cell([v for v, _ in seeds])} | "
                      f"{cell([statistics.mean(s[t] for t in tasks) for _, s in seeds])} | "
                      + " | ".join(f"{means[label][t]:.3f}" for t in tasks) + f" | {above} of {len(tasks)} |")
-    return lines
+    return lines + list(kept_rows)
 
 
 if __name__ == "__main__":

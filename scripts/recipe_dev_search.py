@@ -296,12 +296,7 @@ def kept_from_table(out: pathlib.Path) -> tuple[dict[str, dict], list[str]]:
     if not path.is_file():
         return {}, []
     old = json.loads(path.read_text())
-    rows = old.get("replicate_trial_rows")
-    if rows is None:  # tables written before the rows were stored in trials.json: read trials.md
-        md = out / "trials.md"
-        text = md.read_text() if md.is_file() else ""
-        rows = trial_rows(text.split("## Replicates", 1)[1].splitlines()) if "## Replicates" in text else []
-    return {t["name"]: t for t in old.get("trials", [])}, rows
+    return {t["name"]: t for t in old.get("trials", [])}, old.get("replicate_trial_rows", [])
 
 
 def budget_line(name: str, base) -> str:

@@ -18,16 +18,11 @@ def test_a_sitting_on_a_new_machine_keeps_the_committed_trials_and_replicate_row
     script = load_script()
     assert script.kept_from_table(tmp_path) == ({}, [])
     record = {"name": "queue1024", "dev_va_pearson": 0.69, "dev_tasks": {"sst2": 0.8}}
-    (tmp_path / "trials.json").write_text(json.dumps({"trials": [record]}))
-    # an older table stored its replicate rows only in trials.md
-    (tmp_path / "trials.md").write_text("# t\n\n## Replicates: several seeds\n\n| model | seeds |\n|---|---|\n"
-                                        "| grid: carl-plus | 3 |\n| trial: queue1024 | 3 |\n")
-    records, rows = script.kept_from_table(tmp_path)
-    assert records == {"queue1024": record}
-    assert rows == ["| trial: queue1024 | 3 |"]
-    # once stored in trials.json, the rows come from there
-    (tmp_path / "trials.json").write_text(json.dumps({"trials": [], "replicate_trial_rows": ["| trial: x | 2 |"]}))
-    assert script.kept_from_table(tmp_path) == ({}, ["| trial: x | 2 |"])
+    (tmp_path / "trials.json").write_text(json.dumps({"trials": [record],
+                                                      "replicate_trial_rows": ["| trial: queue1024 | 3 |"]}))
+    assert script.kept_from_table(tmp_path) == ({"queue1024": record}, ["| trial: queue1024 | 3 |"])
+    (tmp_path / "trials.json").write_text(json.dumps({"trials": []}))
+    assert script.kept_from_table(tmp_path) == ({}, [])
 
 
 def test_kept_replicate_rows_follow_the_grid_rows():

@@ -16,7 +16,7 @@ from carl.errors import CarlError, ModelError
 from carl.evaluation import embedding_store
 from carl.evaluation import tasks as T
 from carl.evaluation.commands import evaluate_command, parse_models, predict_va_command
-from carl.evaluation.report import build_report, markdown_table, merge_reports, summarise
+from carl.evaluation.report import build_report, markdown_table, merge_reports, shown_path, summarise
 
 MAX_TRAIN, MAX_EVAL = 40, 50
 
@@ -192,6 +192,13 @@ def test_report_json_holds_everything_and_no_nan(tmp_path):
     merged = merge_reports([json.loads(text), json.loads(text)])
     assert len(merged) == 2 and math.isnan(merged[0][1]["emobank"]["pearson_mean"])
     assert "nan" in markdown_table(merged)
+
+
+def test_shown_path_is_relative_under_the_working_directory_only(tmp_path):
+    inside = tmp_path / "results" / "runs" / "carl" / "seed0" / "model"
+    assert shown_path(str(inside), cwd=tmp_path) == "results/runs/carl/seed0/model"
+    assert shown_path("/elsewhere/model", cwd=tmp_path) == "/elsewhere/model"
+    assert shown_path("results/x", cwd=tmp_path) == "results/x" and shown_path(None) is None
 
 
 # ------------------------------------------------------------------ CLI

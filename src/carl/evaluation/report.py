@@ -169,6 +169,18 @@ def merge_reports(reports: Sequence[Mapping]) -> list[Run]:
     return [run for report in reports for run in runs_of(report)]
 
 
+def shown_path(path: str | None, cwd: pathlib.Path | None = None) -> str | None:
+    """``path`` relative to the working directory when it lies under it: a grid run from a
+    worktree or with an absolute ``--output-dir`` stores absolute paths, and the committed
+    table should name the models the way a reader's checkout holds them."""
+    if not path or not os.path.isabs(path):
+        return path
+    try:
+        return str(pathlib.Path(os.path.normpath(path)).relative_to(os.path.abspath(cwd or pathlib.Path.cwd())))
+    except ValueError:
+        return path
+
+
 def markdown_report(runs: Sequence[Run], report: Mapping) -> str:
     metas = [res.get("_meta", {}) for _, res in runs]
     subsampled = sorted({(m.get("max_train"), m.get("max_eval")) for m in metas if m.get("subsampled")}, key=str)
@@ -192,7 +204,7 @@ def markdown_report(runs: Sequence[Run], report: Mapping) -> str:
     lines.append("|---|---|---|---|---|")
     for (name, _), meta in zip(runs, metas):
         trained = meta.get("model_split_seed")
-        lines.append(f"| {name} | `{meta.get('model_path')}` | {meta.get('seed')} | {meta.get('split_seed')} | "
+        lines.append(f"| {name} | `{shown_path(meta.get('model_path'))}` | {meta.get('seed')} | {meta.get('split_seed')} | "
                      f"{'–' if trained is None else trained} |")
     machine = report.get("machine", {})
     lines += ["", f"date: {report.get('created')}; machine: {machine.get('processor')}, "

@@ -198,7 +198,7 @@ def finetune(
     if output.suffix.lower() != ".json":
         raise CarlError(f"--output {output}: give a .json path (the Markdown table is written beside it as .md)")
     from carl.data.specs import is_table
-    from carl.evaluation.tasks import table_task
+    from carl.evaluation.task_specs import table_task
 
     task_name = table_task(task).name if is_table(task) else task  # a table: its path, as in evaluate
     runs = []

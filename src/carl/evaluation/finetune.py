@@ -26,7 +26,8 @@ from torch import nn
 from carl.data import resolve_data_dir
 from carl.errors import CarlError
 from carl.evaluation.probes import classification_metrics, va_metrics
-from carl.evaluation.tasks import TASKS, EvalData, label_filter, has_va, single_label, table_task
+from carl.evaluation.task_specs import TASKS, table_task
+from carl.evaluation.tasks import EvalData, has_va, label_filter, single_label
 from carl.model.embedding import POOLERS
 
 KINDS = ("va_regression", "classification")

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from carl.evaluation.tasks import TASKS, report_metrics_of
+from carl.evaluation.task_specs import TASKS, report_metrics_of
 
 __all__ = ["build_report", "machine_info", "markdown_report", "markdown_table", "merge_reports", "summarise",
            "write_report"]

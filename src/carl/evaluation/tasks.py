@@ -1,4 +1,4 @@
-"""Evaluation tasks: a registry of (corpus, protocol, metrics), and ``run_tasks`` to score a model.
+"""Evaluation tasks: ``run_tasks`` scores a model on the registry's tasks (:mod:`carl.evaluation.task_specs`).
 
 Every task scores **frozen** sentence embeddings of one model (SentEval / MTEB style):
 
@@ -42,6 +42,8 @@ import numpy as np
 from carl.data import load_corpus, resolve_data_dir
 from carl.data.records import Record
 from carl.evaluation.embedding_store import EmbeddingStore
+from carl.evaluation.task_specs import (MAX_PAIRS, MIN_TABLE_ROWS, TASKS, VA_RADIUS, TaskSpec, known_tasks,
+                                        report_metrics_of, resolve_task_names, table_task, task_spec)
 from carl.errors import CarlError, DataError
 
 log = logging.getLogger(__name__)
@@ -61,151 +63,6 @@ __all__ = [
     "run_tasks",
     "single_label",
 ]
-
-VA_RADIUS = 0.05
-"""Positive-pair rule for continuous labels: normalised V-A within this Euclidean radius.
-About half a standard deviation of EmoBank's normalised V or A (~0.10 each); it makes 11 % of
-EmoBank test pairs positive (0.1 would make 31 %, too loose to mean "same affect")."""
-MAX_PAIRS = 10000
-"""At most this many positive pairs per alignment number (sampled uniformly, seeded)."""
-
-@dataclass(frozen=True)
-class TaskSpec:
-    """One evaluation task.
-
-    ``kind``: ``va_regression`` | ``classification`` | ``mteb_classification`` | ``geometry``.
-    ``corpus``: the corpus it reads (geometry reads EmoBank and CARER test splits).
-    ``single_label_only``: keep only rows with exactly one label (in every split).
-    ``exclude_label``: also report macro-F1 without this label.
-    ``report_metrics``: the metrics shown in Markdown tables (the JSON keeps all).
-    ``lower_is_better``: metrics of this task where smaller is better.
-    """
-
-    name: str
-    kind: str
-    corpus: str | None
-    description: str
-    report_metrics: tuple[str, ...]
-    single_label_only: bool = False
-    exclude_label: str | None = None
-    lower_is_better: tuple[str, ...] = ()
-    options: Mapping[str, object] = field(default_factory=dict)
-
-
-_VA_METRICS = ("pearson_v", "pearson_a", "pearson_mean", "spearman_mean")
-_CLS_METRICS = ("accuracy", "macro_f1")
-
-
-def _cls(name: str, description: str, **kw) -> TaskSpec:
-    metrics = _CLS_METRICS + (("macro_f1_without_no_emotion",) if kw.get("exclude_label") == "no emotion" else ())
-    return TaskSpec(name=name, kind="classification", corpus=name, description=description, report_metrics=metrics,
-                    **kw)
-
-
-_TASK_LIST: list[TaskSpec] = [
-    TaskSpec("emobank", "va_regression", "emobank",
-             "EmoBank V-A regression (official test split), Ridge probe", _VA_METRICS),
-    TaskSpec("facebook-va", "va_regression", "facebook-va",
-             "Facebook-VA V-A regression (seeded 80/10/10 split), Ridge probe", _VA_METRICS),
-    _cls("goemotions-10", "GoEmotions-10: 10 most frequent emotions, single-label rows (carl.data definition)"),
-    _cls("goemotions-ekman", "GoEmotions Ekman 6 + neutral, single-label rows only", single_label_only=True),
-    _cls("dailydialog", "DailyDialog utterances, 7 classes incl. 'no emotion'", exclude_label="no emotion"),
-    _cls("tec", "Twitter Emotion Corpus, 6 Ekman emotions (seeded split)"),
-    _cls("carer", "CARER tweets, 6 emotions (stands in for IEMOCAP)"),
-    _cls("sst2", "SST-2 sentence sentiment (transfer)"),
-    _cls("sst5", "SST-5 fine-grained sentence sentiment (transfer)"),
-    _cls("mr", "MR movie-review polarity (transfer, seeded split)"),
-    _cls("cr", "CR customer-review polarity (transfer, seeded split)"),
-    _cls("mpqa", "MPQA opinion polarity (transfer, seeded split)"),
-    TaskSpec("carer-mteb", "mteb_classification", "carer",
-             "MTEB EmotionClassification run by the mteb library on the local CARER files: 10 experiments x 16 "
-             "examples per label, logistic regression (max_iter 100), test split",
-             ("accuracy", "macro_f1")),
-    TaskSpec("geometry", "geometry", None,
-             f"Alignment (EmoBank test pairs within V-A radius {VA_RADIUS}; CARER test same-label pairs) and "
-             "uniformity (t=2) of EmoBank and CARER test embeddings",
-             ("alignment_va", "alignment_label", "uniformity_emobank", "uniformity_carer"),
-             lower_is_better=("alignment_va", "alignment_label", "uniformity_emobank", "uniformity_carer")),
-]
-
-TASKS: dict[str, TaskSpec] = {t.name: t for t in _TASK_LIST}
-
-
-def known_tasks() -> list[str]:
-    return list(TASKS)
-
-
-def resolve_task_names(tasks: str | Sequence[str] | None) -> list[str]:
-    """``"all"`` / None -> every task; a comma list or sequence -> those, in registry order,
-    deduplicated, followed by table specs (``mine.csv:text=body,valence=v,arousal=a``, see
-    :func:`table_task`) in the order given. An unknown name is a :class:`CarlError` listing
-    the known ones."""
-    from carl.data.specs import is_table, split_specs
-
-    if tasks is None:
-        return known_tasks()
-    items = split_specs(tasks if isinstance(tasks, str) else [str(t) for t in tasks], what="--tasks")
-    if not items:
-        raise CarlError(f"no task given; tasks are: all, {', '.join(known_tasks())}, or a table spec "
-                        "mine.csv:text=COL,valence=COL,arousal=COL")
-    tables = list(dict.fromkeys(t for t in items if is_table(t)))
-    items = [t for t in items if not is_table(t)]
-    if "all" in items:
-        return known_tasks() + tables
-    unknown = [t for t in items if t not in TASKS]
-    if unknown:
-        raise CarlError(f"unknown task(s) {', '.join(unknown)}; tasks are: all, {', '.join(known_tasks())}, or a "
-                        "table spec such as mine.csv:text=body,valence=v,arousal=a (.csv, .tsv or .jsonl)")
-    wanted = set(items)
-    return [t for t in TASKS if t in wanted] + tables
-
-
-MIN_TABLE_ROWS = 30
-"""An evaluation table is split 80/10/10; below this many rows its test split is too small."""
-
-
-def table_task(spec: str) -> TaskSpec:
-    """A task built from a user's table spec (:mod:`carl.data.specs`), named by its path.
-
-    With valence and arousal columns (the default) it is a V-A regression task, scored like
-    ``emobank``; a spec that names only a ``label=`` column (no ``valence=`` / ``arousal=``)
-    is a single-label classification task, scored like ``carer``. The table's rows are split
-    80/10/10 by text (seeded by the split seed, as Facebook-VA): the probe is fitted on the
-    first part, its hyper-parameter chosen on the second, and scored on the third.
-    """
-    from carl.data.specs import parse_table_spec
-
-    table = parse_table_spec(spec)
-    if table.has_va:
-        return TaskSpec(table.path, "va_regression", table.spec,
-                        f"V-A regression on your table {table.spec} (seeded 80/10/10 split), Ridge probe",
-                        _VA_METRICS)
-    return TaskSpec(table.path, "classification", table.spec,
-                    f"classification of {table.label_column} in your table {table.spec} (seeded 80/10/10 split), "
-                    "logistic probe", _CLS_METRICS)
-
-
-def task_spec(name: str) -> TaskSpec:
-    """The :class:`TaskSpec` of a registry name or a table spec."""
-    from carl.data.specs import is_table
-
-    if name in TASKS:
-        return TASKS[name]
-    if is_table(name):
-        return table_task(name)
-    raise CarlError(f"unknown task {name!r}; tasks are: {', '.join(known_tasks())}, or a table spec")
-
-
-def report_metrics_of(task: str, present: Sequence[str]) -> list[str]:
-    """The metrics a Markdown table shows for ``task``: its spec's, or for a task outside the
-    registry (a table, named by its path) the V-A or classification headline metrics present."""
-    if task in TASKS:
-        return [m for m in TASKS[task].report_metrics if m in present]
-    for metrics in (_VA_METRICS, _CLS_METRICS):
-        if metrics[0] in present:
-            return [m for m in metrics if m in present]
-    return sorted(present)
-
 
 # ------------------------------------------------------------------ embedding cache
 

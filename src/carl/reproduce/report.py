@@ -333,7 +333,7 @@ def collect_finetune(out: pathlib.Path, preset: Preset, jobs: Sequence[Job]) -> 
 
 def finetune_table(found: Mapping[str, list[dict]], tasks: Sequence[str]) -> str:
     """Rows: models; columns: each task's fine-tuned test metrics (mean ± std over seeds)."""
-    from carl.evaluation.tasks import TASKS
+    from carl.evaluation.task_specs import TASKS
 
     columns = [(t, m) for t in tasks for m in FINETUNE_HEADLINE[TASKS[t].kind]]
     lines = ["| model | seeds | " + " | ".join(f"{t} {m}" for t, m in columns) + " | best step |",

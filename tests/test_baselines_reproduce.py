@@ -353,6 +353,9 @@ def test_against_every_baseline_counts_tasks_above_the_best_baseline():
     assert lines[3] == "| sst2 accuracy | 0.850 ± 0.014 | SupCon | 0.860 | -0.010 | no |"
     assert lines[-1].startswith("| **tasks above every baseline** | **1 of 2** (clearly: 1)")
     assert rp.against_every_baseline(found, "absent", ["SupCon"]) == ""
+    counts = rp.above_every_baseline_counts(found, ["CARL+", "absent"], ["frozen encoder", "SupCon"]).splitlines()
+    assert counts[2:] == ["| CARL+ | 2 | 1 of 2 | 1 | emobank |"]
+    assert rp.above_every_baseline_counts(found, ["absent"], ["SupCon"]) == ""
 
 
 def test_plan_rejects_unknown_variant_and_preset(tmp_path):

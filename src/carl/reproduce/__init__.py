@@ -59,6 +59,7 @@ from carl.reproduce.report import (  # noqa: F401  (re-exported: users, scripts 
     headline_table,
     versus_table,
     against_every_baseline,
+    above_every_baseline_counts,
     late_ptd_losses,
     write_grid_report,
     FINETUNE_HEADLINE,

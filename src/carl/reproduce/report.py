@@ -110,25 +110,33 @@ def versus_table(found: Sequence[tuple[str, dict, dict]], reference: str) -> str
     return "\n".join(lines)
 
 
-def against_every_baseline(found: Sequence[tuple[str, dict, dict]], contender: str, baselines: Sequence[str]) -> str:
-    """Per task: ``contender``'s mean against the best baseline mean, and whether it is above every baseline.
+@dataclasses.dataclass(frozen=True)
+class BaselineGap:
+    """One headline task: the contender's mean against the best baseline's."""
 
-    Rows: the headline tasks; a last row counts the tasks where the contender's mean is above
-    the mean of every baseline (and clearly above: the gap to the best baseline exceeds their
-    combined sample std, as in :func:`versus_table`).
-    """
+    task: str
+    values: list[float]
+    best: str
+    best_mean: float
+    delta: float
+    clearly: bool
+
+
+def baseline_gaps(found: Sequence[tuple[str, dict, dict]], contender: str, baselines: Sequence[str]) -> list[BaselineGap]:
+    """Per headline task: ``contender``'s mean against the best baseline mean (clearly above: the
+    gap exceeds the two's combined sample std, as in :func:`versus_table`). Empty when the
+    contender or every baseline is missing."""
     by_label: dict[str, list[dict]] = {}
     for label, res, _ in found:
         by_label.setdefault(label, []).append(res)
     present = [b for b in baselines if b in by_label]
     if contender not in by_label or not present:
-        return ""
+        return []
 
     def stats(label: str, task: str):
         return _mean_std([r[task].get(HEADLINE[task]) for r in by_label[label] if task in r])
 
-    lines = [f"| task | {contender} | best baseline | its mean | Δ | above every baseline |", "|---|---|---|---|---|---|"]
-    above = clearly = counted = 0
+    gaps = []
     for task in HEADLINE:
         ours = stats(contender, task)
         theirs = {b: stats(b, task) for b in present}
@@ -138,15 +146,46 @@ def against_every_baseline(found: Sequence[tuple[str, dict, dict]], contender: s
         best = max(theirs, key=lambda b: theirs[b][0])
         delta = ours[0] - theirs[best][0]
         spread = math.hypot(ours[1], theirs[best][1]) if ours[1] is not None and theirs[best][1] is not None else None
-        counted += 1
-        above += delta > 0
-        clear = spread is not None and delta > spread
-        clearly += clear
-        verdict = ("yes, clearly" if clear else "yes") if delta > 0 else "no"
-        lines.append(f"| {task} {HEADLINE[task]} | {_stat_cell([r[task].get(HEADLINE[task]) for r in by_label[contender] if task in r])} "
-                     f"| {best} | {theirs[best][0]:.3f} | {delta:+.3f} | {verdict} |")
-    lines.append(f"| **tasks above every baseline** | **{above} of {counted}** (clearly: {clearly}) | | | | |")
+        gaps.append(BaselineGap(task, [r[task].get(HEADLINE[task]) for r in by_label[contender] if task in r],
+                                best, theirs[best][0], delta, spread is not None and delta > spread))
+    return gaps
+
+
+def against_every_baseline(found: Sequence[tuple[str, dict, dict]], contender: str, baselines: Sequence[str]) -> str:
+    """Per task: ``contender``'s mean against the best baseline mean, and whether it is above every baseline.
+
+    Rows: the headline tasks; a last row counts the tasks where the contender's mean is above
+    the mean of every baseline (and clearly above: the gap to the best baseline exceeds their
+    combined sample std, as in :func:`versus_table`).
+    """
+    gaps = baseline_gaps(found, contender, baselines)
+    if not gaps:
+        return ""
+    lines = [f"| task | {contender} | best baseline | its mean | Δ | above every baseline |", "|---|---|---|---|---|---|"]
+    for gap in gaps:
+        verdict = ("yes, clearly" if gap.clearly else "yes") if gap.delta > 0 else "no"
+        lines.append(f"| {gap.task} {HEADLINE[gap.task]} | {_stat_cell(gap.values)} "
+                     f"| {gap.best} | {gap.best_mean:.3f} | {gap.delta:+.3f} | {verdict} |")
+    above = sum(g.delta > 0 for g in gaps)
+    lines.append(f"| **tasks above every baseline** | **{above} of {len(gaps)}** (clearly: {sum(g.clearly for g in gaps)}) "
+                 "| | | | |")
     return "\n".join(lines)
+
+
+def above_every_baseline_counts(found: Sequence[tuple[str, dict, dict]], contenders: Sequence[str],
+                                baselines: Sequence[str]) -> str:
+    """One row per contender (every trained variant that is not a baseline, ablations included):
+    on how many headline tasks its mean is above the mean of every baseline, clearly or not,
+    and the tasks where it is."""
+    lines = ["| variant | seeds | above every baseline | clearly | tasks |", "|---|---|---|---|---|"]
+    for contender in contenders:
+        gaps = baseline_gaps(found, contender, baselines)
+        if not gaps:
+            continue
+        won = [g.task for g in gaps if g.delta > 0]
+        lines.append(f"| {contender} | {len(gaps[0].values)} | {len(won)} of {len(gaps)} | "
+                     f"{sum(g.clearly for g in gaps)} | {', '.join(won) or '–'} |")
+    return "\n".join(lines) if len(lines) > 2 else ""
 
 
 def late_ptd_losses(jobs: Sequence[Job]) -> dict[str, list[tuple[int, float]]]:
@@ -244,6 +283,12 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
                   "sqrt(std² + std²) of the two (needs 2+ seeds each). Δ: difference of means.", "", against, ""]
     baselines = [b for b in [FROZEN_LABEL] + [v.label for v in VARIANTS if v.group == "baseline"]
                  if any(label == b for label, _, _ in found)]
+    counts = above_every_baseline_counts(found, [v.label for v in VARIANTS if v.group != "baseline"], baselines)
+    if counts:
+        lines += [f"### Tasks above every baseline ({', '.join(baselines)}), by variant", "",
+                  "Per variant, the headline tasks where its mean is above the mean of every baseline; clearly: the gap "
+                  "to the best baseline exceeds sqrt(std² + std²) of the two. The tables below give the gaps.", "",
+                  counts, ""]
     for variant in VARIANTS:
         table = against_every_baseline(found, variant.label, baselines) if variant.group in ("CARL", "recipe") else ""
         if table:

@@ -780,6 +780,7 @@ def test_records_name_their_machine_and_the_report_says_when_results_come_from_s
     preset = rp.PRESETS["cpu"]
     base, jobs = rp.plan(preset, tmp_path, variants=["carl", "simcse"], seeds=[0])
     report = rp.write_grid_report(tmp_path, "cpu", preset, base, jobs, "carl reproduce test", plots=False).read_text()
+    assert f"- **Machine of this sitting:** {here}; torch threads" in report
     line = next(l for l in report.splitlines() if l.startswith("- **Results by machine**"))
     assert f"{here}: frozen encoder;" in line
     assert "Other CPU, 64 cores, no GPU: CARL;" in line

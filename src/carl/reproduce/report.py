@@ -244,6 +244,7 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
     machine = machine_info()
     sitting = machine_label(machine)
     figures = grid_plots(out, found, jobs) if plots and found else []
+    by_machine = machines_of_records(found, sitting)
     train_seconds = {}
     for label, _, rec in found:
         if rec.get("train_seconds") is not None:
@@ -256,8 +257,10 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
         f"- **Command:** `{command}`",
         f"- **Date:** {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}; **commits** that produced "
         f"the results: {', '.join(sorted({str(rec.get('commit')) for _, _, rec in found})) or 'none yet'}",
-        f"- **Machine:** {sitting}; torch threads {machine.get('torch_threads')}",
-        *machines_of_records(found, sitting),
+        # With results from several machines, the machine line names only the one that wrote this report.
+        f"- **{'Machine of this sitting' if by_machine else 'Machine'}:** {sitting}; torch threads "
+        f"{machine.get('torch_threads')}",
+        *by_machine,
         f"- **Encoder:** `{base.model.name_or_path}`; **training data:** {', '.join(base.data.train)}; "
         f"**budget per run:** {base.train.max_steps or str(base.train.epochs) + ' epochs'} steps of batch "
         f"{base.train.batch_size}, max_length {base.data.max_length}, lr {base.train.learning_rate:g}; checkpoint "

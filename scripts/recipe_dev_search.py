@@ -13,6 +13,10 @@ compared with results/budget-cpu-long). Weights are not committed; the tables ar
 OUT/trials.json. Finished trials are cached (re-run to continue). The grid's own variants are read
 from GRID/evals/*/seed*.json: their `best_dev_va_pearson` came from the same dev check.
 
+Each trial records the sitting that trained it (command, date, commit, machine: RUN/sitting.json,
+copied into trials.json), and trials.md lists the sittings and names each row's, so a table that
+grows over several sittings keeps every row's command.
+
 Each trial is also scored on the dev split of every probe task (`run_tasks(dev_only=True)`: the
 probe's selection score, on the grid's subsamples; no test split is embedded), beside the same
 dev scores of the grid's seed-0 models, so a recipe is chosen on all 12 probe tasks' dev splits
@@ -203,6 +207,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--only", nargs="*", help="trial names (default: all)")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0],
                         help="training seeds of each trial (default 0); more seeds add the replicate table")
+    parser.add_argument("--tables-only", action="store_true",
+                        help="train nothing: rewrite the tables from the finished runs here and the committed "
+                             "records (e.g. after the grid compared with gains seeds)")
     parser.add_argument("--no-task-dev", action="store_true",
                         help="skip scoring each trial on every probe task's dev split")
     args = parser.parse_args(argv)
@@ -215,6 +222,7 @@ def main(argv: list[str]) -> None:
     base, _ = plan(preset, runs, variants=["carl"], seeds=[0])
 
     kept_records, kept_rows = kept_from_table(out)  # read before this run rewrites the table
+    sitting = sitting_record(" ".join(["python", "scripts/recipe_dev_search.py", *argv]))
 
     def finished(name: str, seed: int = 0) -> dict | None:
         run_dir = runs / name / f"seed{seed}"
@@ -225,7 +233,10 @@ def main(argv: list[str]) -> None:
         curve = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()
                  if '"dev/va_pearson"' in line]
         tasks_path = run_dir / "dev-tasks.json"
-        return {"name": name, "why": why, "overrides": overrides, "seed": seed,
+        sitting_path = run_dir / "sitting.json"
+        trained_in = (json.loads(sitting_path.read_text()) if sitting_path.is_file()
+                      else kept_records.get(name, {}).get("sitting") if seed == 0 else None)
+        return {"name": name, "why": why, "overrides": overrides, "seed": seed, "sitting": trained_in,
                 "dev_va_pearson": summary["best_dev_va_pearson"], "best_step": summary["best_step"],
                 "train_seconds": summary["seconds"], "dev_curve": {row["step"]: row["dev/va_pearson"] for row in curve},
                 "dev_tasks": read_dev_task_scores(tasks_path) if tasks_path.is_file() else None}
@@ -233,46 +244,85 @@ def main(argv: list[str]) -> None:
     unknown = sorted(set(args.only or []) - set(trials))
     if unknown:
         parser.error(f"unknown trial(s) {unknown}; {args.preset} trials: {', '.join(trials)}")
+    def rewrite_tables() -> None:
+        # Every finished trial in trial order; a trial whose run is not on this machine keeps its
+        # committed record (weights are not committed, and machines change between sittings).
+        results = [r for r in (finished(n) or kept_records.get(n) for n in trials) if r is not None]
+        replicates = {name: [r for r in (finished(name, s) for s in range(10)) if r and r["dev_tasks"]]
+                      for name in trials}
+        write(out, results, grid_reference(grid), grid_dev_task_scores(grid), sitting,
+              replicate_table({k: v for k, v in replicates.items() if len(v) > 1}, grid, kept_rows),
+              budget=budget_line(args.preset, base),
+              probes=f"{preset.max_train} train / {preset.max_eval} dev texts per task")
+
+    if args.tables_only:
+        rewrite_tables()
+        return
     for name in args.only or trials:  # --only runs its trials in the order given
         for seed in args.seeds:
             overrides, why = trials[name]
             run_dir = runs / name / f"seed{seed}"
             cfg = base.override({**overrides, "train.seed": seed, "train.output_dir": str(run_dir)}).validate()
-            train_job(Job(Variant(name, name, "dev-trial", overrides, why), seed, cfg, run_dir, run_dir / "unused.json"))
+            if train_job(Job(Variant(name, name, "dev-trial", overrides, why), seed, cfg, run_dir,
+                             run_dir / "unused.json")) > 0:
+                (run_dir / "sitting.json").write_text(json.dumps(sitting) + "\n")
             if not args.no_task_dev:
                 dev_task_scores(run_dir / "model", run_dir / "dev-tasks.json", preset, base.data.data_dir)
-            # Every finished trial in trial order; a trial whose run is not on this machine keeps its
-            # committed record (weights are not committed, and machines change between sittings).
-            results = [r for r in (finished(n) or kept_records.get(n) for n in trials) if r is not None]
-            replicates = {name: [r for r in (finished(name, s) for s in range(10)) if r and r["dev_tasks"]]
-                          for name in trials}
-            write(out, results, grid_reference(grid), grid_dev_task_scores(grid),
-                  " ".join(["python", "scripts/recipe_dev_search.py", *argv]),
-                  replicate_table({k: v for k, v in replicates.items() if len(v) > 1}, grid, kept_rows),
-                  budget=budget_line(args.preset, base),
-                  probes=f"{preset.max_train} train / {preset.max_eval} dev texts per task")
+            rewrite_tables()
 
 
-def write(out: pathlib.Path, trials: list[dict], reference: list[dict], grid_tasks: dict[str, dict[str, float]],
-          command: str, replicates: list[str] = (), budget: str = "cpu preset: 200 steps of batch 32, MiniLM",
-          probes: str = "1000 train / 1000 dev texts per task") -> None:
+def sitting_record(command: str) -> dict[str, str]:
+    """This sitting: the command line, the date, the commit and the machine."""
     from carl.evaluation.report import machine_info
 
     machine = machine_info()
-    meta = {"command": command, "date": datetime.datetime.now().astimezone().isoformat(timespec="minutes"),
+    return {"command": command, "date": datetime.datetime.now().astimezone().isoformat(timespec="minutes"),
             "commit": git_commit(), "machine": f"{machine.get('processor')}, {machine.get('cpu_count')} cores"}
-    (out / "trials.json").write_text(json.dumps({**meta, "trials": trials, "grid_reference": reference,
-                                                 "grid_dev_tasks_seed0": grid_tasks,
+
+
+def sitting_lines(trials: Sequence[dict]) -> tuple[list[str], dict[str, str]]:
+    """Markdown: the sittings that trained the trials, numbered in order of first appearance, and
+    each trial's sitting label ("–" where the record predates per-trial sittings)."""
+    numbers: dict[str, int] = {}
+    lines, labels = [], {}
+    for t in trials:
+        sitting = t.get("sitting")
+        if not sitting:
+            labels[t["name"]] = "–"
+            continue
+        key = json.dumps(sitting, sort_keys=True)
+        if key not in numbers:
+            numbers[key] = len(numbers) + 1
+            lines.append(f"{numbers[key]}. `{sitting['command']}` ({sitting['date']}; commit {sitting['commit']}; "
+                         f"machine {sitting['machine']})")
+        labels[t["name"]] = str(numbers[key])
+    if any(label == "–" for label in labels.values()):
+        lines.append("- –: trained before trials recorded their sitting; docs/method.md names each round's command.")
+    return lines, labels
+
+
+def write(out: pathlib.Path, trials: list[dict], reference: list[dict], grid_tasks: dict[str, dict[str, float]],
+          sitting: dict[str, str], replicates: list[str] = (),
+          budget: str = "cpu preset: 200 steps of batch 32, MiniLM",
+          probes: str = "1000 train / 1000 dev texts per task") -> None:
+    """OUT/trials.json and OUT/trials.md; ``sitting`` (this one) is recorded as the last writer."""
+    (out / "trials.json").write_text(json.dumps({"last_written_by": sitting, "trials": trials,
+                                                 "grid_reference": reference, "grid_dev_tasks_seed0": grid_tasks,
                                                  "replicate_trial_rows": trial_rows(replicates)}, indent=1) + "\n")
+    sittings, label = sitting_lines(trials)
     lines = [f"# Recipe design on dev ({budget})", "",
-             f"- Command: `{meta['command']}`", f"- Date: {meta['date']}; commit {meta['commit']}; machine {meta['machine']}",
              "- Score: best dev V-A Pearson of the run (5-fold ridge on EmoBank + Facebook-VA dev, every 100 steps); "
-             "no test split is read.", "",
-             "## Trials (seed 0)", "", "| trial | dev V-A r | dev r at each check (from step 0) | train s | what changes |",
-             "|---|---|---|---|---|"]
+             "no test split is read.",
+             f"- Last written by `{sitting['command']}` ({sitting['date']}; commit {sitting['commit']}; "
+             f"machine {sitting['machine']}).", "",
+             "## Sittings (the command that trained each trial)", "", *sittings, "",
+             "## Trials (seed 0)", "",
+             "| trial | sitting | dev V-A r | dev r at each check (from step 0) | train s | what changes |",
+             "|---|---|---|---|---|---|"]
     for t in trials:
         curve = " / ".join(f"{v:.3f}" for _, v in sorted(t["dev_curve"].items(), key=lambda kv: int(kv[0])))
-        lines.append(f"| {t['name']} | {t['dev_va_pearson']:.4f} | {curve} | {t['train_seconds']:.0f} | {t['why']} |")
+        lines.append(f"| {t['name']} | {label[t['name']]} | {t['dev_va_pearson']:.4f} | {curve} | "
+                     f"{t['train_seconds']:.0f} | {t['why']} |")
     lines += ["", "## The grid's variants (same preset and dev check; mean ± std over their seeds)", "",
               "| variant | seeds | dev V-A r |", "|---|---|---|"]
     for r in reference:

@@ -1,0 +1,87 @@
+"""`carl reproduce` planning: variants, presets, seed-major jobs, unknown names refused."""
+
+from __future__ import annotations
+
+
+import pytest
+
+from carl import reproduce as rp
+from carl.config import CarlConfig
+from carl.errors import ConfigError
+from carl.training.trainer import training_label_mode
+
+
+def test_variants_unique_and_their_overrides_valid():
+    names = [v.name for v in rp.VARIANTS]
+    labels = [v.label for v in rp.VARIANTS]
+    assert len(set(names)) == len(names) and len(set(labels)) == len(labels)
+    assert set(rp.VARIANT_BY_NAME) == set(names)
+    assert {"carl", "supervised-ce", "simcse", "supcon"} <= set(names)
+    default = CarlConfig().to_dict()
+    for variant in rp.VARIANTS:
+        cfg = CarlConfig().override(dict(variant.overrides)).validate()
+        raw = cfg.to_dict()
+        for key, value in variant.overrides.items():
+            section, name = key.split(".")
+            assert raw[section][name] == value, (variant.name, key)
+        # Every variant but CARL itself changes something.
+        assert (raw != default) == (variant.name != "carl"), variant.name
+    for variant in rp.VARIANTS:  # classes are needed exactly when an objective needs them
+        cfg = CarlConfig().override(dict(variant.overrides))
+        if training_label_mode(cfg) == "one_hot":
+            assert cfg.data.discrete_labels == "va_grid", variant.name
+
+
+def test_plan_is_seed_major_and_applies_overrides(tmp_path):
+    base, jobs = rp.plan(rp.PRESETS["cpu"], tmp_path, variants=["simcse", "carl", "supcon"], seeds=[3, 1],
+                         model="some-model", data_dir="/data", extra={"train.batch_size": 8})
+    assert [(j.variant.name, j.seed) for j in jobs] == [
+        ("simcse", 3), ("carl", 3), ("supcon", 3), ("simcse", 1), ("carl", 1), ("supcon", 1)]
+    assert base.train.max_steps == 200 and base.train.eval_every == 100  # the preset's overrides
+    assert base.model.name_or_path == "some-model" and base.data.data_dir == "/data"
+    assert base.train.batch_size == 8
+    for job in jobs:
+        assert job.run_dir == tmp_path / "runs" / job.variant.name / f"seed{job.seed}"
+        assert job.eval_path == tmp_path / "evals" / job.variant.name / f"seed{job.seed}.json"
+        assert job.config.train.seed == job.seed
+        assert job.config.train.output_dir == str(job.run_dir)
+        assert job.config.train.max_steps == 200 and job.config.train.batch_size == 8
+        assert job.config.model.name_or_path == "some-model"
+    by = {(j.variant.name, j.seed): j.config for j in jobs}
+    assert by["carl", 3].objective.name == "carl" and by["carl", 3].data.discrete_labels == "native"
+    assert by["simcse", 1].objective.name == "simcse"
+    assert by["supcon", 1].objective.name == "supcon" and by["supcon", 1].data.discrete_labels == "va_grid"
+    assert not (tmp_path / "runs").exists()  # planning creates nothing
+
+
+def test_plan_all_variants_default_seeds(tmp_path):
+    _, jobs = rp.plan(rp.PRESETS["cpu"], tmp_path)
+    assert len(jobs) == len(rp.VARIANTS) * len(rp.PRESETS["cpu"].seeds)
+    assert [j.seed for j in jobs[:len(rp.VARIANTS)]] == [0] * len(rp.VARIANTS)
+    assert [j.variant for j in jobs[:len(rp.VARIANTS)]] == rp.VARIANTS
+    for job in jobs:
+        raw = job.config.to_dict()
+        for key, value in job.variant.overrides.items():
+            section, name = key.split(".")
+            assert raw[section][name] == value, (job.variant.name, key)
+
+
+def test_budget_study_preset_trains_its_own_variants_longer(tmp_path):
+    base, jobs = rp.plan(rp.PRESETS["cpu-long"], tmp_path, seeds=[0])
+    assert [j.variant.name for j in jobs] == list(rp.BUDGET_STUDY_VARIANTS)
+    assert base.train.max_steps == 1000 and base.train.eval_every == 100
+    assert rp.PRESETS["cpu-long"].max_train > rp.PRESETS["cpu"].max_train
+    plus = next(j for j in jobs if j.variant.name == "carl-plus").config
+    assert plus.mccl.label_similarity == "neg_sq_distance" and not plus.mccl.projection_heads
+    assert not plus.ptd.enabled and not plus.mccl.momentum
+    assert rp.VARIANT_BY_NAME["carl-plus"].label.startswith("CARL")
+    queue = next(j for j in jobs if j.variant.name == "carl-plus-queue").config
+    assert queue.mccl.queue_size == 256 and rp.VARIANT_BY_NAME["carl-plus-queue"].label.startswith("CARL")
+
+
+def test_plan_rejects_unknown_variant_and_preset(tmp_path):
+    with pytest.raises(ConfigError, match="no-such-variant"):
+        rp.plan(rp.PRESETS["cpu"], tmp_path, variants=["carl", "no-such-variant"])
+    with pytest.raises(ConfigError, match="preset"):
+        rp.reproduce("tpu", tmp_path)
+    assert not any(tmp_path.iterdir())

@@ -75,14 +75,24 @@ def fake_grid(monkeypatch):
     return install
 
 
+#: A two-variant, two-seed grid without plots (the tests that need plots ask for them).
+GRID = dict(variants=["carl", "simcse"], seeds=[0, 1], plots=False, command="carl reproduce test")
+
+
+def interrupted_grid(fake_grid, out: pathlib.Path, on_train_call: int) -> FakeGrid:
+    """Runs GRID into ``out`` until training call ``on_train_call`` raises; the fake that saw it."""
+    fake = fake_grid(FakeGrid(fail_on_train_call=on_train_call))
+    with pytest.raises(RuntimeError, match="simulated"):
+        rp.reproduce("cpu", out, **GRID)
+    return fake
+
+
 def test_reproduce_is_resumable_and_reports(fake_grid, tmp_path):
     out = tmp_path / "grid"
-    kwargs = dict(variants=["carl", "simcse"], seeds=[0, 1], plots=False, command="carl reproduce test")
+    kwargs = GRID
 
     # 1. Interrupted during the third job (seed-major: carl 0, simcse 0, carl 1 ...).
-    first = fake_grid(FakeGrid(fail_on_train_call=3))
-    with pytest.raises(RuntimeError, match="simulated"):
-        rp.reproduce("cpu", out, **kwargs)
+    first = interrupted_grid(fake_grid, out, 3)
     assert first.trained == [("carl", 0), ("simcse", 0), ("carl", 1)]
     assert first.evaluated == ["minilm", str(out / "runs/carl/seed0/model"), str(out / "runs/simcse/seed0/model")]
     report = (out / "REPORT.md").read_text()
@@ -139,12 +149,10 @@ def test_reproduce_is_resumable_and_reports(fake_grid, tmp_path):
 
 def test_finetune_stage_runs_after_the_probes_is_cached_and_reported(fake_grid, tmp_path):
     out = tmp_path / "grid"
-    kwargs = dict(variants=["carl", "simcse"], seeds=[0, 1], plots=False, command="carl reproduce test")
+    kwargs = GRID
 
     # Interrupted before the grid's probes are complete: nothing is fine-tuned yet.
-    first = fake_grid(FakeGrid(fail_on_train_call=2))
-    with pytest.raises(RuntimeError, match="simulated"):
-        rp.reproduce("cpu", out, **kwargs)
+    first = interrupted_grid(fake_grid, out, 2)
     assert first.finetuned == []
     assert "Fine-tuning protocol" not in (out / "REPORT.md").read_text()
 

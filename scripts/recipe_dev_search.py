@@ -244,6 +244,7 @@ def main(argv: list[str]) -> None:
     unknown = sorted(set(args.only or []) - set(trials))
     if unknown:
         parser.error(f"unknown trial(s) {unknown}; {args.preset} trials: {', '.join(trials)}")
+
     def rewrite_tables() -> None:
         # Every finished trial in trial order; a trial whose run is not on this machine keeps its
         # committed record (weights are not committed, and machines change between sittings).
@@ -280,6 +281,11 @@ def sitting_record(command: str) -> dict[str, str]:
             "commit": git_commit(), "machine": f"{machine.get('processor')}, {machine.get('cpu_count')} cores"}
 
 
+def describe_sitting(sitting: dict[str, str]) -> str:
+    """Markdown: a sitting's command, then its date, commit and machine."""
+    return f"`{sitting['command']}` ({sitting['date']}; commit {sitting['commit']}; machine {sitting['machine']})"
+
+
 def sitting_lines(trials: Sequence[dict]) -> tuple[list[str], dict[str, str]]:
     """Markdown: the sittings that trained the trials, numbered in order of first appearance, and
     each trial's sitting label ("–" where the record predates per-trial sittings)."""
@@ -293,8 +299,7 @@ def sitting_lines(trials: Sequence[dict]) -> tuple[list[str], dict[str, str]]:
         key = json.dumps(sitting, sort_keys=True)
         if key not in numbers:
             numbers[key] = len(numbers) + 1
-            lines.append(f"{numbers[key]}. `{sitting['command']}` ({sitting['date']}; commit {sitting['commit']}; "
-                         f"machine {sitting['machine']})")
+            lines.append(f"{numbers[key]}. {describe_sitting(sitting)}")
         labels[t["name"]] = str(numbers[key])
     if any(label == "–" for label in labels.values()):
         lines.append("- –: trained before trials recorded their sitting; docs/method.md names each round's command.")
@@ -313,8 +318,7 @@ def write(out: pathlib.Path, trials: list[dict], reference: list[dict], grid_tas
     lines = [f"# Recipe design on dev ({budget})", "",
              "- Score: best dev V-A Pearson of the run (5-fold ridge on EmoBank + Facebook-VA dev, every 100 steps); "
              "no test split is read.",
-             f"- Last written by `{sitting['command']}` ({sitting['date']}; commit {sitting['commit']}; "
-             f"machine {sitting['machine']}).", "",
+             f"- Last written by {describe_sitting(sitting)}.", "",
              "## Sittings (the command that trained each trial)", "", *sittings, "",
              "## Trials (seed 0)", "",
              "| trial | sitting | dev V-A r | dev r at each check (from step 0) | train s | what changes |",

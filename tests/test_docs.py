@@ -53,11 +53,7 @@ CONTRIBUTING.md, then docs/*.md alphabetically, each block sees what earlier one
 The folder is deleted at the end of the session (models and checkpoints take ~4 GB);
 ``CARL_DOCS_KEEP=1`` keeps it for inspection.
 
-Links: :func:`test_relative_links_resolve` checks that every relative link of these files
-points at an existing file and, for ``#anchors`` into Markdown, an existing heading (GitHub's
-slugs); links starting ``../shared/`` resolve against the repository's parent folder, where CI
-clones ``shared/`` beside the checkout. :func:`test_no_paths_of_one_machine` refuses absolute
-paths such as ``/work/...`` or ``/home/...``.
+Links and anchors of the same files are checked by tests/test_docs_links.py.
 """
 
 from __future__ import annotations
@@ -474,77 +470,6 @@ def test_own_data_example_is_tested_as_written():
     assert plan_of(block).skip is None
     words = commands_of(block)[0][1]
     assert words[:3] == ["carl", "train", "--data"] and words[3] == "mine.csv:text=body,valence=v,arousal=a"
-
-
-# ------------------------------------------------------------------ links
-
-
-def github_slug(heading: str) -> str:
-    text = re.sub(r"`", "", heading.strip().lower())
-    text = re.sub(r"[^\w\- ]", "", text)
-    return text.replace(" ", "-")
-
-
-def anchors_of(path: pathlib.Path) -> set[str]:
-    seen: dict[str, int] = {}
-    out = set()
-    in_code = False
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if re.match(r"^ {0,3}(`{3,}|~{3,})", line):
-            in_code = not in_code
-            continue
-        match = re.match(r"^#{1,6}\s+(.*?)\s*#*\s*$", line)
-        if match and not in_code:
-            slug = github_slug(match[1])
-            count = seen.get(slug, 0)
-            seen[slug] = count + 1
-            out.add(slug if count == 0 else f"{slug}-{count}")
-    return out
-
-
-def links_of(path: pathlib.Path) -> list[tuple[int, str]]:
-    out, in_code = [], False
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if re.match(r"^ {0,3}(`{3,}|~{3,})", line):
-            in_code = not in_code
-            continue
-        if in_code:
-            continue
-        text = re.sub(r"`[^`]*`", "", line)
-        out += [(number, target) for target in re.findall(r"\]\(([^)\s]+)(?:\s+\"[^\"]*\")?\)", text)]
-    return out
-
-
-@pytest.mark.parametrize("doc", DOCS, ids=[d.relative_to(REPO).as_posix() for d in DOCS])
-def test_relative_links_resolve(doc: pathlib.Path):
-    if not doc.is_file():
-        pytest.skip(f"{doc.name} does not exist")
-    broken = []
-    for number, target in links_of(doc):
-        if re.match(r"^[a-z][a-z0-9+.-]*:", target, re.I):
-            continue  # https:, mailto: ... (no internet here)
-        path, _, anchor = target.partition("#")
-        if not path:
-            resolved = doc
-        elif path.startswith("../shared/"):
-            resolved = REPO.parent / path[len("../"):]
-        else:
-            resolved = (doc.parent / path).resolve()
-        if not resolved.exists():
-            broken.append(f"{doc.name}:{number}: {target} -> {resolved} does not exist")
-        elif anchor and resolved.suffix == ".md" and anchor not in anchors_of(resolved):
-            broken.append(f"{doc.name}:{number}: {target}: no heading with anchor #{anchor} in {resolved.name}")
-    assert not broken, "\n".join(broken)
-
-
-@pytest.mark.parametrize("doc", DOCS, ids=[d.relative_to(REPO).as_posix() for d in DOCS])
-def test_no_paths_of_one_machine(doc: pathlib.Path):
-    if not doc.is_file():
-        pytest.skip(f"{doc.name} does not exist")
-    found = [f"{doc.name}:{n}: {line.strip()}" for n, line in
-             enumerate(doc.read_text(encoding="utf-8").splitlines(), start=1)
-             if re.search(r"(?<![\w.])/(work|home|Users|root)/", line)]
-    assert not found, "absolute paths of one machine (use paths relative to the repository):\n" + "\n".join(found)
 
 
 # ------------------------------------------------------------------ the machinery itself

@@ -89,7 +89,6 @@ def interrupted_grid(fake_grid, out: pathlib.Path, on_train_call: int) -> FakeGr
 
 def test_reproduce_is_resumable_and_reports(fake_grid, tmp_path):
     out = tmp_path / "grid"
-    kwargs = GRID
 
     # 1. Interrupted during the third job (seed-major: carl 0, simcse 0, carl 1 ...).
     first = interrupted_grid(fake_grid, out, 3)
@@ -104,7 +103,7 @@ def test_reproduce_is_resumable_and_reports(fake_grid, tmp_path):
 
     # 2. Re-run: only the missing jobs are trained and evaluated.
     second = fake_grid(FakeGrid())
-    path = rp.reproduce("cpu", out, **kwargs)
+    path = rp.reproduce("cpu", out, **GRID)
     assert path == out / "REPORT.md"
     assert second.trained == [("carl", 1), ("simcse", 1)]
     assert second.evaluated == [str(out / "runs/carl/seed1/model"), str(out / "runs/simcse/seed1/model")]
@@ -124,14 +123,14 @@ def test_reproduce_is_resumable_and_reports(fake_grid, tmp_path):
 
     # 3. Everything is cached: nothing is trained or evaluated again.
     third = fake_grid(FakeGrid())
-    rp.reproduce("cpu", out, **kwargs)
+    rp.reproduce("cpu", out, **GRID)
     assert third.trained == [] and third.evaluated == []
     assert "4 of 4 training runs evaluated." in (out / "REPORT.md").read_text()
 
     # 4. A deleted evaluation re-runs exactly that job.
     (out / "evals/simcse/seed1.json").unlink()
     fourth = fake_grid(FakeGrid())
-    rp.reproduce("cpu", out, **kwargs)
+    rp.reproduce("cpu", out, **GRID)
     assert fourth.trained == [("simcse", 1)]
     assert fourth.evaluated == [str(out / "runs/simcse/seed1/model")]
     assert (out / "evals/simcse/seed1.json").is_file()
@@ -139,7 +138,7 @@ def test_reproduce_is_resumable_and_reports(fake_grid, tmp_path):
 
     # 5. With plots: the summary bars and dev curves are written and linked.
     fifth = fake_grid(FakeGrid())
-    rp.reproduce("cpu", out, **{**kwargs, "plots": True})
+    rp.reproduce("cpu", out, **{**GRID, "plots": True})
     assert fifth.trained == [] and fifth.evaluated == []
     report = (out / "REPORT.md").read_text()
     for name in ("summary-bars.png", "dev-curves.png"):
@@ -149,7 +148,6 @@ def test_reproduce_is_resumable_and_reports(fake_grid, tmp_path):
 
 def test_finetune_stage_runs_after_the_probes_is_cached_and_reported(fake_grid, tmp_path):
     out = tmp_path / "grid"
-    kwargs = GRID
 
     # Interrupted before the grid's probes are complete: nothing is fine-tuned yet.
     first = interrupted_grid(fake_grid, out, 2)
@@ -157,7 +155,7 @@ def test_finetune_stage_runs_after_the_probes_is_cached_and_reported(fake_grid, 
     assert "Fine-tuning protocol" not in (out / "REPORT.md").read_text()
 
     second = fake_grid(FakeGrid())
-    rp.reproduce("cpu", out, **kwargs)
+    rp.reproduce("cpu", out, **GRID)
     carl0, carl1 = str(out / "runs/carl/seed0/model"), str(out / "runs/carl/seed1/model")
     tasks = rp.PRESETS["cpu"].finetune_tasks
     assert tasks == ("emobank", "carer")
@@ -179,7 +177,7 @@ def test_finetune_stage_runs_after_the_probes_is_cached_and_reported(fake_grid, 
 
     # Cached: nothing is fine-tuned again.
     third = fake_grid(FakeGrid())
-    rp.reproduce("cpu", out, **kwargs)
+    rp.reproduce("cpu", out, **GRID)
     assert third.finetuned == [] and third.trained == []
 
     # A fine-tune result whose trained model folder is gone: the run is trained again first.
@@ -188,7 +186,7 @@ def test_finetune_stage_runs_after_the_probes_is_cached_and_reported(fake_grid, 
     shutil.rmtree(out / "runs/carl/seed0/model")
     (out / "finetune/carl/seed0.json").unlink()
     fourth = fake_grid(FakeGrid())
-    rp.reproduce("cpu", out, **kwargs)
+    rp.reproduce("cpu", out, **GRID)
     assert fourth.trained == [("carl", 0)]
     assert fourth.evaluated == []  # the probe result is kept
     assert fourth.finetuned == [(carl0, t, 0) for t in tasks]
@@ -206,7 +204,7 @@ def test_finetune_stage_runs_after_the_probes_is_cached_and_reported(fake_grid, 
     report = rp.write_grid_report(out, "cpu", preset, base, jobs, "carl reproduce test", plots=False).read_text()
     assert "| CARL | 1 |" in report and "| frozen encoder | 1 |" in report
     fifth = fake_grid(FakeGrid())
-    rp.reproduce("cpu", out, **kwargs)
+    rp.reproduce("cpu", out, **GRID)
     assert fifth.finetuned == [(m, t, 1) for m in ("minilm", carl1) for t in tasks]
     assert "| CARL | 2 |" in (out / "REPORT.md").read_text()
 

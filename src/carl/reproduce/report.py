@@ -172,6 +172,13 @@ def against_every_baseline(found: Sequence[tuple[str, dict, dict]], contender: s
     return "\n".join(lines)
 
 
+def baselines_in(found: Sequence[tuple[str, dict, dict]]) -> list[str]:
+    """The baselines every contender is compared with: the frozen encoder and each baseline-group
+    variant that has at least one evaluation in ``found``, in grid order."""
+    present = {label for label, _, _ in found}
+    return [b for b in [FROZEN_LABEL] + [v.label for v in VARIANTS if v.group == "baseline"] if b in present]
+
+
 def above_every_baseline_counts(found: Sequence[tuple[str, dict, dict]], contenders: Sequence[str],
                                 baselines: Sequence[str]) -> str:
     """One row per contender (every trained variant that is not a baseline, ablations included):
@@ -284,8 +291,7 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
         lines += [f"### Against {carl_label} (headline metrics above; geometry not counted)", "",
                   "Above/below: mean over seeds higher/lower than CARL's. Clearly: the gap is larger than "
                   "sqrt(std² + std²) of the two (needs 2+ seeds each). Δ: difference of means.", "", against, ""]
-    baselines = [b for b in [FROZEN_LABEL] + [v.label for v in VARIANTS if v.group == "baseline"]
-                 if any(label == b for label, _, _ in found)]
+    baselines = baselines_in(found)
     counts = above_every_baseline_counts(found, [v.label for v in VARIANTS if v.group != "baseline"], baselines)
     if counts:
         lines += [f"### Tasks above every baseline ({', '.join(baselines)}), by variant", "",

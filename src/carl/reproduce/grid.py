@@ -127,12 +127,12 @@ PRESETS: dict[str, Preset] = {
                        max_train=4000, max_eval=2000, variants=BUDGET_STUDY_VARIANTS),
     # Base-size check on a 2-core CPU: all-mpnet-base-v2 (install it with `python ../shared/tools/encoders.py
     # install`), one epoch of batch 32 (~325 steps), one seed, the cpu preset's probes: the frozen encoder, the
-    # recipe (MAIN_RECIPE), the lr-searched SupCon, the paper's CARL and supervised CE (the best baseline on
-    # most tasks at the budget study's 1,000 steps).
+    # recipe (MAIN_RECIPE), the lr-searched SupCon, the paper's CARL, then supervised CE (the best baseline on
+    # most tasks at the budget study's 1,000 steps) and SimCSE, so that every baseline is there.
     "cpu-base": Preset("cpu.yaml", {"model.name_or_path": "mpnet", "train.epochs": 1, "train.max_steps": None,
                                     "train.eval_every": 100, "train.save_every": 100},
                        seeds=(0,), max_train=1000, max_eval=1000,
-                       variants=("carl-plus-queue", "supcon-lr1e-4", "carl", "supervised-ce")),
+                       variants=("carl-plus-queue", "supcon-lr1e-4", "carl", "supervised-ce", "simcse")),
     # GPU: all-mpnet-base-v2, 3 epochs, bf16, full evaluation splits.
     "gpu": Preset("gpu.yaml", finetune_tasks=("emobank", "facebook-va", "carer", "goemotions-10"),
                   finetune_steps=1000),

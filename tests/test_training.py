@@ -261,3 +261,28 @@ def test_training_with_anchor_targets_embeds_the_texts_with_the_pretrained_weigh
     # A resumed run embeds with the pretrained weights again, not the checkpoint's.
     train(config.override({"train.max_steps": 3, "train.resume": True}), progress=False)
     assert len(seen) == 2 and all(torch.equal(seen[0][k], seen[1][k]) for k in seen[0])
+
+
+def test_resume_restores_the_label_queue_exactly(tiny_encoder, data_dir, tmp_path):
+    """The queue recipe (carl-plus-queue's queue with the paper's heads and PTD): a run stopped at
+    step 3 and resumed equals an uninterrupted one, weights and losses, because the queue's rows,
+    labels, pointer and fill travel in the checkpoint (an empty queue after resume would change
+    every later step's loss)."""
+    queue = {"mccl.queue_size": 12}
+    whole = train(tiny_config(tiny_encoder, data_dir, tmp_path / "whole").override(queue), progress=False)
+    first = train(tiny_config(tiny_encoder, data_dir, tmp_path / "parts", stop_after=3).override(queue), progress=False)
+    assert whole.steps == 6 and first.steps == 3
+    saved = torch.load(tmp_path / "parts" / "checkpoints" / "step-0000003" / "queue.pt", weights_only=True)
+    assert saved["embeddings"].shape == (12, 16) and saved["labels"].shape == (12, 2)
+    assert int(saved["filled"]) == 12 and int(saved["next"]) == (3 * 8) % 12
+    train(tiny_config(tiny_encoder, data_dir, tmp_path / "parts", resume=True).override(queue), progress=False)
+    a = load_file(tmp_path / "whole" / "checkpoints" / "step-0000006" / "model.safetensors")
+    b = load_file(tmp_path / "parts" / "checkpoints" / "step-0000006" / "model.safetensors")
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+
+    def losses(run):
+        rows = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        return [(r["step"], r["loss"]) for r in rows if "loss" in r]
+
+    assert losses("whole") == losses("parts")

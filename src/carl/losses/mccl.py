@@ -69,8 +69,9 @@ class LabelQueue:
     He et al. 2020, carrying V-A labels so that soft targets extend to queued entries).
 
     At batch 32 each prediction sees 31 other targets; a queue of Q adds Q candidates (soft
-    positives and negatives alike) per step at no extra forward pass. Entries are detached. The
-    queue is not saved in checkpoints: a resumed run refills it within Q / batch steps.
+    positives and negatives alike) per step at no extra forward pass. Entries are detached.
+    :meth:`state_dict` / :meth:`load_state_dict` carry rows, labels, write pointer and fill through
+    checkpoints, so a resumed run contrasts against the same queue as an uninterrupted one.
     """
 
     def __init__(self, size: int):
@@ -110,3 +111,22 @@ class LabelQueue:
         self._labels[slots] = labels.to(self._labels.dtype)
         self._next = (self._next + rows) % self.size
         self._filled = min(self.size, self._filled + rows)
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        """Tensors only (checkpoints load with ``weights_only=True``); empty before the first push."""
+        if self._embeddings is None:
+            return {}
+        return {"embeddings": self._embeddings.cpu(), "labels": self._labels.cpu(),
+                "next": torch.tensor(self._next), "filled": torch.tensor(self._filled)}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor], device: torch.device | str = "cpu") -> None:
+        if not state:
+            self._embeddings = self._labels = None
+            self._next = self._filled = 0
+            return
+        if state["embeddings"].shape[0] != self.size:
+            raise ValueError(f"the checkpoint's queue holds {state['embeddings'].shape[0]} rows, this run's "
+                             f"mccl.queue_size is {self.size}")
+        self._embeddings = state["embeddings"].to(device)
+        self._labels = state["labels"].to(device)
+        self._next, self._filled = int(state["next"]), int(state["filled"])

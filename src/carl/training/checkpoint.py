@@ -5,6 +5,7 @@ Layout of ``OUTPUT/checkpoints/step-000120/``:
     optimizer.pt        optimiser and LR-scheduler state (tensors and numbers only)
     rng.pt              torch CPU (and CUDA) RNG states, the token-selection generator
     rng-rankR.pt        the same for process R of a multi-process run (R >= 1)
+    queue.pt            the label-aware MoCo queue (rows, labels, pointer, fill), when mccl.queue_size > 0
     state.json          step, data position, best dev metric
     manifest.json       sha256 and size of every file above; written last
 
@@ -27,6 +28,7 @@ from safetensors.torch import load_model, save_model
 from carl.errors import CheckpointError
 
 MANIFEST = "manifest.json"
+QUEUE_FILE = "queue.pt"
 
 
 def _sha256(path: pathlib.Path) -> str:
@@ -89,8 +91,9 @@ def _rng_file(rank: int) -> str:
 
 
 def save_checkpoint(root: pathlib.Path, step: int, model, optimizer, scheduler, state: dict,
-                    rng_states: list[dict], keep: int = 2) -> pathlib.Path:
-    """Write ``root/step-N`` atomically; ``rng_states`` from :func:`all_rng_states`."""
+                    rng_states: list[dict], keep: int = 2, queue: dict | None = None) -> pathlib.Path:
+    """Write ``root/step-N`` atomically; ``rng_states`` from :func:`all_rng_states`; ``queue``: the
+    training step's :meth:`LabelQueue.state_dict` (None: the run has no queue)."""
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step-{step:07d}"
     tmp = root / f"{final.name}.tmp-{os.getpid()}"
@@ -100,6 +103,8 @@ def save_checkpoint(root: pathlib.Path, step: int, model, optimizer, scheduler, 
     torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optimizer.pt")
     for rank, tensors in enumerate(rng_states):
         torch.save(tensors, tmp / _rng_file(rank))
+    if queue is not None:
+        torch.save(queue, tmp / QUEUE_FILE)
     (tmp / "state.json").write_text(json.dumps({**state, "step": step}))
     files = sorted(p.name for p in tmp.iterdir())
     for name in files:
@@ -171,3 +176,14 @@ def load_checkpoint(path: pathlib.Path, model, optimizer, scheduler, generator: 
         )
     restore_rng(torch.load(rng_path, weights_only=True), generator)
     return json.loads((path / "state.json").read_text())
+
+
+def load_queue(path: pathlib.Path) -> dict:
+    """The queue state a checkpoint holds (verified with the rest by :func:`load_checkpoint`)."""
+    file = path / QUEUE_FILE
+    if not file.is_file():
+        raise CheckpointError(
+            f"{path}: no {QUEUE_FILE}, but this run has a label queue (mccl.queue_size > 0): the checkpoint was "
+            "written by a run without a queue or by carl before queues were checkpointed; resume with the "
+            "config.yaml saved in the run folder, or start the run again")
+    return torch.load(file, weights_only=True, map_location="cpu")

@@ -255,6 +255,9 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
         if not found:
             raise CheckpointError(f"--resume: no complete checkpoint under {ckpt_dir}; start without --resume")
         state = ckpt.load_checkpoint(found[-1], model, optimizer, scheduler, generator, rank)
+        queue = getattr(step_fn, "queue", None)
+        if queue is not None:
+            queue.load_state_dict(ckpt.load_queue(found[-1]), accelerator.device)
         step = resume_step = state.pop("step")
         log.info("resumed from %s (step %d)", found[-1], step)
     if accelerator.is_main_process:
@@ -286,7 +289,9 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
     def save() -> None:
         rng_states = ckpt.all_rng_states(generator)
         if accelerator.is_main_process:
-            ckpt.save_checkpoint(ckpt_dir, step, model, optimizer, scheduler, dict(state), rng_states, tc.keep_checkpoints)
+            queue = getattr(step_fn, "queue", None)
+            ckpt.save_checkpoint(ckpt_dir, step, model, optimizer, scheduler, dict(state), rng_states, tc.keep_checkpoints,
+                                 queue=queue.state_dict() if queue is not None else None)
         accelerator.wait_for_everyone()
 
     if step == 0:

@@ -122,6 +122,15 @@ def test_label_va_is_the_mean_of_lexicon_coordinates(corpus, data_dir, name):
         assert record.arousal == pytest.approx(sum(p[1] for p in points) / len(points))
 
 
+def test_goemotions_single_keeps_every_single_label_row_neutral_included(corpus):
+    single = corpus("goemotions-single")
+    originals = [r for r in corpus("goemotions") if len(r.labels) == 1]
+    assert [(r.id, r.labels, r.split) for r in single] == [(r.id, r.labels, r.split) for r in originals]
+    counts = collections.Counter(r.labels[0] for r in single if r.split == "train")
+    assert len(counts) == 28 and counts.most_common(1)[0][0] == "neutral"
+    assert "ee84bjg" not in {r.id for r in single}  # a two-label row (approval, neutral)
+
+
 def test_goemotions_multilabel_row(corpus):
     row = next(r for r in corpus("goemotions") if r.id == "ee84bjg")  # dev line 2, label ids "4,27"
     assert row.labels == ("approval", "neutral") and row.split == "dev"

@@ -211,6 +211,8 @@ CORPORA = {
                          ["anger", "neutral", "6", "7"], ["ok\t3\tid", "anger"]),
     "goemotions-10": (goemotions_files("original", GOEMOTIONS_LABELS),
                       ["admiration", "27", "0,1"], ["so happy\t0\tid1", "love it\t18\tid3"]),
+    "goemotions-single": (goemotions_files("original", GOEMOTIONS_LABELS),
+                          ["neutral", "27", "0,27"], ["meh\t27\tid1", "both\t0,27\tid2"]),
     "dailydialog": (dailydialog_files(), ["__eou__", "__eou", "Hi .", "0", "4", "6", "7"],
                     ["Hi . __eou__ Hello ! __eou__", "0 4 ", "Yes . __eou__"]),
     "tec": ({"tec/Jan9-2012-tweets-clean.txt": "1:\tgood day\t:: joy\n2:\tbad day\t:: anger\n"},

@@ -29,7 +29,8 @@ def test_variants_unique_and_their_overrides_valid():
     for variant in rp.VARIANTS:  # classes are needed exactly when an objective needs them
         cfg = CarlConfig().override(dict(variant.overrides))
         if training_label_mode(cfg) == "one_hot":
-            assert cfg.data.discrete_labels == "va_grid", variant.name
+            # never "native": EmoBank and Facebook-VA have no classes of their own
+            assert cfg.data.discrete_labels in ("va_grid", "emotion"), variant.name
 
 
 def test_plan_is_seed_major_and_applies_overrides(tmp_path):
@@ -85,3 +86,20 @@ def test_plan_rejects_unknown_variant_and_preset(tmp_path):
     with pytest.raises(ConfigError, match="preset"):
         rp.reproduce("tpu", tmp_path)
     assert not any(tmp_path.iterdir())
+
+
+def test_union_preset_trains_every_contender_on_the_same_texts_with_its_trial_rate(tmp_path):
+    preset = rp.PRESETS["cpu-union"]
+    rates = {name: 1e-4 if name.startswith("supcon") else 3e-5 for name in preset.variants}
+    base, jobs = rp.plan(preset, tmp_path, learning_rates=rates)
+    assert base.data.train == rp.UNION_TRAIN and base.data.max_train_per_corpus == 8000
+    assert [j.variant.name for j in jobs[:9]] == list(rp.UNION_VARIANTS) and len(jobs) == 27
+    for job in jobs:
+        cfg = job.config
+        assert (cfg.data.train, cfg.data.max_train_per_corpus, cfg.data.split_seed) == (rp.UNION_TRAIN, 8000, 0)
+        assert (cfg.train.max_steps, cfg.train.batch_size) == (1000, 32)
+        # the trial's choice wins over a recipe's own rate (carl-plus sets 1e-4)
+        assert cfg.train.learning_rate == rates[job.variant.name], job.variant.name
+    labels = {j.variant.name: j.config.data.discrete_labels for j in jobs}
+    assert labels["supervised-ce-emotion"] == labels["supcon-emotion"] == "emotion"
+    assert labels["supervised-ce"] == labels["supcon"] == "va_grid"

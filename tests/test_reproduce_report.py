@@ -29,7 +29,7 @@ def test_against_every_baseline_counts_tasks_above_the_best_baseline():
     assert lines[-1].startswith("| **tasks above every baseline** | **1 of 2** (clearly: 1)")
     assert rp.against_every_baseline(found, "absent", ["SupCon"]) == ""
     counts = rp.above_every_baseline_counts(found, ["CARL+", "absent"], ["frozen encoder", "SupCon"]).splitlines()
-    assert counts[2:] == ["| CARL+ | 2 | 1 of 2 | 1 | emobank |"]
+    assert counts[2:] == ["| CARL+ | 2 | 1 of 2 | 1 | 1 of 1 | 0 of 1 | emobank |"]
     assert rp.above_every_baseline_counts(found, ["absent"], ["SupCon"]) == ""
 
 

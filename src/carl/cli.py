@@ -143,8 +143,10 @@ def run(
 
 @app.command()
 def reproduce(
-    preset: str = typer.Option("cpu", "--preset", help="'cpu' (embedded MiniLM, 2-core budget) or 'gpu' "
-                                                       "(all-mpnet-base-v2, full epochs, bf16)."),
+    preset: str = typer.Option("cpu", "--preset", help="'cpu' (embedded MiniLM, 2-core budget), 'cpu-long' (1,000 "
+                                                       "steps), 'cpu-base' (all-mpnet-base-v2), 'cpu-union' (every "
+                                                       "affect corpus, learning-rate trial first) or 'gpu' "
+                                                       "(all-mpnet-base-v2, full epochs, bf16); docs/results.md."),
     output_dir: pathlib.Path = typer.Option(..., "--output-dir", help="Grid folder; re-run the same command to "
                                                                       "continue an unfinished grid."),
     variants: Optional[str] = typer.Option(None, "--variants", help="Comma list of variants (default: all; see "

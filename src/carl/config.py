@@ -39,11 +39,20 @@ class DataConfig:
     """User tables: stop at the first bad row (default) or skip bad rows, counted and reported."""
     split_seed: int = 0
     """Seed of the documented 80/10/10 split for corpora without an official one."""
-    discrete_labels: Literal["native", "va_grid"] = "native"
+    discrete_labels: Literal["native", "va_grid", "emotion"] = "native"
     """Discrete labels for objectives that need classes (mccl.label_mode=one_hot, the
     supervised and supcon baselines): ``native`` = the corpus's own emotion/sentiment
     labels; ``va_grid`` = each text's cell in a 3x3 grid of valence and arousal tertiles
-    of the training texts (carl.data.va_grid), for V-A corpora that have no classes."""
+    of the training texts (carl.data.va_grid), for V-A corpora that have no classes;
+    ``emotion`` = emotion names unified across corpora (DailyDialog's "no emotion" is
+    "neutral", its "happiness" is "joy"), and the V-A grid cell of the rated texts of
+    dimensional corpora, which have no emotion (carl.data.emotion_classes)."""
+    max_train_per_corpus: int | None = None
+    """At most this many training texts per corpus (or table), a seeded sample (data.split_seed, so
+    every run and seed trains on the same texts): keeps a large corpus (DailyDialog: 87k
+    utterances) from drowning the rest of a union. None: every training text."""
+    max_dev_per_corpus: int | None = None
+    """The same cap on each corpus's dev texts for checkpoint selection (None: all)."""
 
 
 @dataclass
@@ -256,6 +265,10 @@ class CarlConfig:
         if self.mccl.arousal_weight != 1 and self.mccl.label_mode != "continuous":
             raise ConfigError("mccl.arousal_weight weights the arousal coordinate of V-A labels: it needs "
                               "mccl.label_mode=continuous; set mccl.arousal_weight=1 for the one-hot ablation")
+        for name in ("max_train_per_corpus", "max_dev_per_corpus"):
+            value = getattr(self.data, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"data.{name} must be >= 1 (or null: no cap), got {value}")
         if not 0 < self.train.layer_lr_decay <= 1:
             raise ConfigError(f"train.layer_lr_decay must be in (0, 1] (1: no decay), got {self.train.layer_lr_decay}")
         if not 0 <= self.mccl.base_momentum <= 1:

@@ -81,6 +81,16 @@ def read_goemotions_10(data_dir: Path, seed: int) -> list[Record]:
             for split, comment_id, text, labels in rows if len(labels) == 1 and labels[0] in coordinates]
 
 
+def read_goemotions_single(data_dir: Path, seed: int) -> list[Record]:
+    """Single-label GoEmotions rows of any of the 28 labels (neutral included): the GoEmotions part
+    of a training union in which every text has exactly one emotion class. Multi-label rows
+    (about 17 % of each split) are left out, in every split alike."""
+    rows = list(_goemotions_rows(CORPORA["goemotions-single"], "goemotions", data_dir))
+    coordinates = label_coordinates("goemotions", data_dir)
+    return [labelled_record(text, labels, coordinates, "goemotions-single", split, comment_id)
+            for split, comment_id, text, labels in rows if len(labels) == 1]
+
+
 # --- DailyDialog ------------------------------------------------------------------
 
 _DAILYDIALOG_FOLDERS = {"train": "train", "validation": "dev", "test": "test"}

@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from carl.data.dimensional import read_emobank, read_facebook_va
-from carl.data.emotions import read_carer, read_dailydialog, read_goemotions_10, read_goemotions_variant, read_tec
+from carl.data.emotions import (read_carer, read_dailydialog, read_goemotions_10, read_goemotions_single,
+                                read_goemotions_variant, read_tec)
 from carl.data.iemocap import read_iemocap
 from carl.data.records import SPLITS, Record
 from carl.data.registry import corpus_info, resolve_data_dir
@@ -27,6 +28,7 @@ _READERS: dict[str, Callable[[Path, int], list[Record]]] = {
     "goemotions-ekman": _goemotions("goemotions-ekman"),
     "goemotions-group": _goemotions("goemotions-group"),
     "goemotions-10": read_goemotions_10,
+    "goemotions-single": read_goemotions_single,
     "dailydialog": read_dailydialog,
     "tec": read_tec,
     "carer": read_carer,

@@ -170,6 +170,14 @@ _CORPUS_LIST = [
         **_GOEMOTIONS_COMMON,
     ),
     CorpusInfo(
+        name="goemotions-single",
+        description="GoEmotions single-label rows, all 27 emotions + neutral (a training corpus; carl's definition)",
+        files=_goemotions_files("original"),
+        obtain="run `carl data fetch goemotions-single`",
+        urls=_goemotions_urls("original"),
+        **_GOEMOTIONS_COMMON,
+    ),
+    CorpusInfo(
         name="dailydialog",
         description="DailyDialog: 13k dialogues, one emotion per utterance (7 classes incl. no emotion)",
         licence="CC BY-NC-SA 4.0 (non-commercial)",

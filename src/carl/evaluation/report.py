@@ -138,8 +138,11 @@ def _jsonable(obj):
 def build_report(runs: Sequence[Run], *, arguments: Mapping | None = None, command: str | None = None) -> dict:
     """Everything needed to trust and reproduce the numbers: the arguments, command, date,
     machine, each run (model name, path, full result incl. ``_meta``) and the summary.
-    NaN / infinite values are written as ``null`` (JSON has no NaN)."""
-    return _jsonable({
+    NaN / infinite values are written as ``null`` (JSON has no NaN); paths are written portably
+    (carl.portable: no absolute path of this machine)."""
+    from carl.portable import portable
+
+    return portable(_jsonable({
         "format": "carl-evaluation/1",
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "command": command if command is not None else " ".join(["carl", *sys.argv[1:]]),
@@ -149,7 +152,7 @@ def build_report(runs: Sequence[Run], *, arguments: Mapping | None = None, comma
                   "model_path": res.get("_meta", {}).get("model_path"), "seed": res.get("_meta", {}).get("seed"),
                   "results": res} for name, res in runs],
         "summary": summarise(runs),
-    })
+    }))
 
 
 def runs_of(report: Mapping) -> list[Run]:
@@ -173,12 +176,11 @@ def shown_path(path: str | None, cwd: pathlib.Path | None = None) -> str | None:
     """``path`` relative to the working directory when it lies under it: a grid run from a
     worktree or with an absolute ``--output-dir`` stores absolute paths, and the committed
     table should name the models the way a reader's checkout holds them."""
+    from carl.portable import portable_text
+
     if not path or not os.path.isabs(path):
         return path
-    try:
-        return str(pathlib.Path(os.path.normpath(path)).relative_to(os.path.abspath(cwd or pathlib.Path.cwd())))
-    except ValueError:
-        return path
+    return portable_text(os.path.normpath(path), cwd)
 
 
 def markdown_report(runs: Sequence[Run], report: Mapping) -> str:

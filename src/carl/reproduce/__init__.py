@@ -20,14 +20,17 @@ Layout of DIR::
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
+import os
 import pathlib
 import sys
 import time
 from collections.abc import Mapping, Sequence
 
 from carl.errors import ConfigError
+from carl.reproduce import lr_trial
 from carl.reproduce.grid import (  # noqa: F401  (re-exported: users, scripts and tests import them from here)
     PACKAGED_CONFIGS,
     FROZEN,
@@ -37,6 +40,10 @@ from carl.reproduce.grid import (  # noqa: F401  (re-exported: users, scripts an
     VARIANT_BY_NAME,
     HEADLINE,
     GEOMETRY,
+    AFFECT_TASKS,
+    POLARITY_TASKS,
+    UNION_VARIANTS,
+    UNION_TRAIN,
     Preset,
     BUDGET_STUDY_VARIANTS,
     PRESETS,
@@ -61,6 +68,7 @@ from carl.reproduce.report import (  # noqa: F401  (re-exported: users, scripts 
     against_every_baseline,
     above_every_baseline_counts,
     late_ptd_losses,
+    thesis_table,
     write_grid_report,
     FINETUNE_HEADLINE,
     collect_finetune,
@@ -72,6 +80,13 @@ from carl.reproduce.report import (  # noqa: F401  (re-exported: users, scripts 
 )
 
 log = logging.getLogger("carl.reproduce")
+
+
+def _relative_if_inside(path: pathlib.Path, cwd: pathlib.Path) -> pathlib.Path:
+    try:
+        return pathlib.Path(os.path.abspath(path)).relative_to(os.path.abspath(cwd))
+    except ValueError:
+        return path
 
 
 def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[str] | None = None,
@@ -86,8 +101,11 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
     if preset_name not in PRESETS:
         raise ConfigError(f"unknown preset {preset_name!r}; presets: {', '.join(PRESETS)}")
     preset = PRESETS[preset_name]
-    out = pathlib.Path(out)
+    out = _relative_if_inside(pathlib.Path(out), pathlib.Path.cwd())  # run configs then carry no machine path
     base, jobs = plan(preset, out, variants=variants, seeds=seeds, model=model, data_dir=data_dir, extra=extra)
+    trained = list(dict.fromkeys(job.variant.name for job in jobs))
+    trials = lr_trial.trial_jobs(preset, out, trained, model=model, data_dir=data_dir, extra=extra) if preset.lr_trial else []
+    labels = {v.name: v.label for v in VARIANTS}
     out.mkdir(parents=True, exist_ok=True)
     command = command or " ".join(["carl", *sys.argv[1:]])
     base.save(out / "base-config.yaml")
@@ -96,7 +114,6 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
     frozen_path = out / "evals" / FROZEN / "seed0.json"
     evaluate_job(base.model.name_or_path, frozen_path, preset, data_dir, base.data.split_seed,
                  {"variant": FROZEN, "seed": None, "commit": commit})
-    write_grid_report(out, preset_name, preset, base, jobs, command, plots=False)
 
     def out_of_time() -> bool:
         if stop_after_minutes is not None and (time.time() - started) / 60 > stop_after_minutes:
@@ -104,6 +121,18 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
                         stop_after_minutes)
             return True
         return False
+
+    if trials:  # equal tuning first: every contender's learning rate is chosen on dev before the grid trains it
+        trials_done = lr_trial.run_trials(trials, preset, data_dir, commit, out_of_time)
+        chosen = lr_trial.choose(trials, preset)
+        table = lr_trial.trial_table(trials, preset, labels)
+        if not trials_done or set(chosen) != set(trained):
+            return write_grid_report(out, preset_name, preset, base, jobs, command, plots=False, lr_trials=table)
+        base, jobs = plan(preset, out, variants=variants, seeds=seeds, model=model, data_dir=data_dir, extra=extra,
+                          learning_rates=chosen)
+    report = functools.partial(write_grid_report, out, preset_name, preset, base, jobs, command,
+                               lr_trials=lr_trial.trial_table(trials, preset, labels) if trials else "")
+    report(plots=False)
 
     for job in jobs:
         if job.eval_path.is_file():
@@ -116,8 +145,8 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
         evaluate_job(str(job.run_dir / "model"), job.eval_path, preset, data_dir, job.config.data.split_seed,
                      {"variant": job.variant.name, "seed": job.seed, "commit": commit, "train_seconds": summary.get("seconds"),
                       "best_step": summary.get("best_step"), "best_dev_va_pearson": summary.get("best_dev_va_pearson")})
-        write_grid_report(out, preset_name, preset, base, jobs, command, plots=False)
+        report(plots=False)
     if all(job.eval_path.is_file() for job in jobs):  # the probes of the whole grid come first
         finetune_stage(out, preset, base, jobs, data_dir, commit, keep_checkpoints=keep_checkpoints,
                        out_of_time=out_of_time)
-    return write_grid_report(out, preset_name, preset, base, jobs, command, plots=plots)
+    return report(plots=plots)

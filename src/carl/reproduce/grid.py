@@ -44,6 +44,14 @@ VARIANTS: list[Variant] = [
     Variant("supervised-ce", "supervised CE", "baseline",
             {"objective.name": "supervised", "data.discrete_labels": "va_grid"},
             "cross-entropy fine-tuning on the 3x3 V-A grid classes"),
+    # The union preset's discrete contenders on the corpora's own emotion classes (carl.data.emotion_classes).
+    Variant("supervised-ce-emotion", "supervised CE (emotion classes)", "baseline",
+            {"objective.name": "supervised", "data.discrete_labels": "emotion"},
+            "cross-entropy fine-tuning on the corpora's own emotion classes, names unified across corpora; "
+            "rated-only texts (EmoBank, Facebook-VA) in their 3x3 V-A grid cell"),
+    Variant("supcon-emotion", "SupCon (emotion classes)", "baseline",
+            {"objective.name": "supcon", "data.discrete_labels": "emotion"},
+            "supervised contrastive on the same emotion classes as supervised CE (emotion classes)"),
     Variant("simcse", "SimCSE", "baseline", {"objective.name": "simcse"},
             "unsupervised SimCSE, dropout views (sentence-transformers MultipleNegativesRankingLoss)"),
     Variant("supcon", "SupCon", "baseline", {"objective.name": "supcon", "data.discrete_labels": "va_grid"},
@@ -83,6 +91,15 @@ HEADLINE: dict[str, str] = {
     "cr": "accuracy", "mpqa": "accuracy",
 }
 GEOMETRY = ("alignment_va", "uniformity_emobank")
+#: The headline tasks split by what they measure: affect (V-A regression, emotion classification)
+#: and sentence polarity (sentiment transfer).
+AFFECT_TASKS = ("emobank", "facebook-va", "goemotions-10", "goemotions-ekman", "dailydialog", "tec", "carer",
+                "carer-mteb")
+POLARITY_TASKS = ("sst2", "sst5", "mr", "cr", "mpqa")
+#: Where the paper reports its gains from continuous labels: emotion classification, every metric named.
+THESIS_METRICS: dict[str, tuple[str, ...]] = {
+    "goemotions-10": ("accuracy", "macro_f1"), "dailydialog": ("accuracy", "macro_f1", "macro_f1_without_no_emotion"),
+    "tec": ("accuracy", "macro_f1")}
 
 
 @dataclass
@@ -106,11 +123,23 @@ class Preset:
     finetune_steps: int = 300
     variants: tuple[str, ...] | None = None
     """The variants this preset trains by default (None: every variant of :data:`VARIANTS`)."""
+    lr_trial: tuple[float, ...] = ()
+    """Encoder learning rates every trained variant tries first (seed 0, ``lr_trial_steps`` steps,
+    scored on the dev splits of every probe task); each variant then trains with its dev-best
+    (carl.reproduce.lr_trial). Empty: the variants' own learning rates."""
+    lr_trial_steps: int = 200
 
 
 #: The budget study's variants: the method, its best ablations, the recipe and every baseline.
 BUDGET_STUDY_VARIANTS = ("carl-plus-queue", "carl-plus", "supcon-lr1e-4", "carl", "online-only", "supcon",
                          "supervised-ce", "simcse", "no-ptd")
+
+#: The union study's contenders (issue 29): continuous V-A labels (CARL and its recipes) against the
+#: same texts' discrete classes, V-A grid cells and the corpora's own emotions, and SimCSE.
+UNION_VARIANTS = ("carl-plus-queue", "carl-plus", "carl", "online-only", "supervised-ce", "supcon",
+                  "supervised-ce-emotion", "supcon-emotion", "simcse")
+#: Every affect corpus of the data folder with a train split, discrete emotions placed in V-A by NRC-VAD.
+UNION_TRAIN = ["emobank", "facebook-va", "goemotions-single", "dailydialog", "tec", "carer"]
 
 PRESETS: dict[str, Preset] = {
     # 2-core CPU: ~200 steps of batch 32 (0.6 epoch of EmoBank + Facebook-VA); probes on at
@@ -133,6 +162,14 @@ PRESETS: dict[str, Preset] = {
                                     "train.eval_every": 100, "train.save_every": 100},
                        seeds=(0,), max_train=1000, max_eval=1000,
                        variants=("carl-plus-queue", "supcon-lr1e-4", "carl", "supervised-ce", "simcse")),
+    # The union study: the budget study's steps, batch and probes, trained on the train splits of every
+    # affect corpus (at most 8,000 texts each, about EmoBank's train size, so that DailyDialog's 87k
+    # utterances do not drown the rest; 1,000 dev texts each for checkpoint selection); every trained
+    # contender first tries lr 3e-5 and 1e-4 (seed 0, 200 steps, dev splits of the 12 probe tasks).
+    "cpu-union": Preset("cpu.yaml", {"data.train": UNION_TRAIN, "data.max_train_per_corpus": 8000,
+                                     "data.max_dev_per_corpus": 1000, "train.max_steps": 1000,
+                                     "train.eval_every": 100, "train.save_every": 100},
+                        max_train=4000, max_eval=2000, variants=UNION_VARIANTS, lr_trial=(3e-5, 1e-4)),
     # GPU: all-mpnet-base-v2, 3 epochs, bf16, full evaluation splits.
     "gpu": Preset("gpu.yaml", finetune_tasks=("emobank", "facebook-va", "carer", "goemotions-10"),
                   finetune_steps=1000),
@@ -150,9 +187,11 @@ class Job:
 
 def plan(preset: Preset, out: pathlib.Path, *, variants: Sequence[str] | None = None,
          seeds: Sequence[int] | None = None, model: str | None = None, data_dir: str | None = None,
-         extra: Mapping[str, object] | None = None) -> tuple[CarlConfig, list[Job]]:
+         extra: Mapping[str, object] | None = None, learning_rates: Mapping[str, float] | None = None,
+         ) -> tuple[CarlConfig, list[Job]]:
     """The base config and the jobs, seed-major (every variant's seed 0 first), so that a
-    partial grid already holds one complete comparison."""
+    partial grid already holds one complete comparison. ``learning_rates``: variant name -> encoder
+    learning rate, applied over the variant's own settings (a learning-rate trial's choice)."""
     unknown = [v for v in variants or [] if v not in VARIANT_BY_NAME]
     if unknown:
         raise ConfigError(f"unknown variant(s) {unknown}; known: {', '.join(VARIANT_BY_NAME)}")
@@ -165,7 +204,8 @@ def plan(preset: Preset, out: pathlib.Path, *, variants: Sequence[str] | None = 
     for seed in seeds if seeds is not None else preset.seeds:
         for variant in chosen:
             run_dir = out / "runs" / variant.name / f"seed{seed}"
-            cfg = base.override({**variant.overrides, "train.seed": seed, "train.output_dir": str(run_dir)})
+            lr = {"train.learning_rate": learning_rates[variant.name]} if variant.name in (learning_rates or {}) else {}
+            cfg = base.override({**variant.overrides, **lr, "train.seed": seed, "train.output_dir": str(run_dir)})
             jobs.append(Job(variant, seed, cfg.validate(), run_dir, out / "evals" / variant.name / f"seed{seed}.json"))
     return base, jobs
 
@@ -217,8 +257,9 @@ def _write_record(path: pathlib.Path, record: Mapping) -> dict:
     different machines, and training times compare only within one."""
     from carl.evaluation.report import _jsonable, machine_label
     from carl.io import atomic_write
+    from carl.portable import portable
 
-    record = _jsonable({**record, "machine": record.get("machine") or machine_label()})
+    record = portable(_jsonable({**record, "machine": record.get("machine") or machine_label()}))
     text = json.dumps(record, indent=1, allow_nan=False)
     atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
     return record

@@ -11,8 +11,8 @@ import pathlib
 from collections.abc import Mapping, Sequence
 
 from carl.config import CarlConfig
-from carl.reproduce.grid import (FROZEN, FROZEN_LABEL, GEOMETRY, HEADLINE, VARIANT_BY_NAME, VARIANTS, Job, Preset,
-                                 finetune_path, stale_finetune)
+from carl.reproduce.grid import (AFFECT_TASKS, FROZEN, FROZEN_LABEL, GEOMETRY, HEADLINE, POLARITY_TASKS, THESIS_METRICS,
+                                 VARIANT_BY_NAME, VARIANTS, Job, Preset, finetune_path, stale_finetune)
 
 
 def collect(out: pathlib.Path, jobs: Sequence[Job]) -> list[tuple[str, dict, dict]]:
@@ -184,15 +184,52 @@ def above_every_baseline_counts(found: Sequence[tuple[str, dict, dict]], contend
     """One row per contender (every trained variant that is not a baseline, ablations included):
     on how many headline tasks its mean is above the mean of every baseline, clearly or not,
     and the tasks where it is."""
-    lines = ["| variant | seeds | above every baseline | clearly | tasks |", "|---|---|---|---|---|"]
+    lines = ["| variant | seeds | above every baseline | clearly | affect tasks | polarity tasks | tasks |",
+             "|---|---|---|---|---|---|---|"]
     for contender in contenders:
         gaps = baseline_gaps(found, contender, baselines)
         if not gaps:
             continue
         won = [g.task for g in gaps if g.delta > 0]
+        split = [f"{sum(t in kind for t in won)} of {sum(g.task in kind for g in gaps)}"
+                 for kind in (AFFECT_TASKS, POLARITY_TASKS)]
         lines.append(f"| {contender} | {len(gaps[0].values)} | {len(won)} of {len(gaps)} | "
-                     f"{sum(g.clearly for g in gaps)} | {', '.join(won) or '–'} |")
+                     f"{sum(g.clearly for g in gaps)} | {split[0]} | {split[1]} | {', '.join(won) or '–'} |")
     return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def thesis_table(found: Sequence[tuple[str, dict, dict]], continuous: Sequence[str], discrete: Sequence[str]) -> str:
+    """The paper's thesis checked directly: models trained with continuous V-A labels against models
+    trained with discrete emotion classes on the same texts, on the emotion tasks and metrics of
+    :data:`THESIS_METRICS` (mean ± std over seeds); the last column counts the cells where the row
+    is above every discrete-label row. Empty unless rows of both kinds are present."""
+    by_label: dict[str, list[dict]] = {}
+    for label, res, _ in found:
+        by_label.setdefault(label, []).append(res)
+    continuous = [c for c in continuous if c in by_label]
+    discrete = [d for d in discrete if d in by_label]
+    if not continuous or not discrete:
+        return ""
+    cells = [(task, metric) for task, metrics in THESIS_METRICS.items() for metric in metrics]
+
+    def values(label: str, task: str, metric: str) -> list[float]:
+        return [r[task][metric] for r in by_label[label] if task in r and metric in r[task]]
+
+    best_discrete = {cell: max((_mean_std(values(d, *cell)) or (float("-inf"), None))[0] for d in discrete)
+                     for cell in cells}
+    lines = ["| model | labels | " + " | ".join(f"{t} {m}" for t, m in cells) + " | above every discrete row |",
+             "|---" * (len(cells) + 3) + "|"]
+    for label in [*continuous, *discrete]:
+        row = [_stat_cell(values(label, *cell)) for cell in cells]
+        if label in continuous:
+            means = [_mean_std(values(label, *cell)) for cell in cells]
+            above = sum(m is not None and m[0] > best_discrete[cell] for m, cell in zip(means, cells))
+            count = f"{above} of {len(cells)}"
+        else:
+            count = "–"
+        kind = "continuous V-A" if label in continuous else "emotion classes"
+        lines.append(f"| {label} | {kind} | " + " | ".join(row) + f" | {count} |")
+    return "\n".join(lines)
 
 
 def late_ptd_losses(jobs: Sequence[Job]) -> dict[str, list[tuple[int, float]]]:
@@ -232,7 +269,8 @@ def machines_of_records(found: Sequence[tuple[str, dict, dict]], current: str) -
 
 
 def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base: CarlConfig, jobs: Sequence[Job],
-                      command: str, *, plots: bool) -> pathlib.Path:
+                      command: str, *, plots: bool, lr_trials: str = "") -> pathlib.Path:
+    """``lr_trials``: the learning-rate trial's table (carl.reproduce.lr_trial.trial_table), if the preset has one."""
     from carl.evaluation.report import machine_info, machine_label, markdown_table, write_report
     from carl.io import atomic_write
 
@@ -268,10 +306,16 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
         f"- **{'Machine of this sitting' if by_machine else 'Machine'}:** {sitting}; torch threads "
         f"{machine.get('torch_threads')}",
         *by_machine,
-        f"- **Encoder:** `{base.model.name_or_path}`; **training data:** {', '.join(base.data.train)}; "
+        f"- **Encoder:** `{base.model.name_or_path}`; **training data:** {', '.join(base.data.train)}"
+        + (f" (train splits, at most {base.data.max_train_per_corpus} texts each, seeded sample)"
+           if base.data.max_train_per_corpus else "") + "; "
         f"**budget per run:** {base.train.max_steps or str(base.train.epochs) + ' epochs'} steps of batch "
-        f"{base.train.batch_size}, max_length {base.data.max_length}, lr {base.train.learning_rate:g}; checkpoint "
-        f"chosen by dev V-A Pearson (every {base.train.eval_every} steps), the same rule for every variant.",
+        f"{base.train.batch_size}, max_length {base.data.max_length}, "
+        + ("lr: each variant's choice of the learning-rate trial below" if preset.lr_trial
+           else f"lr {base.train.learning_rate:g}") + "; checkpoint "
+        f"chosen by dev V-A Pearson (every {base.train.eval_every} steps"
+        + (f"; at most {base.data.max_dev_per_corpus} dev texts per corpus" if base.data.max_dev_per_corpus else "")
+        + "), the same rule for every variant.",
         f"- **Seeds:** training seeds {sorted({j.seed for j in jobs})}; every model is probed with seed "
         f"{preset.eval_seed} on the same texts"
         + (f"; probes subsampled to at most {preset.max_train} train and {preset.max_eval} dev/test texts per task "
@@ -298,6 +342,20 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
                   "Per variant, the headline tasks where its mean is above the mean of every baseline; clearly: the gap "
                   "to the best baseline exceeds sqrt(std² + std²) of the two. The tables below give the gaps.", "",
                   counts, ""]
+    emotion_rows = [v.label for v in VARIANTS if v.overrides.get("data.discrete_labels") == "emotion"]
+    thesis = thesis_table(found, [v.label for v in VARIANTS if v.group in ("CARL", "recipe")
+                                  or v.name == "online-only"], emotion_rows)
+    if thesis:
+        lines += ["### Continuous V-A labels against emotion classes on the same texts (the paper's thesis)", "",
+                  "Emotion classification where the paper reports its gains; every row trained on the same texts and "
+                  "steps. Last column: cells where the continuous-label row's mean is above the mean of every "
+                  "emotion-class row.", "", thesis, ""]
+    if lr_trials:
+        lines += [f"### Learning-rate trial (seed 0, {preset.lr_trial_steps} steps; dev splits only)", "",
+                  "Every trained contender tried each learning rate; its score is the mean over the 12 probe tasks of "
+                  "each task's dev selection score (the probe's best setting; no test split embedded), in brackets the "
+                  "training's own dev V-A Pearson. Every seed of the grid trains with the chosen (bold) rate.", "",
+                  lr_trials, ""]
     for variant in VARIANTS:
         table = against_every_baseline(found, variant.label, baselines) if variant.group in ("CARL", "recipe") else ""
         if table:

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 
 from carl.config import FP16_REFUSED, CarlConfig
 from carl.data import VAGrid, load_corpus, resolve_data_dir
+from carl.data.emotion_classes import emotion_classes
 from carl.data.specs import is_table, read_spec
 from carl.data.specs import parse_table_spec as _parse_table_spec
 from carl.errors import CarlError, CheckpointError, ConfigError, DataError
@@ -57,15 +58,26 @@ def parse_table_spec(spec: str) -> tuple[str, dict]:
     return table.path, table.read_kwargs()
 
 
-def load_records(specs: list[str], data_dir: pathlib.Path, split: str, seed: int, on_bad_row: str = "error") -> list:
-    """Records of corpus names (their ``split``) and table specs (every row, as ``split``)."""
+def load_records(specs: list[str], data_dir: pathlib.Path, split: str, seed: int, on_bad_row: str = "error",
+                 max_per_spec: int | None = None) -> list:
+    """Records of corpus names (their ``split``) and table specs (every row, as ``split``);
+    ``max_per_spec``: at most that many of each, a sample seeded by ``seed`` in file order."""
     records = []
     for spec in specs:
         if is_table(spec):
-            records.extend(read_spec(spec, split=split, on_bad_row=on_bad_row))
+            found = read_spec(spec, split=split, on_bad_row=on_bad_row)
         else:
-            records.extend(load_corpus(spec, data_dir, [split], seed=seed))
+            found = load_corpus(spec, data_dir, [split], seed=seed)
+        records.extend(capped(found, max_per_spec, seed))
     return records
+
+
+def capped(records: list, limit: int | None, seed: int) -> list:
+    """At most ``limit`` of ``records``: a uniform sample without replacement, in their original order."""
+    if limit is None or len(records) <= limit:
+        return records
+    keep = np.sort(np.random.default_rng(seed).choice(len(records), size=limit, replace=False))
+    return [records[i] for i in keep]
 
 
 def training_label_mode(config: CarlConfig) -> str:
@@ -198,9 +210,11 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
 
     # -- data ---------------------------------------------------------------
     data_dir = resolve_data_dir(config.data.data_dir)
-    train_records = load_records(config.data.train, data_dir, "train", config.data.split_seed, config.data.on_bad_row)
+    train_records = load_records(config.data.train, data_dir, "train", config.data.split_seed, config.data.on_bad_row,
+                                 config.data.max_train_per_corpus)
     dev_specs = config.data.dev if config.data.dev is not None else [s for s in config.data.train if not is_table(s)]
-    dev_records = [r for r in load_records(dev_specs, data_dir, "dev", config.data.split_seed, config.data.on_bad_row)
+    dev_records = [r for r in load_records(dev_specs, data_dir, "dev", config.data.split_seed, config.data.on_bad_row,
+                                           config.data.max_dev_per_corpus)
                    if r.valence is not None and r.arousal is not None]
     if len(train_records) < tc.batch_size:
         raise ConfigError(f"only {len(train_records)} training texts, fewer than one batch of {tc.batch_size}; "
@@ -209,6 +223,8 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
     if config.data.discrete_labels == "va_grid":
         grid = VAGrid.fit(train_records)
         train_records, dev_records = grid.relabel(train_records), grid.relabel(dev_records)
+    elif config.data.discrete_labels == "emotion":
+        train_records, dev_records = emotion_classes(train_records, dev_records)
     # The class term of MCCL (mccl.class_weight) needs each text's V-A grid cell as a class id.
     grid_classes = (VAGrid.fit(train_records).class_ids(train_records)
                     if config.objective.name == "carl" and config.mccl.class_weight > 0 else None)

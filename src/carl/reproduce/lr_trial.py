@@ -1,0 +1,119 @@
+"""Equal tuning: every trained contender of a grid tries the same learning rates on dev first.
+
+A preset with ``lr_trial`` (e.g. ``cpu-union``: 3e-5 and 1e-4) trains each of its variants once per
+learning rate (seed 0, ``lr_trial_steps`` steps, the preset's data and batch) and scores each trial
+model on the dev split of every probe task (``run_tasks(dev_only=True)``: no test split is embedded).
+Each variant's choice is the learning rate with the higher mean dev score over those tasks; the grid
+then trains every seed of the variant with it. Layout under the grid's folder::
+
+    lr-trial/lrLR/runs/VARIANT/seed0/     the trial run
+    lr-trial/lrLR/evals/VARIANT/seed0.json  its dev-only evaluation (every task's dev score)
+
+Resumable like the grid: a finished trial or evaluation is never recomputed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pathlib
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from carl.reproduce import grid
+from carl.reproduce.grid import Job, Preset, plan
+
+log = logging.getLogger("carl.reproduce")
+
+TRIAL_DIR = "lr-trial"
+
+
+@dataclass(frozen=True)
+class Trial:
+    learning_rate: float
+    job: Job
+
+
+def trial_jobs(preset: Preset, out: pathlib.Path, variants: Sequence[str], *, model: str | None,
+               data_dir: str | None, extra: Mapping[str, object] | None) -> list[Trial]:
+    """Every (learning rate, variant) trial, learning-rate-major."""
+    trials = []
+    for lr in preset.lr_trial:
+        _, jobs = plan(preset, out / TRIAL_DIR / f"lr{lr:g}", variants=variants, seeds=(0,), model=model,
+                       data_dir=data_dir, extra={**dict(extra or {}), "train.max_steps": preset.lr_trial_steps},
+                       learning_rates={name: lr for name in variants})
+        trials += [Trial(lr, job) for job in jobs]
+    return trials
+
+
+def dev_mean(record: Mapping) -> float:
+    """Mean over the probe tasks of each task's dev selection score (a dev-only evaluation record)."""
+    result = record["result"]
+    return statistics.mean(metrics["dev_score"] for task, metrics in result.items() if task != "_meta")
+
+
+def run_trials(trials: Sequence[Trial], preset: Preset, data_dir: str | None, commit: str,
+               out_of_time: Callable[[], bool]) -> bool:
+    """Train and dev-score every trial not done yet; False when the sitting's time ran out first."""
+    from carl.evaluation.tasks import dev_scored_tasks, run_tasks
+
+    for trial in trials:
+        job = trial.job
+        if job.eval_path.is_file():
+            continue
+        if out_of_time():
+            return False
+        log.warning("lr trial: %s at lr %g", job.variant.name, trial.learning_rate)
+        grid.train_job(job)
+        summary = json.loads((job.run_dir / "summary.json").read_text())
+        result = run_tasks(str(job.run_dir / "model"), dev_scored_tasks(), data_dir, seed=preset.eval_seed,
+                           max_train=preset.max_train, max_eval=preset.max_eval, split_seed=job.config.data.split_seed,
+                           dev_only=True)
+        grid._write_record(job.eval_path, {"variant": job.variant.name, "seed": job.seed,
+                                           "learning_rate": trial.learning_rate, "commit": commit,
+                                           "train_seconds": summary.get("seconds"), "best_step": summary.get("best_step"),
+                                           "best_dev_va_pearson": summary.get("best_dev_va_pearson"), "result": result})
+    return True
+
+
+def trial_scores(trials: Sequence[Trial]) -> dict[str, dict[float, dict]]:
+    """variant -> learning rate -> its finished trial's record (trials not evaluated yet are absent)."""
+    scores: dict[str, dict[float, dict]] = {}
+    for trial in trials:
+        if trial.job.eval_path.is_file():
+            record = json.loads(trial.job.eval_path.read_text())
+            scores.setdefault(trial.job.variant.name, {})[trial.learning_rate] = record
+    return scores
+
+
+def choose(trials: Sequence[Trial], preset: Preset) -> dict[str, float]:
+    """variant -> the learning rate with the higher dev mean, for variants whose every trial finished.
+    A tie keeps the smaller learning rate (the smaller change to the pretrained encoder)."""
+    chosen = {}
+    for name, records in trial_scores(trials).items():
+        if set(records) == set(preset.lr_trial):
+            chosen[name] = max(sorted(records), key=lambda lr: dev_mean(records[lr]))
+    return chosen
+
+
+def trial_table(trials: Sequence[Trial], preset: Preset, labels: Mapping[str, str]) -> str:
+    """Markdown: per variant, each learning rate's dev mean (and dev V-A Pearson of its training
+    check), the choice in bold; empty before any trial finished."""
+    scores = trial_scores(trials)
+    if not scores:
+        return ""
+    chosen = choose(trials, preset)
+    rates = list(preset.lr_trial)
+    lines = ["| variant | " + " | ".join(f"lr {lr:g}: dev mean (dev V-A r)" for lr in rates) + " | chosen |",
+             "|---" * (len(rates) + 2) + "|"]
+    for name, records in scores.items():
+        cells = []
+        for lr in rates:
+            if lr not in records:
+                cells.append("–")
+                continue
+            cell = f"{dev_mean(records[lr]):.4f} ({records[lr].get('best_dev_va_pearson') or float('nan'):.3f})"
+            cells.append(f"**{cell}**" if chosen.get(name) == lr else cell)
+        lines.append(f"| {labels.get(name, name)} | " + " | ".join(cells) + f" | {chosen.get(name, '–')} |")
+    return "\n".join(lines)

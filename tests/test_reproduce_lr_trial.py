@@ -1,0 +1,95 @@
+"""Equal tuning in `carl reproduce`: a preset with a learning-rate trial trains every contender at
+each rate first, scores the trials on dev only, and trains the grid with each variant's dev-best
+rate (training and evaluation replaced by fakes that record what they were asked)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import pytest
+
+from carl import reproduce as rp
+from carl.config import CarlConfig
+from carl.reproduce import lr_trial
+
+#: Dev score of each (variant, learning rate): SimCSE is better at 1e-4, CARL at 3e-5.
+DEV = {("simcse", 1e-4): 0.52, ("simcse", 3e-5): 0.50, ("carl", 1e-4): 0.40, ("carl", 3e-5): 0.45}
+
+
+class Fakes:
+    def __init__(self):
+        self.trained: list[tuple[str, float, int, int]] = []
+        self.evaluated: list[tuple[str, bool]] = []
+
+    def train_job(self, job, *, keep_checkpoints=False):
+        cfg = job.config
+        self.trained.append((job.variant.name, cfg.train.learning_rate, cfg.train.max_steps, job.seed))
+        (job.run_dir / "model").mkdir(parents=True, exist_ok=True)
+        cfg.save(job.run_dir / "model" / "train-config.yaml")
+        (job.run_dir / "metrics.jsonl").write_text(json.dumps({"step": 1, "dev/va_pearson": 0.3}) + "\n")
+        (job.run_dir / "summary.json").write_text(json.dumps({"steps": cfg.train.max_steps, "best_step": 1,
+                                                              "best_dev_va_pearson": 0.3, "seconds": 1.0}))
+
+    def run_tasks(self, model_ref, tasks, data_dir=None, dev_only=False, **kwargs):
+        self.evaluated.append((str(model_ref), dev_only))
+        path = pathlib.Path(model_ref)
+        if dev_only:
+            cfg = CarlConfig.load(path / "train-config.yaml")
+            score = DEV[(path.parent.parent.name, cfg.train.learning_rate)]
+            return {"emobank": {"dev_score": score}, "tec": {"dev_score": score - 0.1}, "_meta": {}}
+        return {"emobank": {"pearson_mean": 0.5, "n_test": 10}, "_meta": {"model": str(model_ref)}}
+
+
+@pytest.fixture
+def fakes(monkeypatch):
+    import carl.evaluation.tasks
+
+    fake = Fakes()
+    monkeypatch.setattr(rp, "train_job", fake.train_job)
+    monkeypatch.setattr(rp.grid, "train_job", fake.train_job)
+    monkeypatch.setattr(carl.evaluation.tasks, "run_tasks", fake.run_tasks)
+    monkeypatch.setitem(rp.PRESETS, "trial-test", rp.Preset("cpu.yaml", {"train.max_steps": 50}, seeds=(0, 1),
+                                                            tasks="emobank", lr_trial=(3e-5, 1e-4), lr_trial_steps=7))
+    return fake
+
+
+def test_trials_come_first_and_each_variant_trains_with_its_dev_best_rate(fakes, tmp_path):
+    rp.reproduce("trial-test", tmp_path, variants=["carl", "simcse"], plots=False, command="carl reproduce test")
+    trials, grid = fakes.trained[:4], fakes.trained[4:]
+    assert sorted(trials) == sorted([("carl", 3e-5, 7, 0), ("simcse", 3e-5, 7, 0), ("carl", 1e-4, 7, 0),
+                                     ("simcse", 1e-4, 7, 0)])
+    assert grid == [("carl", 3e-5, 50, 0), ("simcse", 1e-4, 50, 0), ("carl", 3e-5, 50, 1), ("simcse", 1e-4, 50, 1)]
+    # Trials are scored on dev only; the grid's models (and the frozen encoder) on the tasks' test splits.
+    trial_evals = [dev for ref, dev in fakes.evaluated if "lr-trial" in ref]
+    assert trial_evals == [True] * 4
+    assert not any(dev for ref, dev in fakes.evaluated if "lr-trial" not in ref)
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "### Learning-rate trial (seed 0, 7 steps; dev splits only)" in report
+    # Dev mean over the two tasks (emobank, tec = emobank - 0.1), bold = chosen.
+    assert "| CARL | **0.4000 (0.300)** | 0.3500 (0.300) | 3e-05 |" in report
+    assert "| SimCSE | 0.4500 (0.300) | **0.4700 (0.300)** | 0.0001 |" in report
+    # A second sitting recomputes nothing.
+    before = (list(fakes.trained), list(fakes.evaluated))
+    rp.reproduce("trial-test", tmp_path, variants=["carl", "simcse"], plots=False, command="carl reproduce test")
+    assert (fakes.trained, fakes.evaluated) == before
+
+
+def test_the_grid_waits_until_every_trial_is_scored(fakes, tmp_path):
+    calls = iter([False, False, True])  # the sitting's time runs out before the third trial
+    preset = rp.PRESETS["trial-test"]
+    trials = lr_trial.trial_jobs(preset, tmp_path, ["carl", "simcse"], model=None, data_dir=None, extra=None)
+    assert lr_trial.run_trials(trials, preset, None, "abc", lambda: next(calls)) is False
+    assert len(fakes.trained) == 2 and lr_trial.choose(trials, preset) == {}
+    # reproduce() itself trains no grid run while a trial is missing.
+    rp.reproduce("trial-test", tmp_path, variants=["carl", "simcse"], plots=False, command="c",
+                 stop_after_minutes=0)
+    assert all(steps == 7 for _, _, steps, _ in fakes.trained)
+
+
+def test_a_tie_keeps_the_smaller_rate(fakes, tmp_path, monkeypatch):
+    monkeypatch.setitem(DEV, ("carl", 1e-4), 0.45)
+    preset = rp.PRESETS["trial-test"]
+    trials = lr_trial.trial_jobs(preset, tmp_path, ["carl"], model=None, data_dir=None, extra=None)
+    assert lr_trial.run_trials(trials, preset, None, "abc", lambda: False)
+    assert lr_trial.choose(trials, preset) == {"carl": 3e-5}

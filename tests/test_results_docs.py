@@ -33,6 +33,10 @@ LABEL_OF_ROW = {
     "CARL+ queue (`--recipe carl-plus-queue`)": "CARL+ queue (recipe)",
     "CARL+ queue": "CARL+ queue (recipe)",
     "CARL+ queue, all-mpnet-base-v2": "CARL+ queue (recipe)",
+    "CARL, the paper's settings, all-mpnet-base-v2": "CARL",
+    **{label: label for label in ("CARL w/o MCCL", "CARL one-hot labels", "CARL random tokens", "CARL ε=0.01·‖e‖",
+                                  "CARL ε=0.1·‖e‖", "CARL ε=1·‖e‖", "CARL top-0.3", "CARL top-0.5",
+                                  "CARL momentum 0.99")},
 }
 """The table's wording of a configuration → the report's label for it."""
 

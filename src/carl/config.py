@@ -74,7 +74,9 @@ class MCCLConfig:
     label_temperature: float = 0.1
     """tau_y of the soft targets T = softmax(L / tau_y)."""
     centre_labels: bool = True
-    """Map V-A from [0, 1] to [-1, 1] before the cosine (circumplex origin = neutral)."""
+    """Map V-A from [0, 1] to [-1, 1] before the label similarity (circumplex origin = neutral). It
+    applies to the distance kernel too, where it doubles every difference: label_temperature then acts
+    as label_temperature / 4 would on [0, 1] labels."""
     label_mode: Literal["continuous", "one_hot"] = "continuous"
     """``one_hot``: the ablation with discrete labels instead of V-A coordinates."""
     label_similarity: Literal["cosine", "neg_sq_distance"] = "cosine"
@@ -201,7 +203,8 @@ RECIPES: dict[str, dict[str, Any]] = {
 """Named configurations of CARL's parts, applied before any other setting (``--recipe NAME``).
 
 ``paper``: the published method (MCCL with EMA target and BYOL heads, cosine label similarity,
-PTD). ``carl-plus``: the project's recipe, designed on dev splits (results/recipe-dev): MCCL
+PTD). ``carl-plus``: the project's recipe, each setting picked on dev splits (results/recipe-dev; which
+choices test results steered: docs/method.md, "What each choice read"): MCCL
 with a distance kernel on the V-A labels, contrasting the pooled embeddings themselves, against
 the online branch under stop-gradient (two dropout views), without PTD, encoder learning rate 1e-4
 (chosen on dev from {3e-5, 1e-4}, the same two trials as the strongest baseline's).

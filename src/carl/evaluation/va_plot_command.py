@@ -60,4 +60,4 @@ def plot_va_command(
     if len(result.plotted) < groups:
         typer.echo(f"drew the {len(result.plotted)} largest of {groups} groups (--max-groups {max_groups})")
     for why, n in result.skipped.items():
-        typer.echo(f"{n:,} rows skipped: {why}")
+        typer.echo(f"{n:,} row{'s' if n != 1 else ''} skipped: {why}")

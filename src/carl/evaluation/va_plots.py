@@ -1,7 +1,7 @@
 """Pictures of a scored table (``carl plot-va``): V-A density per group, or V-A over time.
 
 The input is what ``carl predict-va`` writes: a ``.parquet`` file (or a folder of them),
-``.jsonl`` or ``.csv`` with float columns ``valence`` and ``arousal`` and the user's columns
+``.jsonl``, ``.csv`` or ``.tsv`` with float columns ``valence`` and ``arousal`` and the user's columns
 carried through (``group``, ``date``...). Only the needed columns are read, in record batches
 (pyarrow), and only aggregates are kept, so memory does not grow with the table:
 
@@ -50,10 +50,11 @@ def _kind(path: pathlib.Path) -> str:
     if path.is_dir():
         return "parquet"
     suffix = path.suffix.lower()
-    kinds = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv"}
+    kinds = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv",
+             ".tsv": "tsv"}
     if suffix not in kinds:
         raise DataError(f"cannot read a scored table from a {suffix or 'suffix-less'} file", path=path,
-                        fix="give the .parquet, .jsonl or .csv that `carl predict-va` wrote (or a folder of .parquet)")
+                        fix="give the .parquet, .jsonl, .csv or .tsv that `carl predict-va` wrote (or a folder of .parquet)")
     return kinds[suffix]
 
 
@@ -83,14 +84,16 @@ def iter_score_batches(path: str | os.PathLike, columns: Sequence[str], *, batch
             dataset = ds.dataset(path, format="parquet")
             _require_columns(path, dataset.schema.names, columns)
             batches = dataset.to_batches(columns=list(columns), batch_size=batch_rows)
-        elif kind == "csv":
+        elif kind in ("csv", "tsv"):
             import pyarrow.csv as pcsv
 
-            with pcsv.open_csv(path) as probe:
+            # Texts may hold quoted newlines (csv.writer keeps them): parse them as values.
+            parse = pcsv.ParseOptions(delimiter="\t" if kind == "tsv" else ",", newlines_in_values=True)
+            with pcsv.open_csv(path, parse_options=parse) as probe:
                 _require_columns(path, probe.schema.names, columns)
             types = {c: pa.float64() for c in ("valence", "arousal") if c in columns}
             types.update({c: pa.string() for c in columns if c not in types})
-            batches = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=block_bytes),
+            batches = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=block_bytes), parse_options=parse,
                                     convert_options=pcsv.ConvertOptions(include_columns=list(columns), column_types=types))
         else:
             import pyarrow.json as pjson
@@ -147,7 +150,7 @@ class GroupDensity:
 
 @dataclass
 class DensityResult:
-    path: pathlib.Path
+    path: pathlib.Path | None
     column: str
     groups: list[GroupDensity]
     """Every group, largest first (the first ``max_groups`` are drawn)."""
@@ -165,11 +168,12 @@ def _check_range(value_range) -> tuple[float, float]:
     return lo, hi
 
 
-def density_by_group(scores: str | os.PathLike, by: str | None, output: str | os.PathLike, *, bins: int = 40,
+def density_by_group(scores: str | os.PathLike, by: str | None, output: str | os.PathLike | None, *, bins: int = 40,
                      max_groups: int = DEFAULT_MAX_GROUPS, value_range: Sequence[float] = (0.0, 1.0),
                      batch_rows: int = BATCH_ROWS) -> DensityResult:
     """Circumplex density of (valence, arousal) per value of column ``by`` (None: one panel for
-    the whole table); the ``max_groups`` largest groups are drawn, the rest named in the title."""
+    the whole table); the ``max_groups`` largest groups are drawn, the rest named in the title.
+    ``output=None``: the aggregates only, no figure."""
     path = pathlib.Path(scores)
     lo, hi = _check_range(value_range)
     if bins < 2 or max_groups < 1:
@@ -214,9 +218,10 @@ def density_by_group(scores: str | os.PathLike, by: str | None, output: str | os
     groups = [GroupDensity(name, int(sums[i, 0]), float(sums[i, 1] / sums[i, 0]), float(sums[i, 2] / sums[i, 0]),
                            hist[i]) for name, i in index.items()]
     groups.sort(key=lambda g: (-g.n, g.group))
-    result = DensityResult(pathlib.Path(output), by or "", groups, [g.group for g in groups[:max_groups]], rows,
+    result = DensityResult(pathlib.Path(output) if output is not None else None, by or "", groups, [g.group for g in groups[:max_groups]], rows,
                            {"no valence/arousal": unscored} if unscored else {}, outside, (lo, hi))
-    _draw_density(result, bins)
+    if result.path is not None:
+        _draw_density(result, bins)
     return result
 
 
@@ -284,7 +289,7 @@ def _draw_density(result: DensityResult, bins: int) -> None:
     extra = "× = group mean"
     if result.outside_range:
         extra += f"; {result.outside_range:,} points outside [{lo:g}, {hi:g}] left out of the density"
-    fig.text(0.01, 0.003, _footnote(result.rows, result.skipped, extra), fontsize=7, color="0.35", va="bottom")
+    fig.supxlabel(_footnote(result.rows, result.skipped, extra), x=0.01, ha="left", fontsize=7, color="0.35")
     _save(fig, result.path)
 
 
@@ -307,7 +312,7 @@ class PeriodStats:
 
 @dataclass
 class TimeResult:
-    path: pathlib.Path
+    path: pathlib.Path | None
     time_column: str
     freq: str
     group_column: str
@@ -360,11 +365,12 @@ def _t_half_width(n: np.ndarray, sum_: np.ndarray, sumsq: np.ndarray) -> tuple[n
     return mean, np.where(n >= 2, half, np.nan)
 
 
-def va_over_time(scores: str | os.PathLike, time_column: str, output: str | os.PathLike, *, freq: str = "W",
+def va_over_time(scores: str | os.PathLike, time_column: str, output: str | os.PathLike | None, *, freq: str = "W",
                  by: str | None = None, max_groups: int = DEFAULT_MAX_GROUPS,
                  batch_rows: int = BATCH_ROWS) -> TimeResult:
     """Mean valence and arousal per period of ``time_column`` (``freq``: D, W, M, Q, Y or H) with
-    95 % confidence bands; one line per value of ``by`` (its ``max_groups`` largest) if given."""
+    95 % confidence bands; one line per value of ``by`` (its ``max_groups`` largest) if given.
+    ``output=None``: the aggregates only, no figure."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -433,8 +439,9 @@ def va_over_time(scores: str | os.PathLike, time_column: str, output: str | os.P
             periods.append(PeriodStats(label, np.datetime64(tick, "us"), int(stats[i, 0]), float(mean_v[i]),
                                        float(ci_v[i]), float(mean_a[i]), float(ci_a[i])))
     skipped = {k: n for k, n in (("no valence/arousal", unscored), ("no time", untimed)) if n}
-    result = TimeResult(pathlib.Path(output), time_column, unit, by or "", periods, plotted, rows, skipped)
-    _draw_time(result, len(order))
+    result = TimeResult(pathlib.Path(output) if output is not None else None, time_column, unit, by or "", periods, plotted, rows, skipped)
+    if result.path is not None:
+        _draw_time(result, len(order))
     return result
 
 
@@ -465,6 +472,7 @@ def _draw_time(result: TimeResult, n_groups: int) -> None:
     ax_v.set_ylabel("valence (mean, 95 % CI)")
     ax_a.set_ylabel("arousal (mean, 95 % CI)")
     ax_n.set_ylabel("texts")
+    ax_n.set_ylim(bottom=0)
     ax_n.set_xlabel(f"{result.time_column} (per {result.freq})")
     for ax in (ax_v, ax_a, ax_n):
         ax.grid(alpha=0.3)
@@ -476,8 +484,8 @@ def _draw_time(result: TimeResult, n_groups: int) -> None:
         if n_groups > len(result.plotted):
             heading += f": the {len(result.plotted)} largest of {n_groups} groups"
     fig.suptitle(heading, fontsize=12)
-    fig.text(0.01, 0.003, _footnote(result.rows, result.skipped, "bands: mean ± 95 % CI (Student t)"), fontsize=7,
-             color="0.35", va="bottom")
+    fig.supxlabel(_footnote(result.rows, result.skipped, "bands: mean ± 95 % CI (Student t)"), x=0.01, ha="left",
+                  fontsize=7, color="0.35")
     _save(fig, result.path)
 
 

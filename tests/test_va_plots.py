@@ -173,3 +173,19 @@ def test_cli_plot_va(scored, carl_in_process, tmp_path):
     assert "6 periods of one month from 10,062 rows" in run.stdout and (tmp_path / "scores-va-over-date.png").is_file()
     run = carl_in_process("plot-va", scored["parquet"], "--by", "nope")
     assert run.returncode == 2 and "no column 'nope'" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_a_folder_of_parquet_parts_with_zoned_timestamps_and_dictionary_groups(tmp_path):
+    folder = tmp_path / "scores"
+    folder.mkdir()
+    stamps = [dt.datetime(2024, 3, d, 23, 30, tzinfo=dt.timezone.utc) for d in (4, 5, 11, 12)]
+    for part, rows in enumerate(((0, 1), (2, 3))):
+        pq.write_table(pa.table({
+            "valence": pa.array([0.1 * (i + 1) for i in rows]), "arousal": pa.array([0.5] * 2),
+            "when": pa.array([stamps[i] for i in rows], pa.timestamp("ms", tz="UTC")),
+            "src": pa.array(["a", "b"]).dictionary_encode()}), folder / f"part-{part}.parquet")
+    (folder / "_SUCCESS").write_text("")  # writers' marker files are not data
+    result = va_over_time(folder, "when", None, freq="W", by="src")
+    assert [(p.group, str(p.period)[:10], p.n, round(p.mean_valence, 6)) for p in result.periods] == [
+        ("a", "2024-03-04", 1, 0.1), ("a", "2024-03-11", 1, 0.3), ("b", "2024-03-04", 1, 0.2), ("b", "2024-03-11", 1, 0.4)]
+    assert math.isnan(result.periods[0].ci_valence)  # one text: no interval

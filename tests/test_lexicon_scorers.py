@@ -104,11 +104,22 @@ def test_report_script_end_to_end(tiny_encoder, data_dir, tmp_path, monkeypatch,
     assert report["lexicons"]["nrc-vad"]["test"]["facebook-va"]["arousal"]["r"] == pytest.approx(
         pearsonr(nrc[:, 1], [r.arousal for r in test])[0], abs=1e-12)
     assert "arousal" not in report["lexicons"]["vader"]["test"]["emobank"]
+    # Differences to the better lexicon of each cell are the tables' own r minus the lexicon's r.
+    queue, lexicons = report["encoders"]["CARL+ queue"]["heads"], report["lexicons"]
+    better_v = max(("vader", "nrc-vad"), key=lambda k: lexicons[k]["test"]["emobank"]["valence"]["r"])
+    cell = report["differences_to_best_lexicon"]["CARL+ queue"]["cross-corpus"]["emobank"]["valence"]
+    assert cell["lexicon"] == lexicons[better_v]["name"]
+    assert cell["delta"] == pytest.approx(queue["facebook-va"]["test"]["emobank"]["valence"]["r"]
+                                          - lexicons[better_v]["test"]["emobank"]["valence"]["r"], abs=1e-9)
+    cell = report["differences_to_best_lexicon"]["CARL+ queue"]["shipped"]["facebook-va"]["arousal"]
+    assert cell["lexicon"] == "NRC-VAD word means" and cell["ci95"][0] < cell["ci95"][1]
+    assert cell["delta"] == pytest.approx(queue["both"]["test"]["facebook-va"]["arousal"]["r"]
+                                          - lexicons["nrc-vad"]["test"]["facebook-va"]["arousal"]["r"], abs=1e-9)
     md = (tmp_path / "out" / "lexicon_vs_carl.md").read_text()
     saved = (tmp_path / "out" / "lexicon_vs_carl.json").read_text()
     assert "**Smoke run, not results**: max_train=64, max_eval=64, max_steps=2 (preset: 600)" in md
     assert "| VADER compound | nothing (zero-shot) |" in md and "| CARL+ queue + V-A head |" in md
-    assert "## Cross-corpus" in md and json.loads(saved)["machine"] in md
+    assert "## Cross-corpus" in md and "## Difference to the best lexicon" in md and json.loads(saved)["machine"] in md
     assert str(tmp_path) not in saved + md and str(tiny_encoder) not in saved + md  # no absolute paths
     summary = tmp_path / "runs" / "lvc" / "paper" / "summary.json"
     trained_at = summary.stat().st_mtime_ns

@@ -189,3 +189,27 @@ def test_a_folder_of_parquet_parts_with_zoned_timestamps_and_dictionary_groups(t
     assert [(p.group, str(p.period)[:10], p.n, round(p.mean_valence, 6)) for p in result.periods] == [
         ("a", "2024-03-04", 1, 0.1), ("a", "2024-03-11", 1, 0.3), ("b", "2024-03-04", 1, 0.2), ("b", "2024-03-11", 1, 0.4)]
     assert math.isnan(result.periods[0].ci_valence)  # one text: no interval
+
+
+def test_memory_does_not_grow_with_the_table(scored, tmp_path):
+    """EmoBank multiplied 8x: the Python/numpy peak while aggregating stays that of one batch."""
+    import tracemalloc
+
+    table = pq.read_table(scored["parquet"], columns=["valence", "arousal", "genre", "date"])
+    pq.write_table(table, tmp_path / "x1.parquet", row_group_size=5000)  # batches of the same size in both
+    pq.write_table(pa.concat_tables([table] * 8), tmp_path / "x8.parquet", row_group_size=5000)
+
+    def peak(path, run):
+        tracemalloc.start()
+        try:
+            result = run(path)
+            return tracemalloc.get_traced_memory()[1], result
+        finally:
+            tracemalloc.stop()
+
+    for run in (lambda p: density_by_group(p, "genre", None, batch_rows=5000),
+                lambda p: va_over_time(p, "date", None, by="genre", batch_rows=5000)):
+        small, one = peak(tmp_path / "x1.parquet", run)
+        large, eight = peak(tmp_path / "x8.parquet", run)
+        assert eight.rows == 8 * one.rows == 80_496
+        assert large < 1.5 * small, (small, large)

@@ -218,7 +218,8 @@ def density_by_group(scores: str | os.PathLike, by: str | None, output: str | os
     groups = [GroupDensity(name, int(sums[i, 0]), float(sums[i, 1] / sums[i, 0]), float(sums[i, 2] / sums[i, 0]),
                            hist[i]) for name, i in index.items()]
     groups.sort(key=lambda g: (-g.n, g.group))
-    result = DensityResult(pathlib.Path(output) if output is not None else None, by or "", groups, [g.group for g in groups[:max_groups]], rows,
+    out = pathlib.Path(output) if output is not None else None
+    result = DensityResult(out, by or "", groups, [g.group for g in groups[:max_groups]], rows,
                            {"no valence/arousal": unscored} if unscored else {}, outside, (lo, hi))
     if result.path is not None:
         _draw_density(result, bins)
@@ -439,7 +440,8 @@ def va_over_time(scores: str | os.PathLike, time_column: str, output: str | os.P
             periods.append(PeriodStats(label, np.datetime64(tick, "us"), int(stats[i, 0]), float(mean_v[i]),
                                        float(ci_v[i]), float(mean_a[i]), float(ci_a[i])))
     skipped = {k: n for k, n in (("no valence/arousal", unscored), ("no time", untimed)) if n}
-    result = TimeResult(pathlib.Path(output) if output is not None else None, time_column, unit, by or "", periods, plotted, rows, skipped)
+    out = pathlib.Path(output) if output is not None else None
+    result = TimeResult(out, time_column, unit, by or "", periods, plotted, rows, skipped)
     if result.path is not None:
         _draw_time(result, len(order))
     return result

@@ -24,12 +24,13 @@ def _value_range(text: str) -> tuple[float, float]:
 
 def plot_va_command(
     scores: pathlib.Path = typer.Argument(..., help="Scored table from `carl predict-va`: .parquet (or a folder of "
-                                                    ".parquet), .jsonl or .csv with valence and arousal columns."),
+                                                    ".parquet), .jsonl, .csv or .tsv with valence and arousal columns."),
     by: Optional[str] = typer.Option(None, "--by", help="Column to group by: one circumplex panel per value "
                                                         "(with --time: one line per value)."),
     time: Optional[str] = typer.Option(None, "--time", help="Date/time column: valence and arousal over time with "
                                                             "95 % confidence bands instead of densities."),
-    freq: str = typer.Option("W", "--freq", help="With --time: period of the means: D, W (Monday weeks), M, Q, Y or H."),
+    freq: str = typer.Option("W", "--freq", help="With --time: period of the means: D, W (Monday weeks), M, Q, Y or H "
+                                                 "(or day, week, month, quarter, year, hour)."),
     output: Optional[pathlib.Path] = typer.Option(None, "--output", help="PNG to write (default: SCORES' name with "
                                                                          "-va-by-COLUMN.png or -va-over-TIME.png)."),
     max_groups: int = typer.Option(9, "--max-groups", help="Draw at most this many groups (the largest); the "

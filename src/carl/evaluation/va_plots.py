@@ -376,7 +376,7 @@ def va_over_time(scores: str | os.PathLike, time_column: str, output: str | os.P
     import pyarrow.compute as pc
 
     path = pathlib.Path(scores)
-    unit = FREQUENCIES.get(freq.upper() if len(freq) == 1 else freq)
+    unit = FREQUENCIES.get(freq.upper()) or (freq.lower() if freq.lower() in FREQUENCIES.values() else None)
     if unit is None:
         raise DataError(f"--freq {freq!r}: choose one of {', '.join(FREQUENCIES)} "
                         "(day, week, month, quarter, year, hour)")

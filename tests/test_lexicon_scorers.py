@@ -75,13 +75,30 @@ def load_script():
 @pytest.mark.slow
 def test_report_script_end_to_end(tiny_encoder, data_dir, tmp_path, monkeypatch, capsys):
     """Both CARL recipes trained for 2 steps (tiny encoder), heads fitted on 64 texts per corpus,
-    scored on 64 test texts each; a second run reuses the trainings and the embeddings."""
+    scored on 64 test texts each. A training stopped after its first step (a checkpoint) is
+    continued by the next run; a run after that reuses the trainings and the embeddings."""
+    from carl.errors import CarlError
+
+    import csv
+
+    from carl.data import load_corpus
+
     script = load_script()
     monkeypatch.chdir(tmp_path)
+    # The trainings' own checkpoint signal on 40 EmoBank dev texts instead of 1,288 (CPU budget).
+    with open("dev.csv", "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("text", "valence", "arousal")] + [
+            (r.text, r.valence, r.arousal) for r in load_corpus("emobank", data_dir, ["dev"])[:40]])
     args = ["--max-steps", "2", "--max-train", "64", "--max-eval", "64", "--data-dir", str(data_dir),
             "--run-dir", "runs/lvc", "--output-dir", "out", "--frozen", str(tiny_encoder),
-            "--set", f"model.name_or_path={tiny_encoder}", "--set", "train.batch_size=8", "--set", "data.max_length=32"]
+            "--set", f"model.name_or_path={tiny_encoder}", "--set", "train.batch_size=8", "--set", "data.max_length=32",
+            "--set", "data.dev=[dev.csv:text=text,valence=valence,arousal=arousal]"]
+    with pytest.raises(CarlError, match="paper: training stopped at step 1; re-run to continue"):
+        script.run(args + ["--set", "train.stop_after=1"])
+    assert not (tmp_path / "out").exists()
+    capsys.readouterr()
     report = script.run(args)
+    assert "paper: continuing training" in capsys.readouterr().err
     assert report["sizes"] == {c: {"train": 64, "dev": 64, "test": 64} for c in ("emobank", "facebook-va")}
     assert list(report["encoders"]) == [f"frozen .../{tiny_encoder.parent.name}/{tiny_encoder.name}", "CARL (paper)",
                                         "CARL+ queue"]
@@ -96,7 +113,6 @@ def test_report_script_end_to_end(tiny_encoder, data_dir, tmp_path, monkeypatch,
                     assert stat["n"] == 64 and -1 <= stat["r"] <= 1 and stat["ci95"][0] < stat["r"] < stat["ci95"][1]
     assert report["encoders"]["CARL (paper)"]["steps"] == 2
     # The lexicon rows are the scorers' own Pearson r on the same 64 test texts.
-    from carl.data import load_corpus
     from carl.evaluation.tasks import subsample
 
     test = subsample([r for r in load_corpus("facebook-va", data_dir, ["test"])], 64, 0, stream=("facebook-va", "test"))

@@ -331,6 +331,10 @@ from carl.evaluation.commands import evaluate_command, predict_va_command  # noq
 app.command("evaluate", help="Probe a model (or several) on the affective and sentiment tasks; JSON + Markdown report.")(evaluate_command)
 app.command("predict-va", help="Valence and arousal per text, from the V-A head saved with the model.")(predict_va_command)
 
+from carl.evaluation.va_plot_command import plot_va_command  # noqa: E402  (light imports only)
+
+app.command("plot-va", help="Picture a scored table: V-A density per group (--by) or over time (--time).")(plot_va_command)
+
 
 def main() -> None:
     logging.basicConfig(level=os.environ.get("CARL_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")

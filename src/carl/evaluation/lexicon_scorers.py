@@ -1,0 +1,115 @@
+"""Zero-shot lexicon scorers: what most people use for affect today, as baselines for carl.
+
+Two scorers, neither trained on anything carl has:
+
+* **VADER** (Hutto & Gilbert 2014, PyPI ``vaderSentiment``; its lexicon ships inside the
+  package): the ``compound`` score in [-1, 1], a valence estimate with VADER's own rules
+  (negation, intensifiers, "but", punctuation, capitals, emoticons). VADER has no arousal.
+* **NRC-VAD word means** (Mohammad 2018, the lexicon carl already reads,
+  :func:`carl.data.lexicon.load_nrc_vad`): a text's valence and arousal are the means of its
+  words' lexicon values, each token occurrence counting once.
+
+NRC-VAD tokenisation (:func:`nrc_tokens`): the text is lower-cased (the lexicon is lower case)
+and split into runs of letters with inner apostrophes (``[a-z]+(?:'[a-z]+)*``; curly apostrophes
+count as ``'``); digits, punctuation and emoji are not words. A token the lexicon lacks is
+ignored; if it ends in ``'s`` the stem is tried (``mother's`` -> ``mother``). The lexicon's 130
+multi-word entries are not matched (unigrams only), there is no negation handling ("not happy"
+scores as "happy") and no lemmatisation. A text with **no** lexicon word gets the neutral
+midpoint 0.5 for valence and arousal (on NRC-VAD's [0, 1] scale), the same choice as VADER,
+whose compound is 0 (its neutral point) for such texts; :class:`NrcVadScorer` reports how
+many texts that was (``coverage``), so the share of texts scored by the fallback is visible.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from carl.errors import CarlError
+
+__all__ = ["NEUTRAL", "NrcVadScorer", "VaderScorer", "nrc_tokens"]
+
+NEUTRAL = 0.5
+"""NRC-VAD score of a text with no lexicon word: the midpoint of the lexicon's [0, 1] scale."""
+
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)*")
+
+
+def nrc_tokens(text: str) -> list[str]:
+    """Lower-cased word tokens of ``text`` as NRC-VAD is matched (module docstring)."""
+    return _WORD.findall(text.lower().replace("\u2019", "'"))
+
+
+@dataclass
+class LexiconScores:
+    """Per-text scores: ``values`` (N, k) and ``matched`` (N,) lexicon words found per text."""
+
+    values: np.ndarray
+    matched: np.ndarray
+
+    @property
+    def coverage(self) -> float:
+        """Share of texts with at least one lexicon word (the rest got the neutral fallback)."""
+        return float(np.mean(self.matched > 0)) if len(self.matched) else float("nan")
+
+
+class NrcVadScorer:
+    """Valence and arousal of a text as the mean NRC-VAD values of its words."""
+
+    name = "NRC-VAD word means"
+
+    def __init__(self, lexicon: dict[str, tuple[float, float]]):
+        if not lexicon:
+            raise CarlError("the NRC-VAD lexicon is empty")
+        self.lexicon = lexicon
+
+    @classmethod
+    def from_data_dir(cls, data_dir: str | os.PathLike | None) -> "NrcVadScorer":
+        from carl.data.lexicon import load_nrc_vad
+
+        return cls(load_nrc_vad(data_dir))
+
+    def _lookup(self, token: str) -> tuple[float, float] | None:
+        found = self.lexicon.get(token)
+        if found is None and token.endswith("'s"):
+            found = self.lexicon.get(token[:-2])
+        return found
+
+    def score(self, texts: Iterable[str]) -> LexiconScores:
+        """(N, 2) valence, arousal in [0, 1]; 0.5 for a text without a lexicon word."""
+        values, matched = [], []
+        for text in texts:
+            hits = [v for v in map(self._lookup, nrc_tokens(text)) if v is not None]
+            matched.append(len(hits))
+            values.append(np.mean(hits, axis=0) if hits else (NEUTRAL, NEUTRAL))
+        return LexiconScores(np.asarray(values, dtype=np.float64).reshape(-1, 2), np.asarray(matched, dtype=np.int64))
+
+
+class VaderScorer:
+    """VADER's compound score (valence only), in [-1, 1]; 0 for a text without a VADER word."""
+
+    name = "VADER compound"
+
+    def __init__(self):
+        try:
+            from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+        except ImportError:
+            raise CarlError("VADER is not installed: pip install vaderSentiment "
+                            "(or carl-affect[lexicons])") from None
+        self.analyzer = SentimentIntensityAnalyzer()
+
+    def score(self, texts: Sequence[str]) -> LexiconScores:
+        """(N, 1) compound scores; ``matched`` counts the words VADER's lexicon knows."""
+        from vaderSentiment.vaderSentiment import SentiText
+
+        lexicon = self.analyzer.lexicon
+        values, matched = [], []
+        for text in texts:
+            values.append(self.analyzer.polarity_scores(text)["compound"])
+            # VADER's own tokens (emoticons kept), looked up lower-cased as VADER does.
+            matched.append(sum(1 for w in SentiText(text).words_and_emoticons if w.lower() in lexicon))
+        return LexiconScores(np.asarray(values, dtype=np.float64).reshape(-1, 1), np.asarray(matched, dtype=np.int64))

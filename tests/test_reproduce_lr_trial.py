@@ -32,7 +32,7 @@ class Fakes:
                                                               "best_dev_va_pearson": 0.3, "seconds": 1.0}))
 
     def run_tasks(self, model_ref, tasks, data_dir=None, dev_only=False, **kwargs):
-        self.evaluated.append((str(model_ref), dev_only))
+        self.evaluated.append((str(model_ref), dev_only, (kwargs.get("max_train"), kwargs.get("max_eval"))))
         path = pathlib.Path(model_ref)
         if dev_only:
             cfg = CarlConfig.load(path / "train-config.yaml")
@@ -50,7 +50,8 @@ def fakes(monkeypatch):
     monkeypatch.setattr(rp.grid, "train_job", fake.train_job)
     monkeypatch.setattr(carl.evaluation.tasks, "run_tasks", fake.run_tasks)
     monkeypatch.setitem(rp.PRESETS, "trial-test", rp.Preset("cpu.yaml", {"train.max_steps": 50}, seeds=(0, 1),
-                                                            tasks="emobank", lr_trial=(3e-5, 1e-4), lr_trial_steps=7))
+                                                            tasks="emobank", lr_trial=(3e-5, 1e-4), lr_trial_steps=7,
+                                                            max_train=4000, max_eval=2000))
     return fake
 
 
@@ -61,9 +62,9 @@ def test_trials_come_first_and_each_variant_trains_with_its_dev_best_rate(fakes,
                                      ("simcse", 1e-4, 7, 0)])
     assert grid == [("carl", 3e-5, 50, 0), ("simcse", 1e-4, 50, 0), ("carl", 3e-5, 50, 1), ("simcse", 1e-4, 50, 1)]
     # Trials are scored on dev only; the grid's models (and the frozen encoder) on the tasks' test splits.
-    trial_evals = [dev for ref, dev in fakes.evaluated if "lr-trial" in ref]
-    assert trial_evals == [True] * 4
-    assert not any(dev for ref, dev in fakes.evaluated if "lr-trial" not in ref)
+    trial_evals = [(dev, probes) for ref, dev, probes in fakes.evaluated if "lr-trial" in ref]
+    assert trial_evals == [(True, (1000, 1000))] * 4  # the trial's probe sizes, not the grid's
+    assert not any(dev for ref, dev, _ in fakes.evaluated if "lr-trial" not in ref)
     report = (tmp_path / "REPORT.md").read_text()
     assert "### Learning-rate trial (seed 0, 7 steps; dev splits only)" in report
     # Dev mean over the two tasks (emobank, tec = emobank - 0.1), bold = chosen.

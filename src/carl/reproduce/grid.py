@@ -128,6 +128,10 @@ class Preset:
     scored on the dev splits of every probe task); each variant then trains with its dev-best
     (carl.reproduce.lr_trial). Empty: the variants' own learning rates."""
     lr_trial_steps: int = 200
+    lr_trial_max_train: int | None = 1000
+    lr_trial_max_eval: int | None = 1000
+    """The trials' dev probes: at most this many train / dev texts per task (the 200-step cpu
+    preset's probe sizes, with which the recipes' own dev trials were scored)."""
 
 
 #: The budget study's variants: the method, its best ablations, the recipe and every baseline.

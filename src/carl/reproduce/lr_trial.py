@@ -68,7 +68,8 @@ def run_trials(trials: Sequence[Trial], preset: Preset, data_dir: str | None, co
         grid.train_job(job)
         summary = json.loads((job.run_dir / "summary.json").read_text())
         result = run_tasks(str(job.run_dir / "model"), dev_scored_tasks(), data_dir, seed=preset.eval_seed,
-                           max_train=preset.max_train, max_eval=preset.max_eval, split_seed=job.config.data.split_seed,
+                           max_train=preset.lr_trial_max_train, max_eval=preset.lr_trial_max_eval,
+                           split_seed=job.config.data.split_seed,
                            dev_only=True)
         grid._write_record(job.eval_path, {"variant": job.variant.name, "seed": job.seed,
                                            "learning_rate": trial.learning_rate, "commit": commit,

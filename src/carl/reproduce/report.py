@@ -353,7 +353,8 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
     if lr_trials:
         lines += [f"### Learning-rate trial (seed 0, {preset.lr_trial_steps} steps; dev splits only)", "",
                   "Every trained contender tried each learning rate; its score is the mean over the 12 probe tasks of "
-                  "each task's dev selection score (the probe's best setting; no test split embedded), in brackets the "
+                  "each task's dev selection score (the probe's best setting; no test split embedded; probes on at most "
+                  f"{preset.lr_trial_max_train} train and {preset.lr_trial_max_eval} dev texts per task), in brackets the "
                   "training's own dev V-A Pearson. Every seed of the grid trains with the chosen (bold) rate.", "",
                   lr_trials, ""]
     for variant in VARIANTS:

@@ -79,7 +79,7 @@ def _read(ray, source: Source):
 
     columns = list(dict.fromkeys([source.text_column, *source.keep_columns]))
     if source.kind in (".parquet", "parquet-folder"):
-        return ray.data.read_parquet([str(f) for f in source.files], columns=columns)
+        return ray.data.read_parquet([str(f) for f in source.files]).select_columns(columns)
     if source.kind in (".csv", ".tsv"):
         return ray.data.read_csv(
             str(source.path),

@@ -1,0 +1,43 @@
+"""`--engine ray`: the scoring job on a real local Ray (2 CPUs) writes what the local engine writes."""
+
+import os
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from serve_models import build_tiny_model  # noqa: E402
+
+pytest.importorskip("ray", reason='the Ray engine is an extra: pip install "carl-affect[ray]"')
+
+
+@pytest.fixture(scope="module")
+def tiny_va(tmp_path_factory, export_tiny_model, data_dir):
+    return build_tiny_model(tmp_path_factory.getbasetemp() / "serve-models", export_tiny_model, data_dir)
+
+
+def test_ray_engine_writes_what_the_local_engine_writes(tiny_va, data_dir, tmp_path, carl_in_process):
+    import csv
+
+    with open(data_dir / "emobank" / "corpus_emobank.csv", newline="", encoding="utf-8") as fh:
+        rows = [(r["id"], r["split"], r["text"]) for r in csv.DictReader(fh)][:700]
+    rows[123] = (rows[123][0], rows[123][1], "  ")  # a bad row: skipped and counted by both engines
+    source = tmp_path / "corpus.parquet"
+    pq.write_table(pa.table({"id": [r[0] for r in rows], "split": [r[1] for r in rows],
+                             "text": [r[2] for r in rows]}), source, row_group_size=130)
+    common = ["--input", source, "--keep-columns", "id,split", "--with-embedding", "--chunk-rows", 150,
+              "--on-bad-row", "skip"]
+    local = carl_in_process("predict-va", tiny_va, *common, "--output", tmp_path / "local.parquet")
+    assert local.returncode == 0, local.stderr[-2000:]
+    on_ray = carl_in_process("predict-va", tiny_va, *common, "--output", tmp_path / "ray.parquet", "--engine", "ray",
+                             "--workers", 2, "--threads", 1)
+    assert on_ray.returncode == 0, on_ray.stderr[-3000:]
+    assert "699 rows scored, 1 skipped" in local.stdout and "699 rows scored, 1 skipped" in on_ray.stdout
+    assert "row 124: empty text" in on_ray.stderr
+    expected, got = pq.read_table(tmp_path / "local.parquet"), pq.read_table(tmp_path / "ray.parquet")
+    assert got.column("id").to_pylist() == [r[0] for i, r in enumerate(rows) if i != 123]
+    assert got.schema == expected.schema
+    assert got.equals(expected)  # row for row, value for value
+    assert not (tmp_path / "ray.parquet.ray-parts").exists() and not (tmp_path / "ray.parquet.parts").exists()

@@ -6,8 +6,8 @@ Every configuration runs in a fresh subprocess (so a memory peak belongs to that
 samples the resident set size of the child *and its worker processes* every 50 ms (psutil) and records the
 peak. Each child loads its model, then times the job itself (carl: from the end of model loading):
 
-* ``st-encode``: ``SentenceTransformer(folder).encode(texts, batch_size=64)`` after an untimed warm-up, on the texts in memory (the
-  reference: what a user writes by hand; no V-A head, no file output);
+* ``st-encode``: ``SentenceTransformer(folder).encode(texts, batch_size=64)`` after an untimed warm-up, on
+  the texts in memory (the reference: what a user writes by hand; no V-A head, no file output);
 * ``torch-1``: ``carl predict-va`` (carl.scoring, local engine, one process) from a Parquet file of the same
   texts to a Parquet file, length-sorted batches of 64, chunks of 5,000;
 * ``torch-wN``: the same with ``--workers N`` (threads per worker: cores / N);
@@ -217,7 +217,8 @@ def main() -> None:
                        "result": result}
             md = (f"# predict-va memory run: {n:,} texts ({'QUICK smoke run, not a result' if args.quick else 'CPU'})"
                   "\n\n" + _bench.environment_markdown(env)
-                  + f"- backend {args.backend} {args.onnx_file or ''}; chunks of {args.chunk_rows}; Parquet in and out\n\n"
+                  + f"- backend {args.backend} {args.onnx_file or ''}; chunks of {args.chunk_rows}; "
+                    "Parquet in and out\n\n"
                   + _bench.table(["texts", "texts/s", "peak RSS (MB)", "peak RSS by tenth of the run (MB)"],
                                  [[n, result["texts_per_s"], result["peak_rss_mb"],
                                    ", ".join(map(str, result["peak_rss_mb_by_tenth_of_run"]))]]))

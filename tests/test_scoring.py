@@ -94,7 +94,8 @@ def test_output_formats_hold_the_same_rows(tiny_va, emobank, tmp_path, carl_in_p
     assert full.column_names == ["text", "id", "valence", "arousal", "embedding"]
     assert full.schema.field("embedding").type == pa.list_(pa.float32(), 32)
     for suffix in (".jsonl", ".csv"):
-        done = carl_in_process("predict-va", tiny_va, *args, "--keep-columns", "id", "--output", tmp_path / f"va{suffix}")
+        done = carl_in_process("predict-va", tiny_va, *args, "--keep-columns", "id", "--output",
+                               tmp_path / f"va{suffix}")
         assert done.returncode == 0, done.stderr[-2000:]
     jsonl = [json.loads(line) for line in (tmp_path / "va.jsonl").read_text(encoding="utf-8").splitlines()]
     with open(tmp_path / "va.csv", newline="", encoding="utf-8") as fh:
@@ -138,6 +139,9 @@ def test_bad_rows_stop_with_their_line_or_are_skipped_counted_and_logged(tiny_va
     assert "line 6: empty text" in lenient.stderr and "line 13: 4 fields but the header has 2" in lenient.stderr
     kept = pq.read_table(out).column("id").to_pylist()
     assert len(kept) == 38 and "x5" not in kept and "x12" not in kept
+    piped = carl_in_process("predict-va", tiny_va, "--input", table, "--text-column", "body", "--on-bad-row", "skip")
+    assert piped.returncode == 0 and len(piped.stdout.splitlines()) == 1 + 38  # the header, then one line per row
+    assert "38 rows scored, 2 skipped" in piped.stderr and "line 13: 4 fields" in piped.stderr
 
     nulls = tmp_path / "nulls.parquet"
     pq.write_table(pa.table({"text": ["fine", None, "also fine"]}), nulls)

@@ -6,6 +6,7 @@ The CLI registers them (``app.command("embed")(embed_command)``); user errors ra
 
 from __future__ import annotations
 
+import logging
 import pathlib
 from typing import Optional
 
@@ -14,6 +15,8 @@ import typer
 from carl.errors import CarlError, ConfigError, DataError
 
 __all__ = ["embed_command", "predict_va_command"]
+
+log = logging.getLogger(__name__)
 
 INPUT_HELP = ("Texts: .txt (one per line), .csv/.tsv/.jsonl (a text column), .parquet, or a folder of Parquet "
               "files; read in chunks, never whole.")
@@ -52,6 +55,10 @@ def _job(task, model, input, output, *, text_column, keep_columns, on_bad_row, c
     from carl.scoring.job import ScoreJob, default_threads
     from carl.scoring.model import ModelSpec
 
+    from carl.export import BACKENDS
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend {backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     spec = ModelSpec(path=str(resolve_model_path(model)), task=task, backend=backend, onnx_file=onnx_file,
@@ -155,11 +162,16 @@ def _predict_to_stdout(folder: str, input: pathlib.Path, job_args: dict) -> None
                                    onnx_file=job_args["onnx_file"], batch_size=job_args["batch_size"],
                                    threads=job_args["threads"]))
     typer.echo("valence\tarousal\ttext")
-    rows = 0
+    rows = skipped = 0
     for chunk in source.chunks():
         va = scorer.score(chunk.texts)["va"]
         for text, (v, a) in zip(chunk.texts, va):
             typer.echo(f"{v:.3f}\t{a:.3f}\t{text}")
-        rows += len(chunk.texts)
+        for err in chunk.bad:
+            log.warning("skipped bad row (--on-bad-row skip): %s", err)
+        rows, skipped = rows + len(chunk.texts), skipped + len(chunk.bad)
+    if skipped:
+        typer.echo(f"{rows} rows scored, {skipped} skipped (--on-bad-row skip)", err=True)
     if rows == 0:
-        raise DataError("holds no texts (the file is empty)", path=input, fix="give one text per line")
+        raise DataError(f"no usable rows (all {skipped} are bad)" if skipped else "holds no texts (the file is empty)",
+                        path=input, fix="give one text per line")

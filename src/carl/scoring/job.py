@@ -74,7 +74,8 @@ class ScoreJob:
         files = parquet_files(self.input) if self.input.is_dir() else [self.input]
         stats = [f.stat() for f in files]
         return {"input": str(self.input.resolve()), "input_files": len(files),
-                "input_bytes": sum(s.st_size for s in stats), "input_mtime_ns": max(s.st_mtime_ns for s in stats), "text_column": self.text_column,
+                "input_bytes": sum(s.st_size for s in stats), "input_mtime_ns": max(s.st_mtime_ns for s in stats),
+                "text_column": self.text_column,
                 "keep_columns": list(self.keep_columns), "with_text": self.with_text, "on_bad_row": self.on_bad_row,
                 "chunk_rows": self.chunk_rows, "model": {**self.model.fingerprint(),
                                                          "path": str(pathlib.Path(self.model.path).resolve())}}

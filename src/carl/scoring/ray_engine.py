@@ -84,7 +84,8 @@ def _read(ray, source: Source):
         return ray.data.read_csv(
             str(source.path),
             parse_options=pacsv.ParseOptions(delimiter="\t" if source.kind == ".tsv" else ",", newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns}, include_columns=columns,
+            convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in columns},
+                                                 include_columns=columns,
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False))
     if source.kind == ".jsonl":
         return ray.data.read_json(str(source.path), lines=True).select_columns(columns)

@@ -373,10 +373,17 @@ class Source:
                     self._raise_or_keep(err, bad)
             offset += batch.num_rows
             tables.append(pa.Table.from_batches([batch]).select(list(self.keep_columns)))
-        if tables:
-            kept = pa.concat_tables([t.cast(self.schema) for t in tables]) if self.keep_columns else None
-        else:
-            kept = None
+        kept = None
+        if tables and self.keep_columns:
+            cast = []
+            for (file, _, _), table in zip(pieces, tables):
+                try:
+                    cast.append(table.cast(self.schema))
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as err:
+                    raise DataError(f"the kept columns have types {table.schema.types} here but "
+                                    f"{self.schema.types} in {self.files[0].name} ({err})", path=file,
+                                    fix="give the kept columns one type in every file of the folder") from None
+            kept = pa.concat_tables(cast)
         if kept is None:
             kept = pa.table({})
         elif len(keep_rows) != kept.num_rows:

@@ -14,11 +14,22 @@ pytest.importorskip("ray", reason='the Ray engine is an extra: pip install "carl
 
 
 @pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray (2 CPUs for the actors, 1 for reads and writes) that both jobs below join, as a job
+    joins an existing cluster; a job that finds no Ray starts and stops its own."""
+    import ray
+
+    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
 def tiny_va(tmp_path_factory, export_tiny_model, data_dir):
     return build_tiny_model(tmp_path_factory.getbasetemp() / "serve-models", export_tiny_model, data_dir)
 
 
-def test_ray_engine_writes_what_the_local_engine_writes(tiny_va, data_dir, tmp_path, carl_in_process):
+def test_ray_engine_writes_what_the_local_engine_writes(tiny_va, local_ray, data_dir, tmp_path, carl_in_process):
     import csv
 
     with open(data_dir / "emobank" / "corpus_emobank.csv", newline="", encoding="utf-8") as fh:
@@ -41,3 +52,10 @@ def test_ray_engine_writes_what_the_local_engine_writes(tiny_va, data_dir, tmp_p
     assert got.schema == expected.schema
     assert got.equals(expected)  # row for row, value for value
     assert not (tmp_path / "ray.parquet.ray-parts").exists() and not (tmp_path / "ray.parquet.parts").exists()
+
+    # --on-bad-row error: the actor stops the job; the driver reports carl's message, not Ray's traceback
+    strict = carl_in_process("predict-va", tiny_va, *common[:-2], "--output", tmp_path / "strict.parquet",
+                             "--engine", "ray", "--workers", 2, "--threads", 1)
+    assert strict.returncode == 2, strict.stderr[-3000:]
+    assert f"carl: error: {source}: a row: empty text (its kept columns: id='{rows[123][0]}'" in strict.stderr
+    assert not (tmp_path / "strict.parquet").exists() and not (tmp_path / "strict.parquet.ray-parts").exists()

@@ -15,8 +15,10 @@ Ray retries failed tasks and restarts failed actors itself; ``--resume`` belongs
 
 from __future__ import annotations
 
+import base64
 import logging
 import pathlib
+import re
 import time
 
 import pyarrow as pa
@@ -53,9 +55,10 @@ class RayChunkScorer:
             except DataError as err:
                 if self.on_bad_row == "error":
                     kept = ", ".join(f"{k}={batch.column(k)[i].as_py()!r}" for k in self.keep_columns)
-                    raise DataError(f"{err.message}" + (f" (its kept columns: {kept})" if kept else ""),
-                                    path=self.input_name, fix="--engine local names the line; or pass "
-                                                              "--on-bad-row skip") from None
+                    error = DataError(f"{err.message}" + (f" (its kept columns: {kept})" if kept else ""),
+                                      path=self.input_name, fix="--engine local names the line; or pass "
+                                                                "--on-bad-row skip")
+                    raise DataError(_carry(error)) from None
                 problems.append(err.message.removeprefix("a row: "))
         results = self.scorer.score(texts)
         kept = batch.select(list(self.keep_columns))
@@ -93,7 +96,19 @@ def _read(ray, source: Source):
                       "read as one text per line: convert it, or use --engine local")
 
 
+_CARRIED = re.compile(r"CARL-ERROR:([A-Za-z0-9+/=]+):END")
+
+
+def _carry(error: CarlError) -> str:
+    """The error's text, marked so that the driver finds it again: Ray hands the driver a
+    ``UserCodeException`` whose traceback text holds the actor's exception, not the object."""
+    return f"{error}\nCARL-ERROR:{base64.b64encode(str(error).encode()).decode()}:END"
+
+
 def _carl_error(exc: BaseException) -> CarlError | None:
+    carried = _CARRIED.search(str(exc))
+    if carried:
+        return DataError(base64.b64decode(carried[1]).decode())
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
@@ -144,6 +159,7 @@ def run_ray(job):
         try:
             dataset.write_parquet(str(staging))
         except Exception as exc:  # noqa: BLE001 - a user error inside an actor arrives wrapped by Ray
+            remove_work_dir(staging)
             error = _carl_error(exc)
             if error is not None:
                 raise error from None

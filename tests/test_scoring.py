@@ -237,3 +237,12 @@ def test_real_minilm_scores_agree_with_its_python_api(tmp_path_factory, data_dir
     scored = np.column_stack([table.column("valence").to_numpy(), table.column("arousal").to_numpy()])
     np.testing.assert_allclose(scored, expected, atol=1e-5)  # other batches, same texts: float32 rounding apart
     assert np.corrcoef(scored[:, 0], expected[:, 0])[0, 1] > 0.999
+
+
+def test_an_input_without_texts_is_an_error_that_leaves_nothing_behind(tiny_va, tmp_path, carl_in_process):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("id,text\n", encoding="utf-8")
+    for _ in range(2):  # the second run is not told of an unfinished first one: nothing was left
+        done = carl_in_process("predict-va", tiny_va, "--input", empty, "--output", tmp_path / "va.parquet")
+        assert done.returncode == 2 and "holds no texts (the file is empty)" in done.stderr
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.csv"]

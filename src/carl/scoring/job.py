@@ -288,6 +288,7 @@ def run_local(job: ScoreJob) -> Summary:
     summary.rows, summary.skipped = manifest.rows, manifest.skipped
     summary.bad = [b for c in manifest.chunks for b in c.get("bad", [])][:SHOWN_BAD]
     if summary.rows == 0:
+        discard_work_dir(manifest.folder, kind)
         first = f" (first: {summary.bad[0]})" if summary.bad else ""
         raise CarlError(f"{job.input}: no usable rows: all {summary.skipped} rows are bad{first}; nothing written"
                         if summary.skipped else f"{job.input}: holds no texts (the file is empty); nothing written")

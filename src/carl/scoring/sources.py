@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from carl.data.tables import ON_BAD_ROW
-from carl.data.textio import _wrong_delimiter, field_count_problem, missing_columns_message, short_repr
+from carl.data.textio import _wrong_delimiter, field_count_problem, missing_columns_message
 from carl.errors import ConfigError, DataError
 
 TEXT_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl")

@@ -219,34 +219,6 @@ def finetune(
 
 
 @app.command()
-def embed(
-    model: str = typer.Argument(..., help="Folder written by `carl train` (OUTPUT/model), or any sentence-transformers model."),
-    input: pathlib.Path = typer.Option(..., "--input", help="Texts: .txt (one per line), .csv/.tsv/.jsonl (a text column)."),
-    output: pathlib.Path = typer.Option(..., "--output", help=".npy (float32 matrix) or .jsonl ({text, embedding})."),
-    text_column: str = typer.Option("text", "--text-column"),
-    batch_size: int = typer.Option(64, "--batch-size"),
-    normalize: bool = typer.Option(False, "--normalize", help="L2-normalise the embeddings. Models exported from a "
-                                                             "base with a Normalize module (MiniLM, MPNet) return "
-                                                             "unit vectors without it."),
-    backend: str = typer.Option("torch", "--backend", help="torch, or onnx (after `carl export-onnx MODEL`)."),
-    onnx_file: Optional[str] = typer.Option(None, "--onnx-file", help="With --backend onnx: the graph inside the "
-                                                                      "folder (default onnx/model.onnx; int8: "
-                                                                      "onnx/model_qint8.onnx)."),
-):
-    """Embed texts with a trained model."""
-    from carl.export import load
-    from carl.io import check_output, read_texts, write_embeddings
-    from carl.model.encoder import resolve_model_path
-
-    check_output(output)
-    texts = read_texts(input, text_column)
-    vectors = load(resolve_model_path(model), backend=backend, onnx_file=onnx_file).encode(
-        texts, batch_size=batch_size, normalize=normalize)
-    write_embeddings(output, texts, vectors)
-    typer.echo(f"{len(texts)} embeddings of dimension {vectors.shape[1]} -> {output}")
-
-
-@app.command()
 def serve(
     model: str = typer.Argument(..., help="Model folder (what `carl embed` takes: OUTPUT/model, or minilm)."),
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (127.0.0.1: this machine only)."),
@@ -326,10 +298,14 @@ def data_fetch(names: List[str] = typer.Argument(..., help="Corpus names (see `c
     typer.echo(f"{len(paths)} files ready")
 
 
-from carl.evaluation.commands import evaluate_command, predict_va_command  # noqa: E402  (light imports only)
+from carl.evaluation.commands import evaluate_command  # noqa: E402  (light imports only)
+from carl.scoring.commands import embed_command, predict_va_command  # noqa: E402
 
 app.command("evaluate", help="Probe a model (or several) on the affective and sentiment tasks; JSON + Markdown report.")(evaluate_command)
-app.command("predict-va", help="Valence and arousal per text, from the V-A head saved with the model.")(predict_va_command)
+app.command("embed", help="Embed texts with a trained model: streaming, chunks committed as they finish, "
+                         "--resume, --workers, --engine ray (docs/scoring.md).")(embed_command)
+app.command("predict-va", help="Valence and arousal per text, from the V-A head saved with the model: streaming, "
+                              "resumable, multi-process or on Ray (docs/scoring.md).")(predict_va_command)
 
 from carl.evaluation.va_plot_command import plot_va_command  # noqa: E402  (light imports only)
 

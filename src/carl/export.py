@@ -21,12 +21,13 @@ import os
 import pathlib
 import shutil
 import tempfile
-from typing import Callable, Sequence
+from typing import Callable, Iterable
 
 import numpy as np
 from safetensors import SafetensorError
 
 from carl.errors import ModelError
+from carl.model.streaming import StreamingMixin
 
 CARL_META = "carl.json"
 
@@ -97,8 +98,9 @@ def _model_card(metadata: dict) -> str:
     )
 
 
-class CarlEmbedder:
-    """Embeddings from an exported carl model (or any sentence-transformers folder/id)."""
+class CarlEmbedder(StreamingMixin):
+    """Embeddings from an exported carl model (or any sentence-transformers folder/id); ``predict_va``
+    and the streaming ``iter_*`` methods come from :class:`carl.model.streaming.StreamingMixin`."""
 
     backend = "torch"
 
@@ -133,9 +135,10 @@ class CarlEmbedder:
         get = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         return int(get())  # renamed in sentence-transformers 6
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, normalize: bool = False,
+    def encode(self, texts: Iterable[str], *, batch_size: int = 64, normalize: bool = False,
                show_progress_bar: bool = False) -> np.ndarray:
-        """(N, H) float32 embeddings, in input order: exactly ``SentenceTransformer(path).encode``.
+        """(N, H) float32 embeddings, in input order: exactly ``SentenceTransformer(path).encode``
+        (``texts``: any iterable of strings; :meth:`iter_encode` streams one that does not fit in memory).
         A model with a ``Normalize`` module (exports of a base that has one) returns unit vectors
         either way; ``normalize=True`` L2-normalises the output of any model."""
         return self.model.encode(list(texts), batch_size=batch_size, normalize_embeddings=normalize,

@@ -28,11 +28,12 @@ import os
 import pathlib
 import tempfile
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable
 
 import numpy as np
 
 from carl.errors import CarlError, ModelError
+from carl.model.streaming import StreamingMixin
 
 ONNX_DIR = "onnx"
 FLOAT_FILE = "onnx/model.onnx"
@@ -157,7 +158,7 @@ def resolve_onnx_file(folder: pathlib.Path, onnx_file: str | None) -> pathlib.Pa
     return path
 
 
-class OnnxEmbedder:
+class OnnxEmbedder(StreamingMixin):
     """Embeddings of an exported model folder through ONNX Runtime (CPU), same API as ``CarlEmbedder``."""
 
     backend = "onnx"
@@ -196,7 +197,7 @@ class OnnxEmbedder:
             return hidden[:, 0]
         return np.where(mask > 0, hidden, -1e9).max(1)
 
-    def encode(self, texts: Sequence[str], *, batch_size: int = 64, normalize: bool = False,
+    def encode(self, texts: Iterable[str], *, batch_size: int = 64, normalize: bool = False,
                show_progress_bar: bool = False) -> np.ndarray:
         """(N, H) float32 embeddings in input order; texts run longest-first so batches pad little."""
         texts = list(texts)

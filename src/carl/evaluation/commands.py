@@ -1,4 +1,5 @@
-"""``carl evaluate`` and ``carl predict-va``: plain functions with typer-annotated parameters.
+"""``carl evaluate`` (and, re-exported from :mod:`carl.scoring.commands`, ``carl predict-va``): plain
+functions with typer-annotated parameters.
 
 The CLI registers them::
 
@@ -11,8 +12,6 @@ one-paragraph message and exit code 2).
 
 from __future__ import annotations
 
-import csv
-import json
 import pathlib
 import re
 from typing import List, Optional
@@ -20,7 +19,7 @@ from typing import List, Optional
 import numpy as np
 import typer
 
-from carl.errors import CarlError, DataError
+from carl.errors import CarlError
 
 __all__ = ["evaluate_command", "make_plots", "parse_models", "predict_va_command"]
 
@@ -166,55 +165,5 @@ def evaluate_command(
     typer.echo(f"\nwritten: {json_path}, {md_path}" + (f"; {len(plots)} figures in {plots_dir}" if plots else ""))
 
 
-def _write_predictions(path: pathlib.Path, texts, va: np.ndarray) -> None:
-    from carl.io import atomic_write
-
-    suffix = path.suffix.lower()
-    if suffix == ".jsonl":
-        def write(tmp):
-            with open(tmp, "w", encoding="utf-8") as fh:
-                for text, (v, a) in zip(texts, va):
-                    fh.write(json.dumps({"text": text, "valence": round(float(v), 6),
-                                         "arousal": round(float(a), 6)}, ensure_ascii=False) + "\n")
-    elif suffix in (".csv", ".tsv"):
-        def write(tmp):
-            with open(tmp, "w", encoding="utf-8", newline="") as fh:
-                w = csv.writer(fh, delimiter="\t" if suffix == ".tsv" else ",")
-                w.writerow(["text", "valence", "arousal"])
-                for text, (v, a) in zip(texts, va):
-                    w.writerow([text, f"{v:.6f}", f"{a:.6f}"])
-    else:
-        raise DataError(f"unsupported output type {suffix!r}", path=path, fix="use .jsonl, .csv or .tsv")
-    atomic_write(path, write)
-
-
-def predict_va_command(
-    model: str = typer.Argument(..., help="Model folder holding va_head.json (see `python -m carl.va_head`)."),
-    input: pathlib.Path = typer.Option(..., "--input", help="Texts: .txt (one per line), .csv/.tsv/.jsonl (a text "
-                                                            "column)."),
-    output: Optional[pathlib.Path] = typer.Option(None, "--output", help=".jsonl or .csv/.tsv with text, valence, "
-                                                                         "arousal; default: a table on stdout."),
-    text_column: str = typer.Option("text", "--text-column"),
-    batch_size: int = typer.Option(64, "--batch-size"),
-):
-    """Predict valence and arousal (normalised [0, 1]) per text with the model's V-A head."""
-    from carl.io import read_texts
-    from carl.model.encoder import resolve_model_path
-    from carl.va_head import VAHead, predict_va
-
-    if output is not None and output.suffix.lower() not in (".jsonl", ".csv", ".tsv"):
-        raise DataError(f"unsupported output type {output.suffix!r}", path=output, fix="use .jsonl, .csv or .tsv")
-    folder = resolve_model_path(model)
-    if not pathlib.Path(folder).is_dir():
-        raise CarlError(f"model {model} is not a local model folder; give the folder that `carl train` wrote "
-                        "(OUTPUT/model), with a V-A head")
-    VAHead.load(folder)  # fail before reading texts or loading the encoder
-    texts = read_texts(input, text_column)
-    va = predict_va(folder, texts, batch_size=batch_size)
-    if output is None:
-        typer.echo("valence\tarousal\ttext")
-        for text, (v, a) in zip(texts, va):
-            typer.echo(f"{v:.3f}\t{a:.3f}\t{text}")
-        return
-    _write_predictions(output, texts, va)
-    typer.echo(f"{len(texts)} predictions (valence, arousal in [0, 1]) -> {output}")
+# `carl predict-va` is a streaming scoring job now (carl.scoring); importable from here as before.
+from carl.scoring.commands import predict_va_command  # noqa: E402

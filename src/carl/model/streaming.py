@@ -1,0 +1,91 @@
+"""What every loaded model (``carl.load(path)``: torch or ONNX) offers beyond ``encode``: valence and
+arousal from the folder's V-A head, and streaming over an iterable too large to hold.
+
+    model = carl.load("runs/main/model")
+    model.predict_va(texts)                            # (N, 2) valence, arousal; any iterable of str
+    for va in model.iter_predict_va(open("huge.txt")): # one (n, 2) array per chunk, bounded memory
+        ...
+
+An iterable handed to the ``iter_*`` methods may yield strings (grouped into chunks of
+``chunk_size``) or chunks themselves (lists, tuples, NumPy arrays or pandas Series of strings, e.g.
+``pd.read_csv(..., chunksize=N)["text"]`` batches): one result array per chunk, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Sequence
+
+import numpy as np
+
+DEFAULT_CHUNK = 4096
+
+
+def length_sorted_batches(texts: Sequence[str], batch_size: int) -> list[np.ndarray]:
+    """Index arrays of ``texts``, longest first, ``batch_size`` at a time: batches whose texts pad
+    to similar lengths. Ties keep input order, so the batches depend on the texts alone."""
+    order = np.argsort(np.fromiter((-len(t) for t in texts), dtype=np.int64, count=len(texts)), kind="stable")
+    return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def chunks_of(texts: Iterable, chunk_size: int) -> Iterator[list[str]]:
+    """Lists of at most ``chunk_size`` strings from an iterable of strings; an item that is itself a
+    sequence of strings (a chunk) passes through as its own list."""
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    if isinstance(texts, str):
+        raise TypeError("texts must be an iterable of strings, not one string; wrap it in a list")
+    pending: list[str] = []
+    for item in texts:
+        if isinstance(item, str):
+            pending.append(item)
+            if len(pending) == chunk_size:
+                yield pending
+                pending = []
+            continue
+        if pending:
+            yield pending
+            pending = []
+        chunk = list(item)
+        if not all(isinstance(t, str) for t in chunk):
+            bad = next(t for t in chunk if not isinstance(t, str))
+            raise TypeError(f"a chunk holds a {type(bad).__name__}, not a string: {bad!r:.60}")
+        yield chunk
+    if pending:
+        yield pending
+
+
+class StreamingMixin:
+    """``predict_va``, ``iter_encode`` and ``iter_predict_va`` on top of a class's ``encode`` and ``path``."""
+
+    _va_head = None
+
+    @property
+    def va_head(self):
+        """The folder's ``va_head.json`` (:class:`carl.va_head.VAHead`), loaded once."""
+        if self._va_head is None:
+            from carl.va_head import VAHead
+
+            self._va_head = VAHead.load(self.path)
+        return self._va_head
+
+    def predict_va(self, texts: Iterable[str], *, batch_size: int = 64, clip: bool = True) -> np.ndarray:
+        """(N, 2) valence and arousal in the head's [0, 1] scale (clipped unless ``clip=False``)."""
+        head = self.va_head
+        texts = list(texts)
+        if not texts:
+            return np.empty((0, 2))
+        return head.predict(self.encode(texts, batch_size=batch_size), clip=clip)
+
+    def iter_encode(self, texts: Iterable, *, chunk_size: int = DEFAULT_CHUNK, batch_size: int = 64,
+                    normalize: bool = False) -> Iterator[np.ndarray]:
+        """One (n, H) float32 array per chunk of ``texts`` (see the module docstring), in order."""
+        for chunk in chunks_of(texts, chunk_size):
+            yield self.encode(chunk, batch_size=batch_size, normalize=normalize)
+
+    def iter_predict_va(self, texts: Iterable, *, chunk_size: int = DEFAULT_CHUNK, batch_size: int = 64,
+                        clip: bool = True) -> Iterator[np.ndarray]:
+        """One (n, 2) valence-arousal array per chunk of ``texts``, in order."""
+        head = self.va_head
+        for chunk in chunks_of(texts, chunk_size):
+            yield head.predict(self.encode(chunk, batch_size=batch_size), clip=clip) if chunk else np.empty((0, 2))

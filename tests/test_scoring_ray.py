@@ -1,0 +1,62 @@
+"""`--engine ray`: the scoring job on a real local Ray (2 CPUs) writes what the local engine writes."""
+
+import os
+import sys
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from serve_models import build_tiny_model  # noqa: E402
+
+# Ray is in the dev extra, which CI installs: a missing Ray fails here rather than skipping the engine's test.
+import ray  # noqa: E402,F401
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray (2 CPUs for the actors, 1 for reads and writes) that both jobs below join, as a job
+    joins an existing cluster; a job that finds no Ray starts and stops its own."""
+    import ray
+
+    ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def tiny_va(tmp_path_factory, export_tiny_model, data_dir):
+    return build_tiny_model(tmp_path_factory.getbasetemp() / "serve-models", export_tiny_model, data_dir)
+
+
+def test_ray_engine_writes_what_the_local_engine_writes(tiny_va, local_ray, data_dir, tmp_path, carl_in_process):
+    import csv
+
+    with open(data_dir / "emobank" / "corpus_emobank.csv", newline="", encoding="utf-8") as fh:
+        rows = [(r["id"], r["split"], r["text"]) for r in csv.DictReader(fh)][:700]
+    rows[123] = (rows[123][0], rows[123][1], "  ")  # a bad row: skipped and counted by both engines
+    source = tmp_path / "corpus.parquet"
+    pq.write_table(pa.table({"id": [r[0] for r in rows], "split": [r[1] for r in rows],
+                             "text": [r[2] for r in rows]}), source, row_group_size=130)
+    common = ["--input", source, "--keep-columns", "id,split", "--with-embedding", "--chunk-rows", 150,
+              "--on-bad-row", "skip"]
+    local = carl_in_process("predict-va", tiny_va, *common, "--output", tmp_path / "local.parquet")
+    assert local.returncode == 0, local.stderr[-2000:]
+    on_ray = carl_in_process("predict-va", tiny_va, *common, "--output", tmp_path / "ray.parquet", "--engine", "ray",
+                             "--workers", 2, "--threads", 1)
+    assert on_ray.returncode == 0, on_ray.stderr[-3000:]
+    assert "699 rows scored, 1 skipped" in local.stdout and "699 rows scored, 1 skipped" in on_ray.stdout
+    assert "row 124: empty text" in on_ray.stderr
+    expected, got = pq.read_table(tmp_path / "local.parquet"), pq.read_table(tmp_path / "ray.parquet")
+    assert got.column("id").to_pylist() == [r[0] for i, r in enumerate(rows) if i != 123]
+    assert got.schema == expected.schema
+    assert got.equals(expected)  # row for row, value for value
+    assert not (tmp_path / "ray.parquet.ray-parts").exists() and not (tmp_path / "ray.parquet.parts").exists()
+
+    # --on-bad-row error: the actor stops the job; the driver reports carl's message, not Ray's traceback
+    strict = carl_in_process("predict-va", tiny_va, *common[:-2], "--output", tmp_path / "strict.parquet",
+                             "--engine", "ray", "--workers", 2, "--threads", 1)
+    assert strict.returncode == 2, strict.stderr[-3000:]
+    assert f"carl: error: {source}: a row: empty text (its kept columns: id='{rows[123][0]}'" in strict.stderr
+    assert not (tmp_path / "strict.parquet").exists() and not (tmp_path / "strict.parquet.ray-parts").exists()

@@ -102,12 +102,12 @@ def test_tei_embed_shape_normalise_and_truncate(client, reference):
     ({"input": []}, 400, "input"),
     ({"input": ""}, 400, "input"),
     ({"input": ["fine", "   "]}, 400, "input[1]"),
-    ({"input": 5}, 422, "input"),
-    ({"input": [1, 2]}, 422, None),
-    ({"input": None}, 422, "input"),
-    ({}, 422, "input"),
-    ({"input": "x", "encoding_format": "hex"}, 422, "encoding_format"),
-    ({"input": "x", "dimensions": "many"}, 422, "dimensions"),
+    ({"input": 5}, 400, "input"),
+    ({"input": [1, 2]}, 400, None),
+    ({"input": None}, 400, "input"),
+    ({}, 400, "input"),
+    ({"input": "x", "encoding_format": "hex"}, 400, "encoding_format"),
+    ({"input": "x", "dimensions": "many"}, 400, "dimensions"),
     ({"input": ["t"] * 9}, 413, "input"),
     ({"input": "x" * 5001}, 413, "input"),
 ])
@@ -117,9 +117,9 @@ def test_bad_requests_get_openai_shaped_errors(client, body, status, param):
 
 def test_malformed_json_unknown_route_and_method(client):
     error = assert_error(client.post("/v1/embeddings", content=b"{not json", headers={"content-type": "application/json"}),
-                         422)
+                         400)
     assert "JSON" in error["message"]
-    assert_error(client.post("/v1/embeddings", content=b"[1, 2]", headers={"content-type": "application/json"}), 422)
+    assert_error(client.post("/v1/embeddings", content=b"[1, 2]", headers={"content-type": "application/json"}), 400)
     assert_error(client.get("/v2/nothing"), 404, code="not_found")
     assert_error(client.get("/v1/embeddings"), 405)
 
@@ -148,7 +148,7 @@ def test_affect_uses_the_models_head_and_its_own_word_coordinates(client, refere
     for item, point in zip(answer["data"], got):
         distances = {w: float(np.hypot(v - point[0], a - point[1])) for w, (v, a) in words.items()}
         assert [n["word"] for n in item["nearest"]] == sorted(distances, key=distances.get)[:4]
-    assert_error(client.post("/v1/affect", json={"input": "x", "top_k": 0}), 422, "top_k")
+    assert_error(client.post("/v1/affect", json={"input": "x", "top_k": 0}), 400, "top_k")
 
 
 def test_compare_and_map_feed_the_explorer(client, reference):
@@ -244,6 +244,28 @@ def test_counting_tokens_while_the_model_runs_is_thread_safe(client):
     for t in counters:
         t.join()
     assert failures == []
+
+
+def test_token_counting_never_tokenises_past_the_models_maximum(client):
+    """A 100,000-character text is counted with truncation at the maximum + 1: the count says it was cut,
+    and the tokenizer never produced more ids than that (it used to produce all ~20,000)."""
+    engine = client.app.state.engine
+    produced = []
+    tokenizer = engine.tokenizer
+
+    class Recording:
+        def __call__(self, *args, **kwargs):
+            out = tokenizer(*args, **kwargs)
+            produced.extend(len(ids) for ids in out["input_ids"])
+            return out
+
+    engine.tokenizer = Recording()
+    try:
+        measured = engine.measure(["joy " * 25_000, "short text", "word " * (engine.max_tokens - 2)])
+    finally:
+        engine.tokenizer = tokenizer
+    assert measured.tokens == [engine.max_tokens, 4, engine.max_tokens] and measured.over == [0]
+    assert max(produced) == engine.max_tokens + 1
 
 
 def test_standardised_similarity_is_relative_to_the_spaces_own_reference_pairs():

@@ -9,8 +9,6 @@ Routes (all but ``/health`` need ``Authorization: Bearer KEY`` when the server h
 * ``POST /v1/compare``, ``POST /v1/map``: what the explorer page (``GET /``) draws.
 """
 
-from __future__ import annotations
-
 import base64
 import hmac
 import logging
@@ -31,18 +29,18 @@ from carl.serving.affect import EMOTION_WORDS, FRAME, METHOD, SCALE, EmotionMap,
 from carl.serving.batching import MicroBatcher
 from carl.serving.engine import Engine, l2_normalise
 from carl.serving.errors import APIError, bad_request, error_body, too_large, validation_error
+from carl.serving.limits import BodyLimitMiddleware
 from carl.serving.metrics import Metrics
 from carl.serving.settings import ServeSettings
 
 log = logging.getLogger("carl.serving")
 STATIC = pathlib.Path(__file__).parent / "static"
 MAX_COMPARE_INPUTS = 32
-MAX_BODY_BYTES = 64 * 1024 * 1024
 OPEN_ROUTES = frozenset({"/health"})
 
 ERRORS = {code: {"model": s.ErrorResponse, "description": text} for code, text in [
     (400, "Invalid value (empty input, bad dimensions, ...)"), (401, "Missing or wrong API key"),
-    (404, "Not found, or V-A routes without a V-A head"), (413, "Too many inputs, or a text too long"),
+    (404, "Not found, or V-A routes without a V-A head"), (413, "Too many inputs, a text too long, or a body past --max-body-bytes"),
     (422, "Request body of the wrong shape or type"), (429, "Queue full: retry after Retry-After seconds"),
     (500, "Server error"), (503, "Shutting down")]}
 
@@ -61,6 +59,8 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
     settings.validate()
     engine = engine or Engine.load(settings)
     metrics = Metrics()
+    bodies = s.request_models(max_inputs=settings.max_inputs, max_map_inputs=settings.max_map_inputs,
+                              max_compare_inputs=MAX_COMPARE_INPUTS)
     batcher = MicroBatcher(engine.forward, max_batch_tokens=settings.max_batch_tokens,
                            max_batch_texts=settings.max_batch_texts, max_wait_ms=settings.max_wait_ms,
                            max_queue=settings.max_queue, metrics=metrics)
@@ -96,12 +96,13 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        err = validation_error(exc.errors())
+        # 400 as OpenAI answers; TEI's /embed keeps its 422
+        err = validation_error(exc.errors(), status=422 if request.url.path == "/embed" else 400)
         return JSONResponse(err.body(), status_code=err.status)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        kind = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
         message = {404: f"no route {request.url.path}; see /docs for the API",
                    405: f"{request.method} is not allowed on {request.url.path}"}.get(exc.status_code, str(exc.detail))
         return JSONResponse(error_body(message, "invalid_request_error", None, kind), status_code=exc.status_code,
@@ -114,6 +115,8 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                                        "internal_error"), status_code=500)
 
     # ------------------------------------------------------------------ middleware: auth, size, metrics
+
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)  # inside _guard: its 413s are counted
 
     @app.middleware("http")
     async def _guard(request: Request, call_next):
@@ -139,10 +142,6 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                            else "invalid API key")
                 return JSONResponse(error_body(message, "authentication_error", None, "invalid_api_key"),
                                     status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse(error_body(f"request body of {int(length)} bytes; at most {MAX_BODY_BYTES}",
-                                           "invalid_request_error", None, "body_too_large"), status_code=413)
         return None
 
     # ------------------------------------------------------------------ shared steps
@@ -158,8 +157,8 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
             if not text.strip():
                 raise bad_request(f"'{where}' is an empty text; every input needs some text", where, "empty_text")
             if len(text) > settings.max_text_chars:
-                raise too_large(f"'{where}' has {len(text)} characters; at most {settings.max_text_chars}",
-                                where, "text_too_long")
+                raise too_large(f"'{where}' has {len(text)} characters; at most {settings.max_text_chars} "
+                                "(--max-text-chars)", where, "text_too_long")
         return texts
 
     async def embed(texts: list[str], route: str, param: str, truncate: bool):
@@ -187,7 +186,7 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
 
     # ------------------------------------------------------------------ OpenAI
 
-    async def embeddings(body: s.EmbeddingsRequest):
+    async def embeddings(body: bodies.embeddings):
         texts = texts_of(body.input, "input", settings.max_inputs)
         if body.dimensions is not None and not 1 <= body.dimensions <= engine.dimension:
             raise bad_request(f"'dimensions' must be between 1 and {engine.dimension}", "dimensions")
@@ -216,7 +215,7 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
 
     @app.post("/embed", response_model=list[list[float]], responses=ERRORS, tags=["TEI"],
               summary="Embeddings (text-embeddings-inference shape)")
-    async def tei_embed(body: s.TEIEmbedRequest):
+    async def tei_embed(body: bodies.tei_embed):
         texts = texts_of(body.inputs, "inputs", settings.max_inputs)
         vectors, _ = await embed(texts, "/embed", "inputs", truncate=body.truncate)
         vectors = l2_normalise(vectors) if body.normalize else vectors
@@ -249,7 +248,7 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
     # ------------------------------------------------------------------ affect and the explorer's routes
 
     @app.post("/v1/affect", response_model=s.AffectResponse, responses=ERRORS, tags=["affect"])
-    async def affect(body: s.AffectRequest):
+    async def affect(body: bodies.affect):
         require_head()
         texts = texts_of(body.input, "input", settings.max_inputs)
         vectors, usage = await embed(texts, "/v1/affect", "input", truncate=True)
@@ -267,7 +266,7 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                           for w, c in zip(emotions.words, emotions.coordinates)], "method": METHOD, "scale": SCALE}
 
     @app.post("/v1/compare", response_model=s.CompareResponse, responses=ERRORS, tags=["explorer"])
-    async def compare(body: s.CompareRequest):
+    async def compare(body: bodies.compare):
         texts = texts_of(body.input, "input", MAX_COMPARE_INPUTS)
         if len(texts) < 2:
             raise bad_request("'input' needs at least two texts to compare", "input", "too_few_inputs")
@@ -285,7 +284,7 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                               "model_std": model_reference[1], "base_mean": base_mean, "base_std": base_std}}
 
     @app.post("/v1/map", response_model=s.MapResponse, responses=ERRORS, tags=["explorer"])
-    async def map_texts(body: s.MapRequest):
+    async def map_texts(body: bodies.map):
         texts = texts_of(body.input, "input", settings.max_map_inputs)
         vectors, usage = await embed(texts, "/v1/map", "input", truncate=True)
         unit = l2_normalise(vectors)

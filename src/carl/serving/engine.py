@@ -118,9 +118,13 @@ class Engine:
     # ---------------------------------------------------------------- tokens
 
     def measure(self, texts: Sequence[str]) -> Measured:
-        """Real token counts from the model's tokenizer (special tokens included), as the model sees them."""
+        """Real token counts from the model's tokenizer (special tokens included), as the model sees them.
+
+        Tokenised with truncation at the model's maximum + 1 (enough to know a text was cut), so a long
+        text costs no more than the model will read of it."""
         with self._tokenizer_lock:
-            ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+            ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=self.max_tokens + 1,
+                                 return_attention_mask=False, return_token_type_ids=False, verbose=False)["input_ids"]
         lengths = [len(x) for x in ids]
         return Measured([min(n, self.max_tokens) for n in lengths],
                         [i for i, n in enumerate(lengths) if n > self.max_tokens])

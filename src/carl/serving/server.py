@@ -9,6 +9,9 @@ import socket
 from carl.errors import CarlError
 from carl.serving.settings import ServeSettings
 
+MAX_HEADER_BYTES = 16 * 1024
+"""Request line and headers of one request (h11's buffer); more -> 400 from uvicorn."""
+
 
 def check_port(host: str, port: int) -> None:
     """Fail before the (slow) model load when the address cannot be bound."""
@@ -47,6 +50,19 @@ def serve(settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 8000,
           f"tokens, V-A head {'yes' if engine.va_head is not None else 'no'}, base model "
           f"{engine.base_name if engine.base is not None else 'none'}); explorer at http://{host}:{port}/ , "
           f"API docs at /docs", flush=True)
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=graceful_timeout_s,
-                            access_log=log_level == "debug")
-    uvicorn.Server(config).run()
+    uvicorn.Server(uvicorn_config(app, settings, host=host, port=port, log_level=log_level,
+                                  graceful_timeout_s=graceful_timeout_s)).run()
+
+
+def uvicorn_config(app, settings: ServeSettings, *, host: str, port: int, log_level: str = "info",
+                   graceful_timeout_s: float = 30.0):
+    """uvicorn with carl's limits: connections, keep-alive, header size and header deadline."""
+    import uvicorn
+
+    from carl.serving.limits import header_timeout_protocol
+
+    return uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=graceful_timeout_s,
+                          access_log=log_level == "debug", http=header_timeout_protocol(settings.timeout_headers_s),
+                          limit_concurrency=settings.limit_concurrency,
+                          timeout_keep_alive=settings.timeout_keep_alive_s,
+                          h11_max_incomplete_event_size=MAX_HEADER_BYTES)

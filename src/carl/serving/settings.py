@@ -43,6 +43,14 @@ class ServeSettings:
     max_queue: int = 256
     """Requests waiting for a forward pass; one more is answered 429."""
     threads: int | None = None
+    max_body_bytes: int = 4 * 1024 * 1024
+    """Bytes of one request body, counted as they arrive (chunked uploads too); more -> 413."""
+    limit_concurrency: int = 512
+    """Open connections plus requests in progress (uvicorn's limit); more -> 503 from uvicorn."""
+    timeout_keep_alive_s: int = 5
+    """An idle keep-alive connection is closed after this many seconds (uvicorn's)."""
+    timeout_headers_s: float = 10.0
+    """A connection must send a request's complete headers within this many seconds (slow-loris)."""
 
     def validate(self) -> "ServeSettings":
         checks = [
@@ -58,6 +66,10 @@ class ServeSettings:
             (self.api_key is None or len(self.api_key) > 0, "--api-key", "must not be empty"),
             (self.onnx_file is None or self.backend == "onnx", "--onnx-file", "only applies with --backend onnx"),
             (self.threads is None or self.threads >= 1, "--threads", "must be at least 1"),
+            (self.max_body_bytes >= 1024, "--max-body-bytes", "must be at least 1024"),
+            (self.limit_concurrency >= 1, "--limit-concurrency", "must be at least 1"),
+            (self.timeout_keep_alive_s >= 1, "--timeout-keep-alive", "must be at least 1 second"),
+            (self.timeout_headers_s > 0, "--timeout-headers", "must be more than 0 seconds"),
         ]
         for ok, option, problem in checks:
             if not ok:

@@ -268,6 +268,10 @@ def serve(
     max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="How long a request waits for others to share "
                                                                  "its forward pass."),
     max_queue: int = typer.Option(256, "--max-queue", help="Requests waiting for the model (more: 429)."),
+    max_queue_tokens: int = typer.Option(262_144, "--max-queue-tokens", help="Tokens waiting for the model "
+                                                                             "(more: 429)."),
+    request_timeout: float = typer.Option(300.0, "--request-timeout", help="Seconds a request may take (more: 504; "
+                                                                           "its queued work is dropped)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the model (default: torch's)."),
     max_text_chars: int = typer.Option(100_000, "--max-text-chars", help="Characters per text (more: 413)."),
     max_body_bytes: int = typer.Option(4 * 1024 * 1024, "--max-body-bytes", help="Bytes per request body, counted "
@@ -290,7 +294,8 @@ def serve(
                              max_batch_texts=max_batch_texts, max_wait_ms=max_wait_ms, max_queue=max_queue,
                              threads=threads, max_text_chars=max_text_chars, max_body_bytes=max_body_bytes,
                              limit_concurrency=limit_concurrency, timeout_keep_alive_s=timeout_keep_alive,
-                             timeout_headers_s=timeout_headers)
+                             timeout_headers_s=timeout_headers, max_queue_tokens=max_queue_tokens,
+                             request_timeout_s=request_timeout)
     run_server(settings, host=host, port=port, log_level=log_level)
 
 

@@ -9,8 +9,11 @@ Routes (all but ``/health`` need ``Authorization: Bearer KEY`` when the server h
 * ``POST /v1/compare``, ``POST /v1/map``: what the explorer page (``GET /``) draws.
 """
 
+import asyncio
 import base64
+import concurrent.futures
 import hmac
+import json
 import logging
 import pathlib
 import time
@@ -28,7 +31,7 @@ from carl.serving import schemas as s
 from carl.serving.affect import EMOTION_WORDS, FRAME, METHOD, SCALE, EmotionMap, reference_texts, similarity_reference, standardised
 from carl.serving.batching import MicroBatcher
 from carl.serving.engine import Engine, l2_normalise
-from carl.serving.errors import APIError, bad_request, error_body, too_large, validation_error
+from carl.serving.errors import APIError, RequestTimeoutError, bad_request, error_body, too_large, validation_error
 from carl.serving.limits import BodyLimitMiddleware
 from carl.serving.metrics import Metrics
 from carl.serving.settings import ServeSettings
@@ -37,12 +40,16 @@ log = logging.getLogger("carl.serving")
 STATIC = pathlib.Path(__file__).parent / "static"
 MAX_COMPARE_INPUTS = 32
 OPEN_ROUTES = frozenset({"/health"})
+MODEL_ROUTES = frozenset({"/v1/embeddings", "/embeddings", "/embed", "/v1/affect", "/v1/compare", "/v1/map"})
+LARGE_RESPONSE_ROWS = 64
+"""Responses of more rows than this are JSON-encoded on a worker thread, not on the event loop."""
 
 ERRORS = {code: {"model": s.ErrorResponse, "description": text} for code, text in [
     (400, "Invalid value (empty input, bad dimensions, ...)"), (401, "Missing or wrong API key"),
     (404, "Not found, or V-A routes without a V-A head"), (413, "Too many inputs, a text too long, or a body past --max-body-bytes"),
     (422, "Request body of the wrong shape or type"), (429, "Queue full: retry after Retry-After seconds"),
-    (500, "Server error"), (503, "Shutting down")]}
+    (500, "Server error"), (503, "Shutting down, or the batching worker stopped"),
+    (504, "Not answered within --request-timeout")]}
 
 
 def page_html(api_key_required: bool) -> str:
@@ -63,7 +70,10 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                               max_compare_inputs=MAX_COMPARE_INPUTS)
     batcher = MicroBatcher(engine.forward, max_batch_tokens=settings.max_batch_tokens,
                            max_batch_texts=settings.max_batch_texts, max_wait_ms=settings.max_wait_ms,
-                           max_queue=settings.max_queue, metrics=metrics)
+                           max_queue=settings.max_queue, max_queue_tokens=settings.max_queue_tokens, metrics=metrics)
+    # UMAP / PCA of /v1/map: one at a time on their own thread, not in the shared thread pool
+    projector = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="carl-projection")
+    projecting = asyncio.Semaphore(1)
     # The emotion words' frame sentences, embedded once: they place the words on the circumplex
     # and are the reference pairs of /v1/compare's standardised similarities.
     reference = reference_texts()
@@ -82,6 +92,7 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
             yield
         finally:
             await batcher.close()  # finishes queued work; uvicorn has already let in-flight requests end
+            projector.shutdown(wait=False)
 
     app = FastAPI(title="carl serve", version=__version__, lifespan=lifespan, redoc_url=None,
                   description="Emotion-aware text embeddings (CARL): OpenAI- and TEI-shaped embeddings, valence-"
@@ -121,6 +132,7 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
     @app.middleware("http")
     async def _guard(request: Request, call_next):
         started = time.perf_counter()
+        request.state.deadline = time.monotonic() + settings.request_timeout_s
         response = _refuse(request)
         if response is None:
             response = await call_next(request)
@@ -142,6 +154,10 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                            else "invalid API key")
                 return JSONResponse(error_body(message, "authentication_error", None, "invalid_api_key"),
                                     status_code=401, headers={"WWW-Authenticate": "Bearer"})
+        if request.method == "POST" and request.url.path in MODEL_ROUTES and batcher.saturated():
+            # refused before the body is read, parsed or tokenised: a 429 costs next to nothing
+            err = batcher.queue_full_error()
+            return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
         return None
 
     # ------------------------------------------------------------------ shared steps
@@ -161,13 +177,43 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                                 "(--max-text-chars)", where, "text_too_long")
         return texts
 
-    async def embed(texts: list[str], route: str, param: str, truncate: bool):
+    def seconds_left(request: Request) -> float:
+        left = request.state.deadline - time.monotonic()
+        if left <= 0:
+            raise RequestTimeoutError(settings.request_timeout_s)
+        return left
+
+    async def until_disconnected(request: Request) -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    async def model_work(request: Request, work, *, keeps_deadline: bool = False):
+        """Run ``work`` (a coroutine) until it ends, the request's deadline passes (504) or the client goes
+        away (the work is cancelled: its queued parts are dropped, not computed). ``keeps_deadline``: the
+        work enforces the deadline itself (the batcher, which then counts its dropped parts as timed out)."""
+        task = asyncio.ensure_future(work)
+        gone = asyncio.ensure_future(until_disconnected(request))
+        try:
+            done, _ = await asyncio.wait({task, gone}, timeout=None if keeps_deadline else seconds_left(request),
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not task.done():
+                task.cancel()
+        if task in done:
+            return task.result()
+        if gone in done:
+            raise APIError(499, "the client closed the connection", code="client_closed_request")
+        raise RequestTimeoutError(settings.request_timeout_s)
+
+    async def embed(request: Request, texts: list[str], route: str, param: str, truncate: bool):
         measured = await run_in_threadpool(engine.measure, texts)
         if measured.over and not truncate:
             i = measured.over[0]
             raise too_large(f"'{param}[{i}]' is longer than the model's maximum of {engine.max_tokens} tokens; "
                             "shorten it or send truncate: true", f"{param}[{i}]", "input_too_long")
-        vectors = await batcher.submit(texts, measured.tokens)
+        vectors = await model_work(request, batcher.submit(texts, measured.tokens, timeout_s=seconds_left(request)),
+                                   keeps_deadline=True)
         metrics.texts.labels(route=route).inc(len(texts))
         metrics.tokens.inc(sum(measured.tokens))
         metrics.truncated.inc(len(measured.over))
@@ -186,11 +232,19 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
 
     # ------------------------------------------------------------------ OpenAI
 
-    async def embeddings(body: bodies.embeddings):
+    async def json_response(payload, rows: int) -> Response:
+        """Large answers (a 5,000-point map, 2,048 embeddings) are encoded on a worker thread."""
+        if rows <= LARGE_RESPONSE_ROWS:
+            return JSONResponse(payload)
+        encoded = await run_in_threadpool(lambda: json.dumps(payload, ensure_ascii=False, allow_nan=False,
+                                                             separators=(",", ":")).encode("utf-8"))
+        return Response(encoded, media_type="application/json")
+
+    async def embeddings(request: Request, body: bodies.embeddings):
         texts = texts_of(body.input, "input", settings.max_inputs)
         if body.dimensions is not None and not 1 <= body.dimensions <= engine.dimension:
             raise bad_request(f"'dimensions' must be between 1 and {engine.dimension}", "dimensions")
-        vectors, usage = await embed(texts, "/v1/embeddings", "input", truncate=True)
+        vectors, usage = await embed(request, texts, "/v1/embeddings", "input", truncate=True)
         if body.dimensions is not None:
             vectors = vectors[:, :body.dimensions]
         if settings.normalize:
@@ -200,7 +254,7 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         else:
             encoded = [v.tolist() for v in vectors.astype(np.float32)]
         data = [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(encoded)]
-        return JSONResponse({"object": "list", "data": data, "model": engine.name, "usage": usage})
+        return await json_response({"object": "list", "data": data, "model": engine.name, "usage": usage}, len(data))
 
     for path in ("/v1/embeddings", "/embeddings"):
         app.post(path, response_model=s.EmbeddingsResponse, responses=ERRORS, tags=["OpenAI"],
@@ -215,11 +269,11 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
 
     @app.post("/embed", response_model=list[list[float]], responses=ERRORS, tags=["TEI"],
               summary="Embeddings (text-embeddings-inference shape)")
-    async def tei_embed(body: bodies.tei_embed):
+    async def tei_embed(request: Request, body: bodies.tei_embed):
         texts = texts_of(body.inputs, "inputs", settings.max_inputs)
-        vectors, _ = await embed(texts, "/embed", "inputs", truncate=body.truncate)
+        vectors, _ = await embed(request, texts, "/embed", "inputs", truncate=body.truncate)
         vectors = l2_normalise(vectors) if body.normalize else vectors
-        return JSONResponse([v.tolist() for v in vectors])
+        return await json_response([v.tolist() for v in vectors], len(vectors))
 
     @app.get("/info", response_model=s.Info, responses=ERRORS, tags=["TEI"])
     async def info():
@@ -234,6 +288,9 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
 
     @app.get("/health", response_model=s.Health, responses=ERRORS, tags=["operations"])
     async def health():
+        if not batcher.healthy:
+            return JSONResponse(error_body(f"unhealthy: the batching worker stopped ({batcher.failure}); restart "
+                                           "the server", "server_error", None, "unhealthy"), status_code=503)
         return {"status": "ok"}
 
     @app.get("/metrics", tags=["operations"], response_class=Response,
@@ -248,16 +305,17 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
     # ------------------------------------------------------------------ affect and the explorer's routes
 
     @app.post("/v1/affect", response_model=s.AffectResponse, responses=ERRORS, tags=["affect"])
-    async def affect(body: bodies.affect):
+    async def affect(request: Request, body: bodies.affect):
         require_head()
         texts = texts_of(body.input, "input", settings.max_inputs)
-        vectors, usage = await embed(texts, "/v1/affect", "input", truncate=True)
+        vectors, usage = await embed(request, texts, "/v1/affect", "input", truncate=True)
         va = predict_va(vectors)
         near = emotions.nearest(va, body.top_k)
         data = [{"index": i, "valence": float(v), "arousal": float(a),
                  "nearest": [{"word": w, "valence": wv, "arousal": wa, "distance": d} for w, wv, wa, d in near[i]]}
                 for i, (v, a) in enumerate(va)]
-        return JSONResponse({"object": "list", "data": data, "model": engine.name, "scale": SCALE, "usage": usage})
+        return await json_response({"object": "list", "data": data, "model": engine.name, "scale": SCALE,
+                                    "usage": usage}, len(data))
 
     @app.get("/v1/affect/words", response_model=s.EmotionWordsResponse, responses=ERRORS, tags=["affect"])
     async def affect_words():
@@ -266,13 +324,15 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                           for w, c in zip(emotions.words, emotions.coordinates)], "method": METHOD, "scale": SCALE}
 
     @app.post("/v1/compare", response_model=s.CompareResponse, responses=ERRORS, tags=["explorer"])
-    async def compare(body: bodies.compare):
+    async def compare(request: Request, body: bodies.compare):
         texts = texts_of(body.input, "input", MAX_COMPARE_INPUTS)
         if len(texts) < 2:
             raise bad_request("'input' needs at least two texts to compare", "input", "too_few_inputs")
-        vectors, _ = await embed(texts, "/v1/compare", "input", truncate=True)
+        vectors, _ = await embed(request, texts, "/v1/compare", "input", truncate=True)
         ours = cosine_matrix(vectors)
-        base = cosine_matrix(await batcher.run_in_worker(engine.base_forward, texts)) if engine.base else None
+        # the base encoder runs on the model's single worker thread: never beside a forward pass
+        base = (cosine_matrix(await model_work(request, batcher.run_in_worker(engine.base_forward, texts)))
+                if engine.base else None)
         pairs = [{"a": i, "b": j, "model": float(ours[i, j]), "base": None if base is None else float(base[i, j]),
                   "model_z": standardised(float(ours[i, j]), model_reference),
                   "base_z": None if base is None else standardised(float(base[i, j]), base_reference)}
@@ -283,18 +343,22 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                 "reference": {"texts": len(reference), "frame": FRAME, "model_mean": model_reference[0],
                               "model_std": model_reference[1], "base_mean": base_mean, "base_std": base_std}}
 
+    async def project(unit: np.ndarray, method: str):
+        async with projecting:
+            return await asyncio.get_running_loop().run_in_executor(projector, project_2d, unit, method)
+
     @app.post("/v1/map", response_model=s.MapResponse, responses=ERRORS, tags=["explorer"])
-    async def map_texts(body: bodies.map):
+    async def map_texts(request: Request, body: bodies.map):
         texts = texts_of(body.input, "input", settings.max_map_inputs)
-        vectors, usage = await embed(texts, "/v1/map", "input", truncate=True)
+        vectors, usage = await embed(request, texts, "/v1/map", "input", truncate=True)
         unit = l2_normalise(vectors)
-        method, points = await run_in_threadpool(project_2d, unit, body.method)
+        method, points = await model_work(request, project(unit, body.method))
         va = predict_va(vectors) if engine.va_head is not None else None
-        return JSONResponse({
+        return await json_response({
             "model": engine.name, "method": method, "points": points.round(5).tolist(),
             "valence": None if va is None else va[:, 0].round(5).tolist(),
             "arousal": None if va is None else va[:, 1].round(5).tolist(), "dimension": engine.dimension,
-            "embeddings": base64.b64encode(unit.astype("<f4").tobytes()).decode("ascii"), "usage": usage})
+            "embeddings": base64.b64encode(unit.astype("<f4").tobytes()).decode("ascii"), "usage": usage}, len(texts))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def explorer():

@@ -132,22 +132,11 @@ class Engine:
     # ---------------------------------------------------------------- forward passes
 
     def plan_chunks(self, tokens: Sequence[int]) -> list[list[int]]:
-        """Split texts (by index) into forward passes of at most ``max_batch_tokens`` padded tokens
-        (texts x the longest among them) and ``max_batch_texts`` texts, longest first so that
-        each pass pads little."""
-        order = sorted(range(len(tokens)), key=lambda i: -tokens[i])
-        chunks: list[list[int]] = []
-        current: list[int] = []
-        for i in order:
-            longest = tokens[current[0]] if current else tokens[i]
-            if current and ((len(current) + 1) * longest > self.settings.max_batch_tokens
-                            or len(current) >= self.settings.max_batch_texts):
-                chunks.append(current)
-                current = []
-            current.append(i)
-        if current:
-            chunks.append(current)
-        return chunks
+        """Texts (by index) in forward passes of at most ``max_batch_tokens`` padded tokens and
+        ``max_batch_texts`` texts, as the batcher splits requests."""
+        from carl.serving.batching import split_into_parts
+
+        return split_into_parts(tokens, self.settings.max_batch_texts, self.settings.max_batch_tokens)
 
     def forward(self, texts: Sequence[str], tokens: Sequence[int]) -> np.ndarray:
         """(N, H) float32 embeddings, not normalised (routes normalise as asked)."""

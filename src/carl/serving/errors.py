@@ -54,8 +54,19 @@ class QueueFullError(APIError):
 
 
 class ShuttingDownError(APIError):
-    def __init__(self):
-        super().__init__(503, "the server is shutting down", type="server_error", code="shutting_down")
+    """503: the server is stopping, or its batching worker died (then ``/health`` says so too)."""
+
+    def __init__(self, message: str = "the server is shutting down"):
+        super().__init__(503, message, type="server_error",
+                         code="shutting_down" if message == "the server is shutting down" else "unavailable")
+
+
+class RequestTimeoutError(APIError):
+    """504: the request was not answered within ``--request-timeout``; its work not yet started is dropped."""
+
+    def __init__(self, timeout_s: float | None):
+        super().__init__(504, f"the request was not answered within {timeout_s:g} s (--request-timeout); send fewer "
+                              "texts per request or retry later", type="server_error", code="request_timeout")
 
 
 _UNION_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})

@@ -280,3 +280,76 @@ def test_standardised_similarity_is_relative_to_the_spaces_own_reference_pairs()
     # A crowded space (every cosine high) and a spread one rank the same pair alike once standardised.
     assert standardised(0.95, (0.9, 0.025)) == pytest.approx(standardised(0.3, (0.1, 0.1)))
     assert standardised(0.7, (0.7, 0.0)) == 0.0
+
+
+# ---------------------------------------------------------------------- the browser surface and the metrics
+
+
+def test_the_page_and_the_unlock_page_carry_a_strict_csp_with_the_hashes_of_their_inline_code(client, model_dir):
+    import hashlib
+    import re
+
+    def inline_hashes(html):
+        return {"'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+                for body in re.findall(r"<(?:script|style)>(.*?)</(?:script|style)>", html, flags=re.S)}
+
+    page = client.get("/")
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert inline_hashes(page.text) and all(h in csp for h in inline_hashes(page.text))
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["x-frame-options"] == "DENY"
+    assert client.post("/v1/embeddings", json={"input": "x"}).headers["x-content-type-options"] == "nosniff"
+    app = create_app(ServeSettings(model=str(model_dir), api_key="s3cret", base_model="none"))
+    with TestClient(app) as c:
+        unlock = c.get("/", headers={"Accept": "text/html"})
+        unlocked = c.get("/", headers={"Accept": "text/html", "Authorization": "Bearer s3cret"})
+    assert unlock.status_code == 401 and "frame-ancestors 'none'" in unlock.headers["content-security-policy"]
+    # the unlock page writes the explorer into itself, so its policy must admit the explorer's code too
+    for h in inline_hashes(unlock.text) | inline_hashes(unlocked.text):
+        assert h in unlock.headers["content-security-policy"]
+
+
+def test_prometheus_labels_stay_bounded_whatever_the_client_sends(client):
+    for method in ("FOO", "BAR", "PURGE"):
+        client.request(method, "/v1/embeddings")
+    for i in range(3):
+        client.get(f"/no/such/path/{i}")
+    text = client.get("/metrics").text
+    assert 'method="other"' in text and 'route="other"' in text
+    assert "FOO" not in text and "PURGE" not in text and "/no/such" not in text
+
+
+def test_a_body_without_a_json_content_type_is_not_parsed_as_json(client):
+    body = b'{"input": "hello"}'
+    assert client.post("/v1/embeddings", content=body, headers={"content-type": "application/json"}).status_code == 200
+    assert_error(client.post("/v1/embeddings", content=body, headers={"content-type": "text/plain"}), 400)
+    assert_error(client.post("/v1/embeddings", content=body), 400)  # no Content-Type at all
+
+
+def test_hosts_outside_the_allowed_list_are_refused(model_dir):
+    settings = ServeSettings(model=str(model_dir), affect="off", base_model="none",
+                             allowed_hosts=("localhost", "127.0.0.1", "carl.internal"))
+    with TestClient(create_app(settings), base_url="http://localhost:8000") as c:
+        assert c.get("/health").status_code == 200
+        assert c.get("/health", headers={"Host": "carl.internal:8000"}).status_code == 200
+        assert_error(c.get("/health", headers={"Host": "rebound.attacker.example"}), 400, code="host_not_allowed")
+
+
+def test_no_absolute_filesystem_path_is_returned(export_tiny_model):
+    import json
+
+    folder = export_tiny_model("paths")
+    with TestClient(create_app(ServeSettings(model=str(folder), base_model=str(folder.resolve())))) as c:
+        info = c.get("/info").json()
+        compared = c.post("/v1/compare", json={"input": ["a b", "c d"]}).json()
+    assert info["base_model"] == compared["base_model"] == f"{folder.parent.name}/{folder.name}"  # as model ids
+    for answer in (info, compared):
+        assert str(folder.parent) not in json.dumps(answer)
+
+
+@pytest.mark.parametrize("key", ["clé", "two words", "tab\there", ""])
+def test_an_api_key_that_is_not_printable_ascii_is_refused_at_start_up(key):
+    from carl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--api-key"):
+        ServeSettings(model="minilm", api_key=key).validate()

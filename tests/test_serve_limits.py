@@ -31,6 +31,7 @@ def limited_server(tmp_path_factory, export_tiny_model, data_dir):
     folder = build_tiny_model(tmp_path_factory.getbasetemp() / "serve-models", export_tiny_model, data_dir)
     live = LiveServer(folder, "--max-body-bytes", str(MAX_BODY), "--max-inputs", str(MAX_INPUTS),
                       "--max-text-chars", str(MAX_TEXT_CHARS), "--timeout-headers", "1", "--base-model", "none",
+                      "--allowed-hosts", "carl.internal",
                       log=tmp_path_factory.mktemp("limits") / "serve.log")
     try:
         yield live.wait_ready()
@@ -171,3 +172,9 @@ def tiny_settings():
     from carl.serving import ServeSettings
 
     return ServeSettings(model="unused", limit_concurrency=7, timeout_keep_alive_s=3).validate()
+
+
+def test_allowed_hosts_widen_the_loopback_names(limited_server):
+    for host, status in [("carl.internal", 200), (f"127.0.0.1:{limited_server.port}", 200), ("[::1]:80", 200),
+                         ("evil.example", 400), ("carl.internal.evil.example", 400)]:
+        assert httpx.get(limited_server.url + "/health", headers={"Host": host}, timeout=30).status_code == status, host

@@ -14,6 +14,7 @@ import concurrent.futures
 import csv
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -121,6 +122,14 @@ def test_tei_embed_and_errors_over_http(server, carl_embed_vectors):
     assert 'carl_http_requests_total{method="POST",route="/embed",status="200"}' in metrics
 
 
+def test_a_loopback_server_answers_only_loopback_host_names(server):
+    """DNS rebinding: a page on attacker.example, its name re-pointed at 127.0.0.1, must not read the API."""
+    assert httpx.get(server.url + "/health", headers={"Host": f"localhost:{server.port}"}).status_code == 200
+    refused = httpx.post(server.url + "/v1/embeddings", json={"input": "x"},
+                         headers={"Host": f"attacker.example:{server.port}"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "host_not_allowed"
+
+
 def test_api_key_over_http(tiny_server):
     assert httpx.get(tiny_server.url + "/health").status_code == 200
     refused = httpx.post(tiny_server.url + "/v1/embeddings", json={"input": "x"})
@@ -200,6 +209,7 @@ def browser():
             pytest.fail(message)  # CI installs it (.ci/run): a missing browser is a broken set-up, not a skip
         pytest.skip(message)
     sync_api = pytest.importorskip("playwright.sync_api")
+    # no page.wait_for_function here: it evaluates strings in the page, which the page's CSP forbids
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
@@ -231,6 +241,8 @@ def explorer_server(request, tmp_path_factory):
 
 
 def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
+    from playwright.sync_api import expect
+
     server = explorer_server
     page = browser.new_page(viewport={"width": 1100, "height": 900}, accept_downloads=True)
     problems = []
@@ -238,7 +250,10 @@ def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
     page.on("requestfailed", lambda req: problems.append(f"failed request {req.url}"))
     page.on("request", lambda req: None if req.url.startswith((server.url, "data:", "blob:"))
             else problems.append(f"external request {req.url}"))
-    page.goto(server.url + "/")
+    page.on("console", lambda msg: problems.append(msg.text) if "Content Security Policy" in msg.text else None)
+    response = page.goto(server.url + "/")
+    csp = response.headers["content-security-policy"]  # strict: the page works with its inline code by hash only
+    assert "script-src 'sha256-" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
     page.wait_for_selector("#circumplex .word")
     assert page.locator("#circumplex circle.word").count() == len(EMOTION_WORDS)
 
@@ -277,17 +292,19 @@ def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
     assert "at least two" in page.inner_text("#error")
     page.fill("#compare-input", "I won\nI lost\nI won the lottery today\nI lost my job today")
     page.click("#compare-form button")
-    page.wait_for_function("document.querySelectorAll('#compare-table tbody tr').length === 6")
+    expect(page.locator("#compare-table tbody tr")).to_have_count(6)
     assert page.is_hidden("#error")
 
     # 3. upload a file of texts, map, hover, click, download CSV
     with open(data_dir / "emobank" / "corpus_emobank.csv", newline="", encoding="utf-8") as fh:
         lines = list(dict.fromkeys(" ".join(r["text"].split()) for r in csv.DictReader(fh) if r["split"] == "test"))
-    lines = [t for t in lines if t][:150]
+    # texts a spreadsheet would run as formulas: the CSV must hand them over as text
+    formulas = ['=HYPERLINK("http://example.com","click")', "+1 and more", "-2 below zero", "@SUM(A1:A2)"]
+    lines = formulas + [t for t in lines if t][:146]
     upload = tmp_path / "texts.txt"
     upload.write_text("\n".join(lines) + "\n", encoding="utf-8")
     page.set_input_files("#map-file", str(upload))
-    page.wait_for_function("document.getElementById('map-input').value.length > 100")
+    expect(page.locator("#map-input")).to_have_value(re.compile(r".{100,}", re.DOTALL))
     page.click("#map-form button")
     page.wait_for_selector("#map-plot .pt")
     assert page.locator("#map-plot .pt").count() == len(lines)
@@ -308,9 +325,10 @@ def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
     rows = list(csv.reader(open(download_info.value.path(), newline="", encoding="utf-8")))
     dimension = httpx.get(server.url + "/info").json()["dimension"]
     assert rows[0][:5] == ["text", "valence", "arousal", "x", "y"] and len(rows[0]) == 5 + dimension
-    assert [r[0] for r in rows[1:]] == lines
-    api = httpx.post(server.url + "/v1/affect", json={"input": lines[:5]}, timeout=60).json()["data"]
-    assert [float(r[1]) for r in rows[1:6]] == pytest.approx([d["valence"] for d in api], abs=1e-4)
+    assert [r[0] for r in rows[1:5]] == ["'" + f for f in formulas]
+    assert [r[0] for r in rows[5:]] == [("'" + t if t[0] in "=+-@" else t) for t in lines[4:]]
+    api = httpx.post(server.url + "/v1/affect", json={"input": lines[4:9]}, timeout=60).json()["data"]
+    assert [float(r[1]) for r in rows[5:10]] == pytest.approx([d["valence"] for d in api], abs=1e-4)
     shot = save_screenshot(page, tmp_path, "serve-explorer.png")
     assert shot.stat().st_size > 20_000
     assert not problems, problems

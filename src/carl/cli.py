@@ -282,6 +282,9 @@ def serve(
                                                                            "connection stays open."),
     timeout_headers: float = typer.Option(10.0, "--timeout-headers", help="Seconds a connection has to send a "
                                                                           "request's headers."),
+    allowed_hosts: Optional[str] = typer.Option(None, "--allowed-hosts", help="Comma-separated Host names to "
+                                                "answer besides loopback ones ('*': any); bound to 127.0.0.1, "
+                                                "only localhost names are answered (DNS rebinding)."),
     log_level: str = typer.Option("info", "--log-level"),
 ):
     """Serve the model over HTTP: OpenAI/TEI embeddings, V-A affect, metrics, and the explorer page at /."""
@@ -295,7 +298,9 @@ def serve(
                              threads=threads, max_text_chars=max_text_chars, max_body_bytes=max_body_bytes,
                              limit_concurrency=limit_concurrency, timeout_keep_alive_s=timeout_keep_alive,
                              timeout_headers_s=timeout_headers, max_queue_tokens=max_queue_tokens,
-                             request_timeout_s=request_timeout)
+                             request_timeout_s=request_timeout,
+                             allowed_hosts=tuple(h.strip() for h in allowed_hosts.split(",") if h.strip())
+                             if allowed_hosts else None)
     run_server(settings, host=host, port=port, log_level=log_level)
 
 

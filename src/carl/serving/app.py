@@ -12,10 +12,12 @@ Routes (all but ``/health`` need ``Authorization: Bearer KEY`` when the server h
 import asyncio
 import base64
 import concurrent.futures
+import hashlib
 import hmac
 import json
 import logging
 import pathlib
+import re
 import time
 from contextlib import asynccontextmanager
 
@@ -41,6 +43,7 @@ STATIC = pathlib.Path(__file__).parent / "static"
 MAX_COMPARE_INPUTS = 32
 OPEN_ROUTES = frozenset({"/health"})
 MODEL_ROUTES = frozenset({"/v1/embeddings", "/embeddings", "/embed", "/v1/affect", "/v1/compare", "/v1/map"})
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LARGE_RESPONSE_ROWS = 64
 """Responses of more rows than this are JSON-encoded on a worker thread, not on the event loop."""
 
@@ -59,6 +62,30 @@ def page_html(api_key_required: bool) -> str:
     html = html.replace("/*INLINE:style.css*/", (STATIC / "style.css").read_text(encoding="utf-8"))
     html = html.replace("/*INLINE:app.js*/", (STATIC / "app.js").read_text(encoding="utf-8"))
     return html.replace("__API_KEY_REQUIRED__", "true" if api_key_required else "false")
+
+
+def inline_hashes(html: str) -> list[str]:
+    """CSP source expressions for the page's inline <script> and <style> blocks."""
+    return ["'sha256-" + base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode("ascii") + "'"
+            for body in re.findall(r"<(?:script|style)>(.*?)</(?:script|style)>", html, flags=re.S)]
+
+
+def content_security_policy(*pages: str) -> str:
+    """Nothing but the pages' own inline code (by hash), requests to this server, and data: images; no
+    framing (clickjacking), no <base>, forms post only here."""
+    hashes = " ".join(dict.fromkeys(h for page in pages for h in inline_hashes(page)))
+    return (f"default-src 'none'; script-src {hashes}; style-src {hashes}; connect-src 'self'; img-src 'self' data:; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def host_allowed(host_header: str, allowed: tuple[str, ...]) -> bool:
+    """The Host header's name (port stripped, IPv6 brackets kept) is one of ``allowed``."""
+    name = host_header.strip().lower()
+    if name.startswith("["):
+        name = name[:name.find("]") + 1] if "]" in name else name
+    else:
+        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    return name in allowed
 
 
 def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI:
@@ -83,6 +110,12 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
     base_reference = similarity_reference(engine.base_forward(reference)) if engine.base else None
     page = page_html(settings.api_key is not None)
     unlock_page = (STATIC / "unlock.html").read_text(encoding="utf-8")
+    page_headers = {"Content-Security-Policy": content_security_policy(page), "X-Frame-Options": "DENY",
+                    "Referrer-Policy": "no-referrer"}
+    # the unlock page writes the explorer into its own document, which keeps the unlock page's policy
+    unlock_headers = {**page_headers, "Content-Security-Policy": content_security_policy(unlock_page, page),
+                      "WWW-Authenticate": "Bearer"}
+    allowed_hosts = tuple(h.lower() for h in settings.allowed_hosts) if settings.allowed_hosts else None
     key = settings.api_key.encode() if settings.api_key else None
 
     @asynccontextmanager
@@ -136,20 +169,28 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         response = _refuse(request)
         if response is None:
             response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        # label values from a fixed set: an unknown path or method is "other", so no client can create series
         route = request.scope.get("route")
-        label = getattr(route, "path", None) or "unmatched"
-        metrics.requests.labels(route=label, method=request.method, status=str(response.status_code)).inc()
+        label = getattr(route, "path", None) or "other"
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        metrics.requests.labels(route=label, method=method, status=str(response.status_code)).inc()
         metrics.latency.labels(route=label).observe(time.perf_counter() - started)
         return response
 
     def _refuse(request: Request) -> Response | None:
+        if allowed_hosts is not None and not host_allowed(request.headers.get("host", ""), allowed_hosts):
+            # DNS rebinding: a page on another site whose name now resolves to this machine
+            return JSONResponse(error_body(f"Host '{request.headers.get('host', '')[:100]}' is not served here; "
+                                           "start carl serve with --allowed-hosts NAME to answer it",
+                                           "invalid_request_error", None, "host_not_allowed"), status_code=400)
         if key is not None and request.url.path not in OPEN_ROUTES:
             header = request.headers.get("authorization", "")
             scheme, _, token = header.partition(" ")
             # compare_digest: the time taken does not reveal how much of a guessed key was right
             if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key):
                 if request.url.path == "/" and "text/html" in request.headers.get("accept", ""):
-                    return HTMLResponse(unlock_page, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                    return HTMLResponse(unlock_page, status_code=401, headers=unlock_headers)
                 message = ("missing API key: send 'Authorization: Bearer KEY'" if not header
                            else "invalid API key")
                 return JSONResponse(error_body(message, "authentication_error", None, "invalid_api_key"),
@@ -362,7 +403,7 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def explorer():
-        return HTMLResponse(page)
+        return HTMLResponse(page, headers=page_headers)
 
     return app
 

@@ -54,12 +54,7 @@ class Engine:
         self.max_tokens = int(embedder.max_seq_length)
         self.dimension = int(embedder.dimension)
         self.backend = embedder.backend
-        default_name = folder.name if folder is not None else settings.model
-        if folder is not None and folder.name in ("model", "last-model") and folder.parent.name:
-            default_name = f"{folder.parent.name}/{folder.name}"  # runs/main/model -> "main/model"
-        if not pathlib.Path(settings.model).exists():
-            default_name = settings.model  # an alias such as "minilm" names the model better than its folder
-        self.name = settings.served_model_name or default_name
+        self.name = settings.served_model_name or display_name(settings.model, folder)
         self.created = int(folder.stat().st_mtime) if folder is not None else int(time.time())
 
     @classmethod
@@ -87,7 +82,7 @@ class Engine:
             raise ModelError(f"{folder / HEAD_FILE} expects embeddings of dimension {va_head.dim}, the model "
                              f"gives {embedder.dimension}; refit it with `python -m carl.va_head {folder}`")
         base, base_name, note = cls._load_base(settings, embedder)
-        return cls(settings, embedder, folder, va_head, base, base_name, note)
+        return cls(settings, embedder, folder, va_head, base, base_name and display_name(base_name), note)
 
     @staticmethod
     def _load_base(settings: ServeSettings, embedder):
@@ -113,7 +108,8 @@ class Engine:
             if explicit:
                 raise ModelError(f"--base-model {name}: cannot load it ({exc})") from None
             log.warning("base model %s not loadable, comparison disabled: %s", name, exc)
-            return None, str(name), f"base model {name} could not be loaded here ({type(exc).__name__})"
+            return None, str(name), (f"base model {display_name(str(name))} could not be loaded here "
+                                     f"({type(exc).__name__})")
 
     # ---------------------------------------------------------------- tokens
 
@@ -149,6 +145,18 @@ class Engine:
         if self.base is None:
             raise ModelError("no base model loaded")
         return self.base.encode(list(texts), batch_size=32)
+
+
+def display_name(model: str, folder: pathlib.Path | None = None) -> str:
+    """What the API calls a model: an alias as given ("minilm"), a folder by its name, never by its
+    absolute path ("runs/main/model" -> "main/model": a folder called model says little alone)."""
+    path = pathlib.Path(model)
+    if not path.exists() and not path.is_absolute():
+        return model  # an alias such as "minilm" names the model better than the cache folder it resolves to
+    folder = folder if folder is not None else path
+    if folder.name in ("model", "last-model") and folder.parent.name:
+        return f"{folder.parent.name}/{folder.name}"
+    return folder.name
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:

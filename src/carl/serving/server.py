@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
+import ipaddress
 import logging
 import socket
 
@@ -32,6 +34,29 @@ def check_port(host: str, port: int) -> None:
             raise CarlError(f"cannot listen on {host}:{port} ({exc.strerror}); {hint}") from None
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_hosts(host: str, extra: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """Host names answered: bound to loopback, the loopback names (plus ``extra``), so that a web page
+    whose name an attacker re-points at 127.0.0.1 (DNS rebinding) cannot read the API; bound to other
+    addresses, any name unless ``extra`` lists them. ``*`` in ``extra``: any name."""
+    if extra and "*" in extra:
+        return None
+    if is_loopback(host):
+        return (*LOOPBACK_NAMES, *(extra or ()))
+    return tuple(extra) if extra else None
+
+
 def serve(settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 8000, log_level: str = "info",
           graceful_timeout_s: float = 30.0) -> None:
     """Load the model, then serve until SIGINT/SIGTERM; in-flight requests finish before exit."""
@@ -41,7 +66,7 @@ def serve(settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 8000,
         raise CarlError('carl serve needs FastAPI and uvicorn: pip install "carl-affect[serve]"') from None
     from carl.serving.app import create_app
 
-    settings.validate()
+    settings = dataclasses.replace(settings, allowed_hosts=allowed_hosts(host, settings.allowed_hosts)).validate()
     check_port(host, port)
     app = create_app(settings)
     logging.getLogger("carl.serving").setLevel(log_level.upper())

@@ -55,6 +55,9 @@ class ServeSettings:
     """An idle keep-alive connection is closed after this many seconds (uvicorn's)."""
     timeout_headers_s: float = 10.0
     """A connection must send a request's complete headers within this many seconds (slow-loris)."""
+    allowed_hosts: tuple[str, ...] | None = None
+    """Host header names answered (any port); None: any. ``carl serve`` bound to a loopback address
+    answers only loopback names unless told otherwise (DNS rebinding)."""
 
     def validate(self) -> "ServeSettings":
         checks = [
@@ -70,6 +73,8 @@ class ServeSettings:
             (self.max_queue_tokens >= 1, "--max-queue-tokens", "must be at least 1"),
             (self.request_timeout_s > 0, "--request-timeout", "must be more than 0 seconds"),
             (self.api_key is None or len(self.api_key) > 0, "--api-key", "must not be empty"),
+            (self.api_key is None or all("!" <= c <= "~" for c in self.api_key), "--api-key",
+             "must be printable ASCII without spaces (letters, digits, punctuation): it travels in an HTTP header"),
             (self.onnx_file is None or self.backend == "onnx", "--onnx-file", "only applies with --backend onnx"),
             (self.threads is None or self.threads >= 1, "--threads", "must be at least 1"),
             (self.max_body_bytes >= 1024, "--max-body-bytes", "must be at least 1024"),

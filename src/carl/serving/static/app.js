@@ -282,6 +282,13 @@ function csvCell(value) {
   return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
 
+// A text cell that a spreadsheet would read as a formula (= + - @, or a leading tab / CR) gets a
+// leading apostrophe: OWASP's advice against CSV injection.
+function csvText(value) {
+  const s = String(value);
+  return csvCell(/^[=+\-@\t\r]/.test(s) ? "'" + s : s);
+}
+
 function downloadCsv() {
   const m = state.map;
   if (!m) return;
@@ -290,7 +297,7 @@ function downloadCsv() {
   for (let c = 0; c < d; c++) header.push("e" + c);
   const rows = [header.join(",")];
   m.texts.forEach((t, i) => {
-    const row = [csvCell(t), m.valence ? m.valence[i] : "", m.arousal ? m.arousal[i] : "", m.points[i][0], m.points[i][1]];
+    const row = [csvText(t), m.valence ? m.valence[i] : "", m.arousal ? m.arousal[i] : "", m.points[i][0], m.points[i][1]];
     for (let c = 0; c < d; c++) row.push(m.embeddings[i * d + c].toPrecision(7));
     rows.push(row.join(","));
   });

@@ -87,6 +87,41 @@ def test_dimensions_truncate_then_renormalise(client):
     assert_error(client.post("/v1/embeddings", json={"input": "x", "dimensions": 385}), 400, "dimensions")
 
 
+def assert_tei_error(response, status, error_type):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "error_type"} and body["error"] and body["error_type"] == error_type, body
+    return body["error"]
+
+
+def test_tei_routes_answer_errors_in_teis_shape(client):
+    long_text = "sad " * 300
+    assert_tei_error(client.post("/embed", json={"inputs": long_text}), 413, "Validation")
+    assert_tei_error(client.post("/embed", json={"inputs": ["t"] * 9}), 413, "Validation")
+    assert_tei_error(client.post("/embed", json={"inputs": ""}), 400, "Empty")
+    assert_tei_error(client.post("/embed", json={"inputs": 5}), 422, "Validation")
+    assert_tei_error(client.post("/", json={"inputs": 5}), 422, "Validation")  # TEI's POST / as well
+    assert client.post("/", json={"inputs": "x"}).status_code == 200
+
+
+def test_tei_truncation_direction_keeps_the_end_asked_for(client, reference):
+    text = "calm " * 200 + "furious " * 200
+    tokenizer = reference.tokenizer
+    head = tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"][:126])
+    tail = tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"][-126:])
+    right = client.post("/embed", json={"inputs": text, "truncate": True}).json()[0]
+    left = client.post("/embed", json={"inputs": text, "truncate": True, "truncation_direction": "Left"}).json()[0]
+    expected_head, expected_tail = reference.encode([head, tail], normalize=True)
+    assert cosine(right, expected_head) > 0.999 and cosine(left, expected_tail) > 0.999
+    assert cosine(left, right) < 0.99
+
+
+def test_token_ids_get_a_400_that_names_the_langchain_setting(client):
+    for tokens in ([[40, 2834]], [40, 2834]):
+        error = assert_error(client.post("/v1/embeddings", json={"input": tokens}), 400, "input", "token_ids_not_supported")
+        assert "check_embedding_ctx_length=False" in error["message"]
+
+
 def test_tei_embed_shape_normalise_and_truncate(client, reference):
     raw = client.post("/embed", json={"inputs": TEXTS, "normalize": False}).json()
     assert isinstance(raw, list) and len(raw) == 3 and len(raw[0]) == 384
@@ -94,7 +129,7 @@ def test_tei_embed_shape_normalise_and_truncate(client, reference):
     unit = client.post("/embed", json={"inputs": TEXTS[1]}).json()
     assert len(unit) == 1 and abs(np.linalg.norm(unit[0]) - 1) < 1e-5
     long_text = "sad " * 300
-    assert_error(client.post("/embed", json={"inputs": [TEXTS[0], long_text]}), 413, "inputs[1]", "input_too_long")
+    assert_tei_error(client.post("/embed", json={"inputs": [TEXTS[0], long_text]}), 413, "Validation")
     assert client.post("/embed", json={"inputs": long_text, "truncate": True}).status_code == 200
 
 
@@ -199,7 +234,10 @@ def test_api_key_guards_every_route_but_health(model_dir):
         for method, path in [("post", "/v1/embeddings"), ("post", "/embed"), ("get", "/info"), ("get", "/metrics"),
                              ("get", "/v1/models"), ("get", "/openapi.json"), ("get", "/")]:
             r = getattr(c, method)(path, json={"input": "x", "inputs": "x"}) if method == "post" else c.get(path)
-            assert_error(r, 401, code="invalid_api_key")
+            if path == "/embed":
+                assert_tei_error(r, 401, "Unauthorized")
+            else:
+                assert_error(r, 401, code="invalid_api_key")
             assert r.headers["www-authenticate"] == "Bearer"
         wrong = c.post("/v1/embeddings", json={"input": "x"}, headers={"Authorization": "Bearer s3cre"})
         assert_error(wrong, 401)

@@ -133,7 +133,7 @@ def test_a_long_list_of_wrong_items_costs_memory_in_proportion_to_its_size(limit
 
 
 def test_wrong_items_within_the_count_limit_get_one_short_400(limited_server):
-    answer = httpx.post(limited_server.url + "/v1/embeddings", json={"input": list(range(MAX_INPUTS))}, timeout=60)
+    answer = httpx.post(limited_server.url + "/v1/embeddings", json={"input": [{"text": i} for i in range(MAX_INPUTS)]}, timeout=60)
     error = assert_openai_error(answer.status_code, answer.content, 400, "invalid_request")
     assert error["param"] == "input" and len(error["message"]) < 500, error
     tei = httpx.post(limited_server.url + "/embed", json={"inputs": [None] * MAX_INPUTS}, timeout=60)

@@ -122,6 +122,65 @@ def test_tei_embed_and_errors_over_http(server, carl_embed_vectors):
     assert 'carl_http_requests_total{method="POST",route="/embed",status="200"}' in metrics
 
 
+# ---------------------------------------------------------------------- the client libraries people use
+
+
+def test_langchain_openai_embeddings_with_check_embedding_ctx_length_off(server, carl_embed_vectors):
+    """LangChain's OpenAIEmbeddings as docs/serving.md shows it. Its default (check_embedding_ctx_length=True)
+    tokenises with tiktoken, whose BPE file is downloaded from the internet on first use, and sends token
+    ids; carl serve answers those with a 400 that says which setting to change."""
+    langchain_openai = pytest.importorskip("langchain_openai")
+    embeddings = langchain_openai.OpenAIEmbeddings(base_url=server.url + "/v1", api_key="unused", model="minilm-va",
+                                                   check_embedding_ctx_length=False, max_retries=0)
+    got = np.array(embeddings.embed_documents(TEXTS))
+    assert got.shape == carl_embed_vectors.shape and np.all(cosine(got, carl_embed_vectors) > 0.999)
+    assert cosine(embeddings.embed_query(TEXTS[0]), carl_embed_vectors[0]) > 0.999
+    # what the default sends: lists of token ids, through the same openai client
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.embeddings.create(model="minilm-va", input=[[40, 2834, 279, 2489]])
+    assert refused.value.body["code"] == "token_ids_not_supported"
+    assert "check_embedding_ctx_length=False" in refused.value.body["message"]
+
+
+def test_llamaindex_openai_embedding(server, carl_embed_vectors):
+    llama_openai = pytest.importorskip("llama_index.embeddings.openai")
+    # LlamaIndex checks the model name against OpenAI's; the server serves its one model whatever the name
+    embedding = llama_openai.OpenAIEmbedding(model="text-embedding-3-small", api_base=server.url + "/v1",
+                                             api_key="unused", max_retries=0)
+    got = np.array(embedding.get_text_embedding_batch(TEXTS))
+    assert got.shape == carl_embed_vectors.shape and np.all(cosine(got, carl_embed_vectors) > 0.999)
+
+
+def test_huggingface_hub_inference_client_as_a_tei_client(server, carl_embed_vectors, monkeypatch):
+    """huggingface_hub's InferenceClient speaks TEI: POST / with {"inputs", "normalize", "truncate",
+    "truncation_direction"}; its errors come back in TEI's shape."""
+    from huggingface_hub import InferenceClient, constants
+    from huggingface_hub.errors import HfHubHTTPError
+
+    # HF_HUB_OFFLINE (set for every test: no weights from the hub) also blocks this client's requests to
+    # 127.0.0.1; lift it for this test only, the server is on loopback
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+    client = InferenceClient(model=server.url)
+    got = np.asarray(client.feature_extraction(TEXTS[1], normalize=False))
+    assert got.shape[-1] == carl_embed_vectors.shape[1]
+    assert cosine(got.reshape(-1), carl_embed_vectors[1]) > 0.999
+    long_text = "calm " * 200 + "furious " * 200
+    left = np.asarray(client.feature_extraction(long_text, truncate=True, truncation_direction="left")).reshape(-1)
+    right = np.asarray(client.feature_extraction(long_text, truncate=True, truncation_direction="right")).reshape(-1)
+    assert cosine(left, right) < 0.99  # different ends of the text
+    with pytest.raises(HfHubHTTPError) as refused:
+        client.feature_extraction(long_text)  # TEI's default: no truncation -> 413
+    assert refused.value.response.status_code == 413
+    assert set(refused.value.response.json()) == {"error", "error_type"}
+    info = httpx.get(server.url + "/info", timeout=30).json()
+    for field in ("model_id", "model_sha", "model_dtype", "model_type", "max_concurrent_requests", "max_input_length",
+                  "max_batch_tokens", "max_batch_requests", "max_client_batch_size", "auto_truncate",
+                  "tokenization_workers", "version"):
+        assert field in info, field
+
+
 def test_a_loopback_server_answers_only_loopback_host_names(server):
     """DNS rebinding: a page on attacker.example, its name re-pointed at 127.0.0.1, must not read the API."""
     assert httpx.get(server.url + "/health", headers={"Host": f"localhost:{server.port}"}).status_code == 200

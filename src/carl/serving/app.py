@@ -42,11 +42,18 @@ log = logging.getLogger("carl.serving")
 STATIC = pathlib.Path(__file__).parent / "static"
 MAX_COMPARE_INPUTS = 32
 OPEN_ROUTES = frozenset({"/health"})
-MODEL_ROUTES = frozenset({"/v1/embeddings", "/embeddings", "/embed", "/v1/affect", "/v1/compare", "/v1/map"})
+MODEL_ROUTES = frozenset({"/v1/embeddings", "/embeddings", "/embed", "/", "/v1/affect", "/v1/compare", "/v1/map"})
+TEI_ERROR_TYPES = {400: "Validation", 401: "Unauthorized", 413: "Validation", 422: "Validation", 429: "Overloaded",
+                   500: "Backend", 503: "Unhealthy", 504: "Backend"}
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LARGE_RESPONSE_ROWS = 64
 """Responses of more rows than this are JSON-encoded on a worker thread, not on the event loop."""
 
+TEI_ERRORS = {code: {"model": s.TEIErrorResponse, "description": text} for code, text in [
+    (400, "Empty input"), (401, "Missing or wrong API key"), (413, "Too many inputs, or a text too long without "
+                                                                    "truncate"),
+    (422, "Request body of the wrong shape or type"), (429, "Queue full: retry after Retry-After seconds"),
+    (500, "Server error"), (503, "Shutting down"), (504, "Not answered within --request-timeout")]}
 ERRORS = {code: {"model": s.ErrorResponse, "description": text} for code, text in [
     (400, "Invalid value (empty input, bad dimensions, ...)"), (401, "Missing or wrong API key"),
     (404, "Not found, or V-A routes without a V-A head"), (413, "Too many inputs, a text too long, or a body past --max-body-bytes"),
@@ -62,6 +69,26 @@ def page_html(api_key_required: bool) -> str:
     html = html.replace("/*INLINE:style.css*/", (STATIC / "style.css").read_text(encoding="utf-8"))
     html = html.replace("/*INLINE:app.js*/", (STATIC / "app.js").read_text(encoding="utf-8"))
     return html.replace("__API_KEY_REQUIRED__", "true" if api_key_required else "false")
+
+
+def is_tei(request: Request) -> bool:
+    """TEI's routes: POST /embed, and POST / (TEI's route for clients such as huggingface_hub's InferenceClient)."""
+    return request.url.path == "/embed" or (request.url.path == "/" and request.method == "POST")
+
+
+def tei_error_body(status: int, openai_body: dict) -> dict:
+    error = openai_body["error"]
+    kind = "Empty" if error.get("code") in ("empty_input", "empty_text") else TEI_ERROR_TYPES.get(status, "Validation")
+    return {"error": error["message"], "error_type": kind}
+
+
+def sends_token_ids(body) -> bool:
+    """OpenAI's API also takes token ids (a list of ints, or of lists of ints); look at the first item only."""
+    value = body.get("input") if isinstance(body, dict) else None
+    if not isinstance(value, list) or not value:
+        return False
+    first = value[0]
+    return isinstance(first, int) or (isinstance(first, list) and bool(first) and isinstance(first[0], int))
 
 
 def inline_hashes(html: str) -> list[str]:
@@ -134,29 +161,39 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
 
     # ------------------------------------------------------------------ errors
 
+    def error_response(request: Request, status: int, body: dict, headers: dict | None = None) -> JSONResponse:
+        """OpenAI's error shape, or TEI's ``{"error", "error_type"}`` on TEI's routes."""
+        if is_tei(request):
+            body = tei_error_body(status, body)
+        return JSONResponse(body, status_code=status, headers=headers)
+
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError):
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        return error_response(request, exc.status, exc.body(), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        # 400 as OpenAI answers; TEI's /embed keeps its 422
-        err = validation_error(exc.errors(), status=422 if request.url.path == "/embed" else 400)
-        return JSONResponse(err.body(), status_code=err.status)
+        err = validation_error(exc.errors(), status=422 if is_tei(request) else 400)  # 400 as OpenAI; TEI: 422
+        if err.status != 413 and not is_tei(request) and sends_token_ids(exc.body):
+            return error_response(request, 400, error_body(
+                "'input' holds token ids; this server takes texts. LangChain's OpenAIEmbeddings sends token ids "
+                "unless created with check_embedding_ctx_length=False (see docs/serving.md)", "invalid_request_error",
+                "input", "token_ids_not_supported"))
+        return error_response(request, err.status, err.body())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         kind = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
         message = {404: f"no route {request.url.path}; see /docs for the API",
                    405: f"{request.method} is not allowed on {request.url.path}"}.get(exc.status_code, str(exc.detail))
-        return JSONResponse(error_body(message, "invalid_request_error", None, kind), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return error_response(request, exc.status_code, error_body(message, "invalid_request_error", None, kind),
+                              getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("the server failed on this request; see its log", "server_error", None,
-                                       "internal_error"), status_code=500)
+        return error_response(request, 500, error_body("the server failed on this request; see its log",
+                                                       "server_error", None, "internal_error"))
 
     # ------------------------------------------------------------------ middleware: auth, size, metrics
 
@@ -181,9 +218,9 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
     def _refuse(request: Request) -> Response | None:
         if allowed_hosts is not None and not host_allowed(request.headers.get("host", ""), allowed_hosts):
             # DNS rebinding: a page on another site whose name now resolves to this machine
-            return JSONResponse(error_body(f"Host '{request.headers.get('host', '')[:100]}' is not served here; "
-                                           "start carl serve with --allowed-hosts NAME to answer it",
-                                           "invalid_request_error", None, "host_not_allowed"), status_code=400)
+            return error_response(request, 400, error_body(
+                f"Host '{request.headers.get('host', '')[:100]}' is not served here; start carl serve with "
+                "--allowed-hosts NAME to answer it", "invalid_request_error", None, "host_not_allowed"))
         if key is not None and request.url.path not in OPEN_ROUTES:
             header = request.headers.get("authorization", "")
             scheme, _, token = header.partition(" ")
@@ -193,12 +230,12 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                     return HTMLResponse(unlock_page, status_code=401, headers=unlock_headers)
                 message = ("missing API key: send 'Authorization: Bearer KEY'" if not header
                            else "invalid API key")
-                return JSONResponse(error_body(message, "authentication_error", None, "invalid_api_key"),
-                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                return error_response(request, 401, error_body(message, "authentication_error", None,
+                                                               "invalid_api_key"), {"WWW-Authenticate": "Bearer"})
         if request.method == "POST" and request.url.path in MODEL_ROUTES and batcher.saturated():
             # refused before the body is read, parsed or tokenised: a 429 costs next to nothing
             err = batcher.queue_full_error()
-            return JSONResponse(err.body(), status_code=err.status, headers=err.headers)
+            return error_response(request, err.status, err.body(), err.headers)
         return None
 
     # ------------------------------------------------------------------ shared steps
@@ -247,12 +284,14 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
             raise APIError(499, "the client closed the connection", code="client_closed_request")
         raise RequestTimeoutError(settings.request_timeout_s)
 
-    async def embed(request: Request, texts: list[str], route: str, param: str, truncate: bool):
+    async def embed(request: Request, texts: list[str], route: str, param: str, truncate: bool, keep_end: bool = False):
         measured = await run_in_threadpool(engine.measure, texts)
         if measured.over and not truncate:
             i = measured.over[0]
             raise too_large(f"'{param}[{i}]' is longer than the model's maximum of {engine.max_tokens} tokens; "
                             "shorten it or send truncate: true", f"{param}[{i}]", "input_too_long")
+        if measured.over and keep_end:  # TEI's truncation_direction "left": the text's end is kept
+            texts = await run_in_threadpool(engine.keep_ends, texts, measured.over)
         vectors = await model_work(request, batcher.submit(texts, measured.tokens, timeout_s=seconds_left(request)),
                                    keeps_deadline=True)
         metrics.texts.labels(route=route).inc(len(texts))
@@ -308,19 +347,26 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
 
     # ------------------------------------------------------------------ TEI
 
-    @app.post("/embed", response_model=list[list[float]], responses=ERRORS, tags=["TEI"],
-              summary="Embeddings (text-embeddings-inference shape)")
     async def tei_embed(request: Request, body: bodies.tei_embed):
         texts = texts_of(body.inputs, "inputs", settings.max_inputs)
-        vectors, _ = await embed(request, texts, "/embed", "inputs", truncate=body.truncate)
+        vectors, _ = await embed(request, texts, "/embed", "inputs", truncate=body.truncate,
+                                 keep_end=body.truncation_direction.lower() == "left")
         vectors = l2_normalise(vectors) if body.normalize else vectors
         return await json_response([v.tolist() for v in vectors], len(vectors))
 
+    for path in ("/embed", "/"):
+        app.post(path, response_model=list[list[float]], responses=TEI_ERRORS, tags=["TEI"],
+                 summary="Embeddings (text-embeddings-inference shape)")(tei_embed)
+
     @app.get("/info", response_model=s.Info, responses=ERRORS, tags=["TEI"])
     async def info():
-        return {"model_id": engine.name, "model_dtype": "int8" if "qint8" in (settings.onnx_file or "") else "float32", "model_type": {"embedding": {"pooling": engine.embedder.metadata.get("pooling", "mean")}},
+        return {"model_id": engine.name, "model_sha": None,
+                "model_dtype": "int8" if "qint8" in (settings.onnx_file or "") else "float32",
+                "model_type": {"embedding": {"pooling": engine.embedder.metadata.get("pooling", "mean")}},
                 "max_input_length": engine.max_tokens, "max_batch_tokens": settings.max_batch_tokens,
-                "max_client_batch_size": settings.max_inputs, "max_concurrent_requests": settings.max_queue,
+                "max_batch_requests": settings.max_batch_texts, "max_client_batch_size": settings.max_inputs,
+                "max_concurrent_requests": settings.max_queue, "auto_truncate": False, "tokenization_workers": 1,
+                "sha": None, "docker_label": None,
                 "max_map_inputs": settings.max_map_inputs,
                 "version": __version__, "backend": engine.backend, "dimension": engine.dimension,
                 "normalize": settings.normalize, "va_head": engine.va_head is not None, "base_model": engine.base_name}

@@ -125,6 +125,19 @@ class Engine:
         return Measured([min(n, self.max_tokens) for n in lengths],
                         [i for i, n in enumerate(lengths) if n > self.max_tokens])
 
+    def keep_ends(self, texts: Sequence[str], over: Sequence[int]) -> list[str]:
+        """``texts`` with each of ``over`` cut to its last tokens (as many as the model takes with its special
+        tokens): TEI's truncation_direction "left"."""
+        keep = self.max_tokens - self.tokenizer.num_special_tokens_to_add()
+        out = list(texts)
+        with self._tokenizer_lock:
+            for i in over:
+                offsets = self.tokenizer(out[i], add_special_tokens=False, return_offsets_mapping=True,
+                                         verbose=False)["offset_mapping"]
+                if len(offsets) > keep:
+                    out[i] = out[i][offsets[-keep][0]:]
+        return out
+
     # ---------------------------------------------------------------- forward passes
 
     def plan_chunks(self, tokens: Sequence[int]) -> list[list[int]]:

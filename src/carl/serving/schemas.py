@@ -54,6 +54,13 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+class TEIErrorResponse(BaseModel):
+    """Errors of TEI's routes (POST /embed, POST /), in TEI's shape."""
+
+    error: str
+    error_type: str
+
+
 class EmbeddingsRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -90,6 +97,8 @@ class TEIEmbedRequest(BaseModel):
     inputs: TextOrTexts
     normalize: bool = True
     truncate: bool = Field(False, description="As in TEI: false answers 413 for a text longer than the maximum.")
+    truncation_direction: Literal["left", "right", "Left", "Right"] = Field(
+        "right", description="As in TEI: which end of a text longer than the maximum is cut ('left' keeps the end).")
 
 
 class ModelCard(BaseModel):
@@ -108,12 +117,18 @@ class Info(BaseModel):
     """TEI's /info fields, plus carl's (backend, V-A head, base model)."""
 
     model_id: str
+    model_sha: Optional[str] = None
     model_dtype: str
     model_type: dict
     max_input_length: int
     max_batch_tokens: int
+    max_batch_requests: Optional[int] = None
     max_client_batch_size: int
     max_concurrent_requests: int
+    auto_truncate: bool = False
+    tokenization_workers: Optional[int] = None
+    sha: Optional[str] = None
+    docker_label: Optional[str] = None
     max_map_inputs: int
     version: str
     backend: str

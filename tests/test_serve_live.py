@@ -349,6 +349,7 @@ def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
     page.click("#compare-form button")
     page.wait_for_selector("#error:not([hidden])")
     assert "at least two" in page.inner_text("#error")
+    save_screenshot(page, tmp_path, "serve-explorer-error.png")
     page.fill("#compare-input", "I won\nI lost\nI won the lottery today\nI lost my job today")
     page.click("#compare-form button")
     expect(page.locator("#compare-table tbody tr")).to_have_count(6)
@@ -364,7 +365,7 @@ def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
     upload.write_text("\n".join(lines) + "\n", encoding="utf-8")
     page.set_input_files("#map-file", str(upload))
     expect(page.locator("#map-input")).to_have_value(re.compile(r".{100,}", re.DOTALL))
-    page.click("#map-form button")
+    page.click("#map-form button[type=submit]")
     page.wait_for_selector("#map-plot .pt")
     assert page.locator("#map-plot .pt").count() == len(lines)
     assert page.is_hidden("#error")
@@ -398,3 +399,56 @@ def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
     phone.wait_for_selector("#circumplex .word")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     save_screenshot(phone, tmp_path, "serve-explorer-phone.png")
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tmp_path_factory, export_tiny_model, data_dir):
+    folder = build_tiny_model(tmp_path_factory.getbasetemp() / "serve-models", export_tiny_model, data_dir)
+    live = LiveServer(folder, "--api-key", "k-browser", "--base-model", "none",
+                      log=tmp_path_factory.mktemp("keyed") / "serve.log")
+    try:
+        yield live.wait_ready()
+    finally:
+        live.stop()
+
+
+def test_browser_empty_map_samples_and_unlocking_with_a_key(keyed_server, browser, tmp_path):
+    """The states a person meets first: "Map" with nothing to map, the sample texts, the unlock page of a
+    server with --api-key and the API description from the unlocked page. Screenshots of each state."""
+    from playwright.sync_api import expect
+
+    server = keyed_server
+    page = browser.new_page(viewport={"width": 1100, "height": 900}, accept_downloads=True)
+    problems = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda msg: problems.append(msg.text) if "Content Security Policy" in msg.text else None)
+    response = page.goto(server.url + "/")
+    assert response.status == 401 and "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    page.fill("#key", "wrong")
+    page.click("#unlock button")
+    expect(page.locator("#msg")).to_contain_text("refused")
+    page.fill("#key", "k-browser")
+    page.click("#unlock button")
+    expect(page.locator("#model-line")).to_contain_text("Model ")  # the explorer, loaded with the key
+    page.wait_for_selector("#circumplex .word")
+
+    # "Map" with an empty box: said in the page, no HTTP error, and a way forward in one click
+    page.fill("#map-input", "")
+    page.click("#map-form button[type=submit]")
+    expect(page.locator("#map-status")).to_contain_text("Nothing to map yet")
+    assert page.is_hidden("#error") and page.locator("#map-plot .pt").count() == 0
+    save_screenshot(page, tmp_path, "serve-explorer-empty-map.png")
+    page.click("#map-sample")
+    page.wait_for_selector("#map-plot .pt")
+    samples = page.locator("#map-input").input_value().splitlines()
+    assert len(samples) >= 10 and page.locator("#map-plot .pt").count() == len(samples)
+    assert page.is_hidden("#error")
+
+    # the API description, from the unlocked page (a plain /docs link would be a JSON 401 here)
+    assert page.is_hidden("#api-docs") and page.is_visible("#api-docs-keyed")
+    with page.expect_download() as download_info:
+        page.click("#openapi-download")
+    spec = __import__("json").loads(pathlib.Path(download_info.value.path()).read_text())
+    assert "/v1/embeddings" in spec["paths"]
+    save_screenshot(page, tmp_path, "serve-explorer-unlocked.png")
+    assert not problems, problems

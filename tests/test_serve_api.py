@@ -288,13 +288,14 @@ def test_token_counting_never_tokenises_past_the_models_maximum(client):
     """A 100,000-character text is counted with truncation at the maximum + 1: the count says it was cut,
     and the tokenizer never produced more ids than that (it used to produce all ~20,000)."""
     engine = client.app.state.engine
-    produced = []
+    produced, longest_text = [], []
     tokenizer = engine.tokenizer
 
     class Recording:
         def __call__(self, *args, **kwargs):
             out = tokenizer(*args, **kwargs)
             produced.extend(len(ids) for ids in out["input_ids"])
+            longest_text.append(max(len(text) for text in args[0]))
             return out
 
     engine.tokenizer = Recording()
@@ -304,6 +305,8 @@ def test_token_counting_never_tokenises_past_the_models_maximum(client):
         engine.tokenizer = tokenizer
     assert measured.tokens == [engine.max_tokens, 4, engine.max_tokens] and measured.over == [0]
     assert max(produced) == engine.max_tokens + 1
+    # and it never sees more characters than the model can read: a fast tokenizer encodes a whole string first
+    assert max(longest_text) <= engine.max_tokens * 32 < 100_000
 
 
 def test_standardised_similarity_is_relative_to_the_spaces_own_reference_pairs():

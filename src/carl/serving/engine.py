@@ -21,6 +21,11 @@ from carl.errors import ModelError
 from carl.serving.settings import ServeSettings
 
 log = logging.getLogger("carl.serving")
+CHARS_PER_TOKEN_READ = 32
+"""A text is cut to the model's maximum tokens x this many characters before it is tokenised: a fast
+tokenizer encodes the whole string before truncating (~400 bytes of memory per character of a
+100,000-character text), while the model reads only its first ``max_tokens`` tokens, which take far
+fewer characters than this in any natural text."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,7 @@ class Engine:
         self.tokenizer = copy.deepcopy(embedder.tokenizer)
         self._tokenizer_lock = threading.Lock()
         self.max_tokens = int(embedder.max_seq_length)
+        self.max_chars_read = self.max_tokens * CHARS_PER_TOKEN_READ
         self.dimension = int(embedder.dimension)
         self.backend = embedder.backend
         self.name = settings.served_model_name or display_name(settings.model, folder)
@@ -119,17 +125,22 @@ class Engine:
         Tokenised with truncation at the model's maximum + 1 (enough to know a text was cut), so a long
         text costs no more than the model will read of it."""
         with self._tokenizer_lock:
-            ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=self.max_tokens + 1,
-                                 return_attention_mask=False, return_token_type_ids=False, verbose=False)["input_ids"]
+            ids = self.tokenizer(self.cut(texts), add_special_tokens=True, truncation=True,
+                                 max_length=self.max_tokens + 1, return_attention_mask=False,
+                                 return_token_type_ids=False, verbose=False)["input_ids"]
         lengths = [len(x) for x in ids]
         return Measured([min(n, self.max_tokens) for n in lengths],
                         [i for i, n in enumerate(lengths) if n > self.max_tokens])
+
+    def cut(self, texts: Sequence[str]) -> list[str]:
+        """Each text cut to the characters the model can read (see CHARS_PER_TOKEN_READ)."""
+        return [t if len(t) <= self.max_chars_read else t[:self.max_chars_read] for t in texts]
 
     def keep_ends(self, texts: Sequence[str], over: Sequence[int]) -> list[str]:
         """``texts`` with each of ``over`` cut to its last tokens (as many as the model takes with its special
         tokens): TEI's truncation_direction "left"."""
         keep = self.max_tokens - self.tokenizer.num_special_tokens_to_add()
-        out = list(texts)
+        out = [t if len(t) <= self.max_chars_read else t[-self.max_chars_read:] for t in texts]
         with self._tokenizer_lock:
             for i in over:
                 offsets = self.tokenizer(out[i], add_special_tokens=False, return_offsets_mapping=True,
@@ -150,6 +161,7 @@ class Engine:
     def forward(self, texts: Sequence[str], tokens: Sequence[int]) -> np.ndarray:
         """(N, H) float32 embeddings, not normalised (routes normalise as asked)."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        texts = self.cut(texts)
         for chunk in self.plan_chunks(tokens):
             out[chunk] = self.embedder.encode([texts[i] for i in chunk], batch_size=len(chunk))
         return out

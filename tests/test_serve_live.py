@@ -271,8 +271,19 @@ def browser():
     # no page.wait_for_function here: it evaluates strings in the page, which the page's CSP forbids
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        # pages wait on the model: on two shared, busy cores mapping 150 texts can take longer than
+        # playwright's 30 s default, which is a wait, not a speed target
+        chromium.new_page = _with_long_waits(chromium.new_page)
         yield chromium
         chromium.close()
+
+
+def _with_long_waits(new_page):
+    def opened(*args, **kwargs):
+        page = new_page(*args, **kwargs)
+        page.set_default_timeout(300_000)
+        return page
+    return opened
 
 
 def save_screenshot(page, tmp_path, name):
@@ -302,6 +313,7 @@ def explorer_server(request, tmp_path_factory):
 def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=300_000)
     server = explorer_server
     page = browser.new_page(viewport={"width": 1100, "height": 900}, accept_downloads=True)
     problems = []
@@ -417,6 +429,7 @@ def test_browser_empty_map_samples_and_unlocking_with_a_key(keyed_server, browse
     server with --api-key and the API description from the unlocked page. Screenshots of each state."""
     from playwright.sync_api import expect
 
+    expect.set_options(timeout=300_000)
     server = keyed_server
     page = browser.new_page(viewport={"width": 1100, "height": 900}, accept_downloads=True)
     problems = []

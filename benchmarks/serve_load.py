@@ -7,13 +7,21 @@
    /v1/embeddings requests of ``--texts-per-request`` texts each with ``--concurrency`` requests in
    flight (httpx, one async client), and records each request's latency and status: texts/s (answered
    texts / wall time), p50/p99 latency, share of 429s, and the server's own batch-size histogram.
-   Phase ``normal``: default queue; phase ``overload``: ``--max-queue 4`` at 4x the concurrency, to
-   show refusals (429 + Retry-After) instead of unbounded waiting.
+   Phase ``normal``: default queue, at each of ``--concurrencies`` (p50/p99 at 1, 8, 32 in flight);
+   phase ``overload``: ``--max-queue 4`` at 4x the largest concurrency, to show refusals (429 +
+   Retry-After) instead of unbounded waiting.
+3. The abuse table (issue 30), on one more server with its default limits:
+   - the server's resident memory (psutil) before and after each hostile request class: a 32 MiB
+     chunked body without Content-Length, bodies of ``--max-body-bytes`` holding a long list of
+     numbers / empty objects / empty lists, wrong-typed items within the count limit, a
+     100,000-character text, 10,000 nested lists;
+   - a 1-text request's latency (and ``/health``'s) while a maximal request (``--max-inputs`` texts
+     of the model's maximum length) is in flight, beside the same request's latency on an idle server.
 
 Everything is bounded (request count, timeouts) and stays on 127.0.0.1. Writes
 ``benchmarks/results/serve_load_cpu.json`` and ``.md`` with command, machine, versions and date.
 
-    python benchmarks/serve_load.py                       # ~2-4 min on 2 cores
+    python benchmarks/serve_load.py                       # ~10 min on 2 cores
     python benchmarks/serve_load.py --quick               # smoke (not a result)
 """
 
@@ -21,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
+import json
 import os
 import pathlib
 import signal
@@ -150,6 +160,113 @@ def batch_histogram(url: str) -> dict:
     return out
 
 
+# ---------------------------------------------------------------------- abuse
+
+
+def rss_mib(proc: subprocess.Popen) -> float:
+    import psutil
+
+    return psutil.Process(proc.pid).memory_info().rss / 2**20
+
+
+def chunked_post(url: str, path: str, chunks) -> int:
+    """POST with Transfer-Encoding: chunked and no Content-Length; the status (or -1 if none came back)."""
+    import socket
+
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=120) as sock:
+        sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+                     "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n".encode())
+        try:
+            for chunk in chunks:
+                sock.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+            sock.sendall(b"0\r\n\r\n")
+        except OSError:
+            pass
+        try:
+            head = sock.recv(4096)
+        except OSError:
+            return -1
+    return int(head.split(b" ")[1]) if head.startswith(b"HTTP/") else -1
+
+
+def hostile_classes(max_body: int, max_inputs: int) -> list[tuple[str, int, callable]]:
+    """(name, bytes sent, send(url) -> status) for each hostile request class."""
+    import httpx
+
+    def json_post(body: bytes):
+        return lambda url: httpx.post(url + "/v1/embeddings", content=body, timeout=300,
+                                      headers={"content-type": "application/json"}).status_code
+
+    def filled(item: bytes) -> bytes:
+        return b'{"input": [' + b",".join([item] * ((max_body - 100) // (len(item) + 1))) + b"]}"
+
+    chunk = b"a" * 65536
+    chunked_bytes = 32 * 2**20
+    classes = [("chunked body, 32 MiB, no Content-Length", chunked_bytes,
+                lambda url: chunked_post(url, "/v1/embeddings", itertools.chain(
+                    [b'{"input": ["'], itertools.repeat(chunk, chunked_bytes // len(chunk)))))]
+    for name, item in [("list of numbers", b"1"), ("list of empty objects", b"{}"), ("list of empty lists", b"[]")]:
+        body = filled(item)
+        classes.append((f"{name}, --max-body-bytes", len(body), json_post(body)))
+    wrong = json.dumps({"input": [{"t": i} for i in range(max_inputs)]}).encode()
+    classes.append((f"{max_inputs} wrong-typed items", len(wrong), json_post(wrong)))
+    long_text = json.dumps({"input": "joy " * 25_000}).encode()
+    classes.append(("one 100,000-character text", len(long_text), json_post(long_text)))
+    nested = b'{"input": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"
+    classes.append(("10,000 nested lists", len(nested), json_post(nested)))
+    return classes
+
+
+def abuse_memory(proc: subprocess.Popen, url: str, max_body: int, max_inputs: int) -> list[dict]:
+    import httpx
+
+    httpx.post(url + "/v1/embeddings", json={"input": ["warm", "up"]}, timeout=120)
+    rows = []
+    for name, sent, send in hostile_classes(max_body, max_inputs):
+        before = rss_mib(proc)
+        status = send(url)
+        after = rss_mib(proc)
+        rows.append({"request": name, "bytes": sent, "status": status, "rss_before_mib": round(before, 1),
+                     "rss_after_mib": round(after, 1), "growth_mib": round(after - before, 1),
+                     "growth_per_body_byte": round((after - before) * 2**20 / sent, 2)})
+    return rows
+
+
+async def behind_a_big_one(url: str, texts: list[str], max_inputs: int, small_requests: int) -> dict:
+    """1-text latency (and /health's) while a maximal /v1/embeddings is in flight, beside idle latency."""
+    import httpx
+
+    long_text = " ".join(texts)[:1200]  # past the model's 256 tokens: every text full-length; 2,048 fit in 4 MiB
+    async with httpx.AsyncClient(timeout=1800) as client:
+        idle = []
+        for i in range(small_requests):
+            start = time.perf_counter()
+            await client.post(url + "/v1/embeddings", json={"input": [texts[i % len(texts)]]})
+            idle.append(time.perf_counter() - start)
+        big_started = time.perf_counter()
+        big = asyncio.ensure_future(client.post(url + "/v1/embeddings", json={"input": [long_text] * max_inputs}))
+        await asyncio.sleep(1.0)
+        behind, health = [], []
+        while not big.done() and len(behind) < small_requests:
+            start = time.perf_counter()
+            await client.get(url + "/health")
+            health.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            await client.post(url + "/v1/embeddings", json={"input": [texts[len(behind) % len(texts)]]})
+            behind.append(time.perf_counter() - start)
+        answer = await big
+        big_seconds = time.perf_counter() - big_started
+
+    def ms(values, q):
+        return round(1000 * float(np.percentile(values, q)), 1) if values else None
+
+    return {"maximal_request_texts": max_inputs, "maximal_request_status": answer.status_code,
+            "maximal_request_s": round(big_seconds, 2), "idle_p50_ms": ms(idle, 50), "idle_max_ms": ms(idle, 100),
+            "behind_requests": len(behind), "behind_p50_ms": ms(behind, 50), "behind_max_ms": ms(behind, 100),
+            "health_p50_ms": ms(health, 50), "health_max_ms": ms(health, 100)}
+
+
 def stop(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -162,15 +279,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=pathlib.Path, default=None, help="model folder (default: exported MiniLM)")
     parser.add_argument("--requests", type=int, default=1500)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--concurrencies", default="1,8,32", help="normal phase: requests in flight, one run each")
     parser.add_argument("--texts-per-request", type=int, default=1)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--quick", action="store_true", help="smoke test; its numbers are not results")
     parser.add_argument("--out", type=pathlib.Path, default=_bench.RESULTS / "serve_load_cpu")
+    parser.add_argument("--max-inputs", type=int, default=2048, help="texts of the maximal request (abuse phase)")
+    parser.add_argument("--max-body-bytes", type=int, default=4 * 2**20)
+    parser.add_argument("--small-requests", type=int, default=20, help="1-text requests behind the maximal one")
     args = parser.parse_args()
     if args.quick:
-        args.requests, args.concurrency = 100, 8
+        args.requests, args.concurrencies, args.max_inputs, args.small_requests = 60, "1,8", 64, 5
         args.out = args.out.with_name(args.out.name + "_quick")
+    concurrencies = [int(c) for c in args.concurrencies.split(",")]
 
     import torch
 
@@ -181,8 +302,8 @@ def main() -> None:
     log_dir = pathlib.Path("/tmp/carl-bench")
     log_dir.mkdir(parents=True, exist_ok=True)
     phases = {}
-    plan = [("normal", ["--max-wait-ms", str(args.max_wait_ms)], args.concurrency),
-            ("overload", ["--max-wait-ms", str(args.max_wait_ms), "--max-queue", "4"], 4 * args.concurrency)]
+    plan = [(f"normal c={c}", ["--max-wait-ms", str(args.max_wait_ms)], c) for c in concurrencies]
+    plan.append(("overload", ["--max-wait-ms", str(args.max_wait_ms), "--max-queue", "4"], 4 * max(concurrencies)))
     for name, extra, concurrency in plan:
         proc, url = start_server(folder, extra, log_dir / f"serve-load-{name}.log")
         try:
@@ -193,21 +314,44 @@ def main() -> None:
             stop(proc)
         result["vs_st_encode_batch32"] = round(result["answered_texts_per_s"] / base["st_encode_batch32_texts_per_s"], 3)
         phases[name] = result
+    abuse_args = ["--max-inputs", str(args.max_inputs), "--max-body-bytes", str(args.max_body_bytes)]
+    proc, url = start_server(folder, abuse_args, log_dir / "serve-load-abuse.log")
+    try:
+        memory = abuse_memory(proc, url, args.max_body_bytes, args.max_inputs)
+        latency = asyncio.run(behind_a_big_one(url, texts, args.max_inputs, args.small_requests))
+    finally:
+        stop(proc)
     env = _bench.finish_environment(env)
-    payload = {"environment": env, "model": str(folder), "texts_source": source, "baseline": base, "phases": phases}
+    model_name = folder.name if args.model is not None else "all-MiniLM-L6-v2 exported by carl (256 tokens)"
+    payload = {"environment": env, "model": model_name, "texts_source": source, "baseline": base, "phases": phases,
+               "abuse": {"server_args": abuse_args, "memory": memory, "small_behind_maximal": latency}}
     rows = [[name, r["concurrency"], r["server_args"][-1] if "--max-queue" in r["server_args"] else "256 (default)",
              r["requests"], r["answered_texts_per_s"], f"{r['vs_st_encode_batch32']:.2f}", r["p50_latency_ms"],
              r["p99_latency_ms"], f"{100 * r['share_429']:.1f} %", r["server_batches"].get("mean_texts_per_pass")]
             for name, r in phases.items()]
     md = (f"# carl serve under load ({'QUICK smoke run, not a result' if args.quick else 'CPU'})\n\n"
           + _bench.environment_markdown(env)
-          + f"- model `{folder}` (torch backend), EmoBank texts, {args.texts_per_request} text(s) per POST "
+          + f"- model {model_name} (torch backend), EmoBank texts, {args.texts_per_request} text(s) per POST "
             f"/v1/embeddings, server `--max-wait-ms {args.max_wait_ms}`; client (httpx) on the same 2 cores\n"
           + f"- baseline in-process before the server starts: `SentenceTransformer.encode(texts, batch_size=32)` "
             f"{base['st_encode_batch32_texts_per_s']} texts/s; one text per `encode` call "
             f"{base['st_encode_one_per_call_texts_per_s']} texts/s\n\n"
           + _bench.table(["phase", "concurrency", "max queue", "requests", "answered texts/s",
-                          "vs ST.encode batch 32", "p50 ms", "p99 ms", "429s", "mean texts per forward pass"], rows))
+                          "vs ST.encode batch 32", "p50 ms", "p99 ms", "429s", "mean texts per forward pass"], rows)
+          + "\n\n## Abuse: resident memory of the server around one hostile request\n\n"
+          + _bench.table(["request", "bytes sent", "status", "RSS before MiB", "RSS after MiB", "growth MiB",
+                          "growth per body byte"],
+                         [[m["request"], m["bytes"], m["status"], m["rss_before_mib"], m["rss_after_mib"],
+                           m["growth_mib"], m["growth_per_body_byte"]] for m in memory])
+          + f"\n\n## Abuse: a 1-text request behind a maximal one ({latency['maximal_request_texts']} full-length "
+            f"texts, {latency['maximal_request_s']} s, status {latency['maximal_request_status']})\n\n"
+          + _bench.table(["", "requests", "p50 ms", "max ms"],
+                         [["1-text request, idle server", args.small_requests, latency["idle_p50_ms"],
+                           latency["idle_max_ms"]],
+                          ["1-text request, maximal request in flight", latency["behind_requests"],
+                           latency["behind_p50_ms"], latency["behind_max_ms"]],
+                          ["GET /health, maximal request in flight", latency["behind_requests"],
+                           latency["health_p50_ms"], latency["health_max_ms"]]]))
     json_path, md_path = _bench.write_report(args.out, payload, md)
     print(md)
     print(f"written: {json_path}, {md_path}")

@@ -87,6 +87,41 @@ def test_dimensions_truncate_then_renormalise(client):
     assert_error(client.post("/v1/embeddings", json={"input": "x", "dimensions": 385}), 400, "dimensions")
 
 
+def assert_tei_error(response, status, error_type):
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error", "error_type"} and body["error"] and body["error_type"] == error_type, body
+    return body["error"]
+
+
+def test_tei_routes_answer_errors_in_teis_shape(client):
+    long_text = "sad " * 300
+    assert_tei_error(client.post("/embed", json={"inputs": long_text}), 413, "Validation")
+    assert_tei_error(client.post("/embed", json={"inputs": ["t"] * 9}), 413, "Validation")
+    assert_tei_error(client.post("/embed", json={"inputs": ""}), 400, "Empty")
+    assert_tei_error(client.post("/embed", json={"inputs": 5}), 422, "Validation")
+    assert_tei_error(client.post("/", json={"inputs": 5}), 422, "Validation")  # TEI's POST / as well
+    assert client.post("/", json={"inputs": "x"}).status_code == 200
+
+
+def test_tei_truncation_direction_keeps_the_end_asked_for(client, reference):
+    text = "calm " * 200 + "furious " * 200
+    tokenizer = reference.tokenizer
+    head = tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"][:126])
+    tail = tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"][-126:])
+    right = client.post("/embed", json={"inputs": text, "truncate": True}).json()[0]
+    left = client.post("/embed", json={"inputs": text, "truncate": True, "truncation_direction": "Left"}).json()[0]
+    expected_head, expected_tail = reference.encode([head, tail], normalize=True)
+    assert cosine(right, expected_head) > 0.999 and cosine(left, expected_tail) > 0.999
+    assert cosine(left, right) < 0.99
+
+
+def test_token_ids_get_a_400_that_names_the_langchain_setting(client):
+    for tokens in ([[40, 2834]], [40, 2834]):
+        error = assert_error(client.post("/v1/embeddings", json={"input": tokens}), 400, "input", "token_ids_not_supported")
+        assert "check_embedding_ctx_length=False" in error["message"]
+
+
 def test_tei_embed_shape_normalise_and_truncate(client, reference):
     raw = client.post("/embed", json={"inputs": TEXTS, "normalize": False}).json()
     assert isinstance(raw, list) and len(raw) == 3 and len(raw[0]) == 384
@@ -94,7 +129,7 @@ def test_tei_embed_shape_normalise_and_truncate(client, reference):
     unit = client.post("/embed", json={"inputs": TEXTS[1]}).json()
     assert len(unit) == 1 and abs(np.linalg.norm(unit[0]) - 1) < 1e-5
     long_text = "sad " * 300
-    assert_error(client.post("/embed", json={"inputs": [TEXTS[0], long_text]}), 413, "inputs[1]", "input_too_long")
+    assert_tei_error(client.post("/embed", json={"inputs": [TEXTS[0], long_text]}), 413, "Validation")
     assert client.post("/embed", json={"inputs": long_text, "truncate": True}).status_code == 200
 
 
@@ -102,12 +137,12 @@ def test_tei_embed_shape_normalise_and_truncate(client, reference):
     ({"input": []}, 400, "input"),
     ({"input": ""}, 400, "input"),
     ({"input": ["fine", "   "]}, 400, "input[1]"),
-    ({"input": 5}, 422, "input"),
-    ({"input": [1, 2]}, 422, None),
-    ({"input": None}, 422, "input"),
-    ({}, 422, "input"),
-    ({"input": "x", "encoding_format": "hex"}, 422, "encoding_format"),
-    ({"input": "x", "dimensions": "many"}, 422, "dimensions"),
+    ({"input": 5}, 400, "input"),
+    ({"input": [1, 2]}, 400, None),
+    ({"input": None}, 400, "input"),
+    ({}, 400, "input"),
+    ({"input": "x", "encoding_format": "hex"}, 400, "encoding_format"),
+    ({"input": "x", "dimensions": "many"}, 400, "dimensions"),
     ({"input": ["t"] * 9}, 413, "input"),
     ({"input": "x" * 5001}, 413, "input"),
 ])
@@ -117,9 +152,9 @@ def test_bad_requests_get_openai_shaped_errors(client, body, status, param):
 
 def test_malformed_json_unknown_route_and_method(client):
     error = assert_error(client.post("/v1/embeddings", content=b"{not json", headers={"content-type": "application/json"}),
-                         422)
+                         400)
     assert "JSON" in error["message"]
-    assert_error(client.post("/v1/embeddings", content=b"[1, 2]", headers={"content-type": "application/json"}), 422)
+    assert_error(client.post("/v1/embeddings", content=b"[1, 2]", headers={"content-type": "application/json"}), 400)
     assert_error(client.get("/v2/nothing"), 404, code="not_found")
     assert_error(client.get("/v1/embeddings"), 405)
 
@@ -148,7 +183,7 @@ def test_affect_uses_the_models_head_and_its_own_word_coordinates(client, refere
     for item, point in zip(answer["data"], got):
         distances = {w: float(np.hypot(v - point[0], a - point[1])) for w, (v, a) in words.items()}
         assert [n["word"] for n in item["nearest"]] == sorted(distances, key=distances.get)[:4]
-    assert_error(client.post("/v1/affect", json={"input": "x", "top_k": 0}), 422, "top_k")
+    assert_error(client.post("/v1/affect", json={"input": "x", "top_k": 0}), 400, "top_k")
 
 
 def test_compare_and_map_feed_the_explorer(client, reference):
@@ -199,7 +234,10 @@ def test_api_key_guards_every_route_but_health(model_dir):
         for method, path in [("post", "/v1/embeddings"), ("post", "/embed"), ("get", "/info"), ("get", "/metrics"),
                              ("get", "/v1/models"), ("get", "/openapi.json"), ("get", "/")]:
             r = getattr(c, method)(path, json={"input": "x", "inputs": "x"}) if method == "post" else c.get(path)
-            assert_error(r, 401, code="invalid_api_key")
+            if path == "/embed":
+                assert_tei_error(r, 401, "Unauthorized")
+            else:
+                assert_error(r, 401, code="invalid_api_key")
             assert r.headers["www-authenticate"] == "Bearer"
         wrong = c.post("/v1/embeddings", json={"input": "x"}, headers={"Authorization": "Bearer s3cre"})
         assert_error(wrong, 401)
@@ -246,6 +284,31 @@ def test_counting_tokens_while_the_model_runs_is_thread_safe(client):
     assert failures == []
 
 
+def test_token_counting_never_tokenises_past_the_models_maximum(client):
+    """A 100,000-character text is counted with truncation at the maximum + 1: the count says it was cut,
+    and the tokenizer never produced more ids than that (it used to produce all ~20,000)."""
+    engine = client.app.state.engine
+    produced, longest_text = [], []
+    tokenizer = engine.tokenizer
+
+    class Recording:
+        def __call__(self, *args, **kwargs):
+            out = tokenizer(*args, **kwargs)
+            produced.extend(len(ids) for ids in out["input_ids"])
+            longest_text.append(max(len(text) for text in args[0]))
+            return out
+
+    engine.tokenizer = Recording()
+    try:
+        measured = engine.measure(["joy " * 25_000, "short text", "word " * (engine.max_tokens - 2)])
+    finally:
+        engine.tokenizer = tokenizer
+    assert measured.tokens == [engine.max_tokens, 4, engine.max_tokens] and measured.over == [0]
+    assert max(produced) == engine.max_tokens + 1
+    # and it never sees more characters than the model can read: a fast tokenizer encodes a whole string first
+    assert max(longest_text) <= engine.max_tokens * 32 < 100_000
+
+
 def test_standardised_similarity_is_relative_to_the_spaces_own_reference_pairs():
     from carl.serving.affect import similarity_reference, standardised
 
@@ -258,3 +321,76 @@ def test_standardised_similarity_is_relative_to_the_spaces_own_reference_pairs()
     # A crowded space (every cosine high) and a spread one rank the same pair alike once standardised.
     assert standardised(0.95, (0.9, 0.025)) == pytest.approx(standardised(0.3, (0.1, 0.1)))
     assert standardised(0.7, (0.7, 0.0)) == 0.0
+
+
+# ---------------------------------------------------------------------- the browser surface and the metrics
+
+
+def test_the_page_and_the_unlock_page_carry_a_strict_csp_with_the_hashes_of_their_inline_code(client, model_dir):
+    import hashlib
+    import re
+
+    def inline_hashes(html):
+        return {"'sha256-" + base64.b64encode(hashlib.sha256(body.encode()).digest()).decode() + "'"
+                for body in re.findall(r"<(?:script|style)>(.*?)</(?:script|style)>", html, flags=re.S)}
+
+    page = client.get("/")
+    csp = page.headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
+    assert inline_hashes(page.text) and all(h in csp for h in inline_hashes(page.text))
+    assert page.headers["x-content-type-options"] == "nosniff" and page.headers["x-frame-options"] == "DENY"
+    assert client.post("/v1/embeddings", json={"input": "x"}).headers["x-content-type-options"] == "nosniff"
+    app = create_app(ServeSettings(model=str(model_dir), api_key="s3cret", base_model="none"))
+    with TestClient(app) as c:
+        unlock = c.get("/", headers={"Accept": "text/html"})
+        unlocked = c.get("/", headers={"Accept": "text/html", "Authorization": "Bearer s3cret"})
+    assert unlock.status_code == 401 and "frame-ancestors 'none'" in unlock.headers["content-security-policy"]
+    # the unlock page writes the explorer into itself, so its policy must admit the explorer's code too
+    for h in inline_hashes(unlock.text) | inline_hashes(unlocked.text):
+        assert h in unlock.headers["content-security-policy"]
+
+
+def test_prometheus_labels_stay_bounded_whatever_the_client_sends(client):
+    for method in ("FOO", "BAR", "PURGE"):
+        client.request(method, "/v1/embeddings")
+    for i in range(3):
+        client.get(f"/no/such/path/{i}")
+    text = client.get("/metrics").text
+    assert 'method="other"' in text and 'route="other"' in text
+    assert "FOO" not in text and "PURGE" not in text and "/no/such" not in text
+
+
+def test_a_body_without_a_json_content_type_is_not_parsed_as_json(client):
+    body = b'{"input": "hello"}'
+    assert client.post("/v1/embeddings", content=body, headers={"content-type": "application/json"}).status_code == 200
+    assert_error(client.post("/v1/embeddings", content=body, headers={"content-type": "text/plain"}), 400)
+    assert_error(client.post("/v1/embeddings", content=body), 400)  # no Content-Type at all
+
+
+def test_hosts_outside_the_allowed_list_are_refused(model_dir):
+    settings = ServeSettings(model=str(model_dir), affect="off", base_model="none",
+                             allowed_hosts=("localhost", "127.0.0.1", "carl.internal"))
+    with TestClient(create_app(settings), base_url="http://localhost:8000") as c:
+        assert c.get("/health").status_code == 200
+        assert c.get("/health", headers={"Host": "carl.internal:8000"}).status_code == 200
+        assert_error(c.get("/health", headers={"Host": "rebound.attacker.example"}), 400, code="host_not_allowed")
+
+
+def test_no_absolute_filesystem_path_is_returned(export_tiny_model):
+    import json
+
+    folder = export_tiny_model("paths")
+    with TestClient(create_app(ServeSettings(model=str(folder), base_model=str(folder.resolve())))) as c:
+        info = c.get("/info").json()
+        compared = c.post("/v1/compare", json={"input": ["a b", "c d"]}).json()
+    assert info["base_model"] == compared["base_model"] == f"{folder.parent.name}/{folder.name}"  # as model ids
+    for answer in (info, compared):
+        assert str(folder.parent) not in json.dumps(answer)
+
+
+@pytest.mark.parametrize("key", ["clé", "two words", "tab\there", ""])
+def test_an_api_key_that_is_not_printable_ascii_is_refused_at_start_up(key):
+    from carl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="--api-key"):
+        ServeSettings(model="minilm", api_key=key).validate()

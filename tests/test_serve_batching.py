@@ -122,3 +122,161 @@ def test_a_model_failure_reaches_every_waiting_request():
         return results
 
     assert [type(r) for r in run(main())] == [RuntimeError, RuntimeError]
+
+
+# ---------------------------------------------------------------------- nobody waits behind a big request
+
+
+def batch_of(forward_calls, text):
+    return next(i for i, call in enumerate(forward_calls) if text in call)
+
+
+def test_a_big_request_is_split_and_a_small_one_is_served_between_its_parts():
+    forward = RecordingForward()
+    forward.release.clear()  # the model is busy with the first part when the small request arrives
+
+    async def main():
+        batcher = MicroBatcher(forward, max_batch_tokens=10_000, max_batch_texts=4, max_wait_ms=0, max_queue=10)
+        batcher.start()
+        big_texts = [f"big {i}" for i in range(40)]
+        big = asyncio.ensure_future(batcher.submit(big_texts, [3] * 40))
+        while not forward.entered.is_set():
+            await asyncio.sleep(0.01)
+        small = asyncio.ensure_future(batcher.submit(["small"], [2]))
+        await asyncio.sleep(0.05)
+        forward.release.set()
+        rows = await asyncio.gather(big, small)
+        await batcher.close()
+        return big_texts, rows
+
+    big_texts, (big_rows, small_rows) = run(main())
+    assert all(len(call) <= 4 for call in forward.calls)  # batch-sized parts
+    assert batch_of(forward.calls, "small") <= 1  # served in the pass right after the part already running
+    assert batch_of(forward.calls, "big 39") > batch_of(forward.calls, "small")
+    assert big_rows[:, 0].tolist() == [len(t) for t in big_texts] and small_rows[:, 0].tolist() == [5]
+
+
+def test_a_cancelled_request_has_its_queued_parts_dropped_and_counted():
+    from carl.serving.metrics import Metrics
+
+    forward = RecordingForward()
+    forward.release.clear()
+    metrics = Metrics()
+
+    async def main():
+        batcher = MicroBatcher(forward, max_batch_tokens=10_000, max_batch_texts=2, max_wait_ms=0, max_queue=10,
+                               metrics=metrics)
+        batcher.start()
+        gone = asyncio.ensure_future(batcher.submit([f"gone {i}" for i in range(20)], [3] * 20))
+        while not forward.entered.is_set():
+            await asyncio.sleep(0.01)
+        gone.cancel()  # the client went away while its first part was in the model
+        await asyncio.sleep(0.01)
+        queued_tokens = batcher.queued_tokens
+        forward.release.set()
+        after = await batcher.submit(["after"], [2])
+        await batcher.close()
+        return queued_tokens, after
+
+    queued_tokens, after = run(main())
+    computed = [t for call in forward.calls for t in call if t.startswith("gone")]
+    assert computed == ["gone 0", "gone 1"] and after.shape == (1, 2)  # only the part already running
+    assert queued_tokens == 0
+    assert metrics.registry.get_sample_value("carl_dropped_parts_total", {"reason": "cancelled"}) == 9  # never computed
+
+
+def test_a_request_past_its_deadline_gets_504_and_its_parts_are_dropped():
+    from carl.serving.errors import RequestTimeoutError
+
+    forward = RecordingForward()
+    forward.release.clear()
+
+    async def main():
+        batcher = MicroBatcher(forward, max_batch_tokens=10_000, max_batch_texts=1, max_wait_ms=0, max_queue=10)
+        batcher.start()
+        first = asyncio.ensure_future(batcher.submit(["first"], [2]))
+        while not forward.entered.is_set():
+            await asyncio.sleep(0.01)
+        with pytest.raises(RequestTimeoutError) as late:
+            await batcher.submit(["late a", "late b"], [2, 2], timeout_s=0.05)
+        forward.release.set()
+        await first
+        await batcher.close()
+        return late.value
+
+    error = run(main())
+    assert error.status == 504 and error.body()["error"]["code"] == "request_timeout"
+    assert forward.calls == [["first"]]  # the late request's texts never reached the model
+
+
+def test_the_queue_is_bounded_by_tokens_with_a_running_total():
+    forward = RecordingForward()
+    forward.release.clear()
+
+    async def main():
+        batcher = MicroBatcher(forward, max_batch_tokens=10_000, max_batch_texts=1, max_wait_ms=0, max_queue=100,
+                               max_queue_tokens=50)
+        batcher.start()
+        running = asyncio.ensure_future(batcher.submit(["running"], [40]))
+        while not forward.entered.is_set():
+            await asyncio.sleep(0.01)
+        waiting = asyncio.ensure_future(batcher.submit(["a", "b"], [20, 20]))
+        await asyncio.sleep(0.01)
+        total = batcher.queued_tokens
+        with pytest.raises(QueueFullError):
+            await batcher.submit(["c"], [11])  # 40 + 11 > 50
+        forward.release.set()
+        await asyncio.gather(running, waiting)
+        drained = batcher.queued_tokens
+        await batcher.close()
+        return total, drained
+
+    assert run(main()) == (40, 0)
+
+
+def test_a_failing_batch_retries_its_requests_one_by_one():
+    calls = []
+
+    def forward(texts, tokens):
+        calls.append(list(texts))
+        if "poison" in texts:
+            raise ValueError("cannot embed this one")
+        return np.array([[len(t), 0] for t in texts], dtype=np.float32)
+
+    async def main():
+        batcher = MicroBatcher(forward, max_batch_tokens=10_000, max_batch_texts=100, max_wait_ms=100, max_queue=10)
+        batcher.start()
+        results = await asyncio.gather(batcher.submit(["fine", "also fine"], [2, 3]), batcher.submit(["poison"], [2]),
+                                       return_exceptions=True)
+        await batcher.close()
+        return results
+
+    good, bad = run(main())
+    assert isinstance(bad, ValueError) and good[:, 0].tolist() == [4, 9]
+    assert calls[0] == ["fine", "also fine", "poison"]  # shared pass failed, then each request alone
+
+
+def test_if_the_gatherer_dies_waiting_requests_fail_fast_and_it_reports_unhealthy():
+    from carl.serving.errors import ShuttingDownError
+
+    forward = RecordingForward()
+
+    async def main():
+        batcher = MicroBatcher(forward, max_batch_tokens=10_000, max_batch_texts=100, max_wait_ms=200, max_queue=10)
+
+        def broken_take():
+            raise RuntimeError("bug in the gatherer")
+
+        batcher._take = broken_take
+        batcher.start()
+        assert batcher.healthy
+        waiting = await asyncio.gather(batcher.submit(["a"], [1]), return_exceptions=True)
+        healthy = batcher.healthy
+        with pytest.raises(ShuttingDownError) as later:
+            await batcher.submit(["b"], [1])
+        await batcher.close()
+        return waiting[0], healthy, later.value
+
+    waiting, healthy, later = run(main())
+    assert isinstance(waiting, ShuttingDownError) and waiting.status == 503 and "bug in the gatherer" in waiting.message
+    assert healthy is False and later.status == 503

@@ -14,6 +14,7 @@ import concurrent.futures
 import csv
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -116,9 +117,76 @@ def test_tei_embed_and_errors_over_http(server, carl_embed_vectors):
     assert answer.status_code == 200
     np.testing.assert_allclose(answer.json(), carl_embed_vectors, atol=1e-4)
     bad = httpx.post(server.url + "/v1/embeddings", json={"input": "x", "encoding_format": "bits"}, timeout=60)
-    assert bad.status_code == 422 and bad.json()["error"]["param"] == "encoding_format"
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "encoding_format"
     metrics = httpx.get(server.url + "/metrics", timeout=60).text
     assert 'carl_http_requests_total{method="POST",route="/embed",status="200"}' in metrics
+
+
+# ---------------------------------------------------------------------- the client libraries people use
+
+
+def test_langchain_openai_embeddings_with_check_embedding_ctx_length_off(server, carl_embed_vectors):
+    """LangChain's OpenAIEmbeddings as docs/serving.md shows it. Its default (check_embedding_ctx_length=True)
+    tokenises with tiktoken, whose BPE file is downloaded from the internet on first use, and sends token
+    ids; carl serve answers those with a 400 that says which setting to change."""
+    langchain_openai = pytest.importorskip("langchain_openai")
+    embeddings = langchain_openai.OpenAIEmbeddings(base_url=server.url + "/v1", api_key="unused", model="minilm-va",
+                                                   check_embedding_ctx_length=False, max_retries=0)
+    got = np.array(embeddings.embed_documents(TEXTS))
+    assert got.shape == carl_embed_vectors.shape and np.all(cosine(got, carl_embed_vectors) > 0.999)
+    assert cosine(embeddings.embed_query(TEXTS[0]), carl_embed_vectors[0]) > 0.999
+    # what the default sends: lists of token ids, through the same openai client
+    client = openai.OpenAI(base_url=server.url + "/v1", api_key="unused", max_retries=0)
+    with pytest.raises(openai.BadRequestError) as refused:
+        client.embeddings.create(model="minilm-va", input=[[40, 2834, 279, 2489]])
+    assert refused.value.body["code"] == "token_ids_not_supported"
+    assert "check_embedding_ctx_length=False" in refused.value.body["message"]
+
+
+def test_llamaindex_openai_embedding(server, carl_embed_vectors):
+    llama_openai = pytest.importorskip("llama_index.embeddings.openai")
+    # LlamaIndex checks the model name against OpenAI's; the server serves its one model whatever the name
+    embedding = llama_openai.OpenAIEmbedding(model="text-embedding-3-small", api_base=server.url + "/v1",
+                                             api_key="unused", max_retries=0)
+    got = np.array(embedding.get_text_embedding_batch(TEXTS))
+    assert got.shape == carl_embed_vectors.shape and np.all(cosine(got, carl_embed_vectors) > 0.999)
+
+
+def test_huggingface_hub_inference_client_as_a_tei_client(server, carl_embed_vectors, monkeypatch):
+    """huggingface_hub's InferenceClient speaks TEI: POST / with {"inputs", "normalize", "truncate",
+    "truncation_direction"}; its errors come back in TEI's shape."""
+    from huggingface_hub import InferenceClient, constants
+    from huggingface_hub.errors import HfHubHTTPError
+
+    # HF_HUB_OFFLINE (set for every test: no weights from the hub) also blocks this client's requests to
+    # 127.0.0.1; lift it for this test only, the server is on loopback
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+    client = InferenceClient(model=server.url)
+    got = np.asarray(client.feature_extraction(TEXTS[1], normalize=False))
+    assert got.shape[-1] == carl_embed_vectors.shape[1]
+    assert cosine(got.reshape(-1), carl_embed_vectors[1]) > 0.999
+    long_text = "calm " * 200 + "furious " * 200
+    left = np.asarray(client.feature_extraction(long_text, truncate=True, truncation_direction="left")).reshape(-1)
+    right = np.asarray(client.feature_extraction(long_text, truncate=True, truncation_direction="right")).reshape(-1)
+    assert cosine(left, right) < 0.99  # different ends of the text
+    with pytest.raises(HfHubHTTPError) as refused:
+        client.feature_extraction(long_text)  # TEI's default: no truncation -> 413
+    assert refused.value.response.status_code == 413
+    assert set(refused.value.response.json()) == {"error", "error_type"}
+    info = httpx.get(server.url + "/info", timeout=30).json()
+    for field in ("model_id", "model_sha", "model_dtype", "model_type", "max_concurrent_requests", "max_input_length",
+                  "max_batch_tokens", "max_batch_requests", "max_client_batch_size", "auto_truncate",
+                  "tokenization_workers", "version"):
+        assert field in info, field
+
+
+def test_a_loopback_server_answers_only_loopback_host_names(server):
+    """DNS rebinding: a page on attacker.example, its name re-pointed at 127.0.0.1, must not read the API."""
+    assert httpx.get(server.url + "/health", headers={"Host": f"localhost:{server.port}"}).status_code == 200
+    refused = httpx.post(server.url + "/v1/embeddings", json={"input": "x"},
+                         headers={"Host": f"attacker.example:{server.port}"})
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "host_not_allowed"
 
 
 def test_api_key_over_http(tiny_server):
@@ -200,10 +268,22 @@ def browser():
             pytest.fail(message)  # CI installs it (.ci/run): a missing browser is a broken set-up, not a skip
         pytest.skip(message)
     sync_api = pytest.importorskip("playwright.sync_api")
+    # no page.wait_for_function here: it evaluates strings in the page, which the page's CSP forbids
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        # pages wait on the model: on two shared, busy cores mapping 150 texts can take longer than
+        # playwright's 30 s default, which is a wait, not a speed target
+        chromium.new_page = _with_long_waits(chromium.new_page)
         yield chromium
         chromium.close()
+
+
+def _with_long_waits(new_page):
+    def opened(*args, **kwargs):
+        page = new_page(*args, **kwargs)
+        page.set_default_timeout(300_000)
+        return page
+    return opened
 
 
 def save_screenshot(page, tmp_path, name):
@@ -231,6 +311,9 @@ def explorer_server(request, tmp_path_factory):
 
 
 def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=300_000)
     server = explorer_server
     page = browser.new_page(viewport={"width": 1100, "height": 900}, accept_downloads=True)
     problems = []
@@ -238,7 +321,10 @@ def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
     page.on("requestfailed", lambda req: problems.append(f"failed request {req.url}"))
     page.on("request", lambda req: None if req.url.startswith((server.url, "data:", "blob:"))
             else problems.append(f"external request {req.url}"))
-    page.goto(server.url + "/")
+    page.on("console", lambda msg: problems.append(msg.text) if "Content Security Policy" in msg.text else None)
+    response = page.goto(server.url + "/")
+    csp = response.headers["content-security-policy"]  # strict: the page works with its inline code by hash only
+    assert "script-src 'sha256-" in csp and "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp
     page.wait_for_selector("#circumplex .word")
     assert page.locator("#circumplex circle.word").count() == len(EMOTION_WORDS)
 
@@ -275,20 +361,23 @@ def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
     page.click("#compare-form button")
     page.wait_for_selector("#error:not([hidden])")
     assert "at least two" in page.inner_text("#error")
+    save_screenshot(page, tmp_path, "serve-explorer-error.png")
     page.fill("#compare-input", "I won\nI lost\nI won the lottery today\nI lost my job today")
     page.click("#compare-form button")
-    page.wait_for_function("document.querySelectorAll('#compare-table tbody tr').length === 6")
+    expect(page.locator("#compare-table tbody tr")).to_have_count(6)
     assert page.is_hidden("#error")
 
     # 3. upload a file of texts, map, hover, click, download CSV
     with open(data_dir / "emobank" / "corpus_emobank.csv", newline="", encoding="utf-8") as fh:
         lines = list(dict.fromkeys(" ".join(r["text"].split()) for r in csv.DictReader(fh) if r["split"] == "test"))
-    lines = [t for t in lines if t][:150]
+    # texts a spreadsheet would run as formulas: the CSV must hand them over as text
+    formulas = ['=HYPERLINK("http://example.com","click")', "+1 and more", "-2 below zero", "@SUM(A1:A2)"]
+    lines = formulas + [t for t in lines if t][:146]
     upload = tmp_path / "texts.txt"
     upload.write_text("\n".join(lines) + "\n", encoding="utf-8")
     page.set_input_files("#map-file", str(upload))
-    page.wait_for_function("document.getElementById('map-input').value.length > 100")
-    page.click("#map-form button")
+    expect(page.locator("#map-input")).to_have_value(re.compile(r".{100,}", re.DOTALL))
+    page.click("#map-form button[type=submit]")
     page.wait_for_selector("#map-plot .pt")
     assert page.locator("#map-plot .pt").count() == len(lines)
     assert page.is_hidden("#error")
@@ -308,9 +397,10 @@ def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
     rows = list(csv.reader(open(download_info.value.path(), newline="", encoding="utf-8")))
     dimension = httpx.get(server.url + "/info").json()["dimension"]
     assert rows[0][:5] == ["text", "valence", "arousal", "x", "y"] and len(rows[0]) == 5 + dimension
-    assert [r[0] for r in rows[1:]] == lines
-    api = httpx.post(server.url + "/v1/affect", json={"input": lines[:5]}, timeout=60).json()["data"]
-    assert [float(r[1]) for r in rows[1:6]] == pytest.approx([d["valence"] for d in api], abs=1e-4)
+    assert [r[0] for r in rows[1:5]] == ["'" + f for f in formulas]
+    assert [r[0] for r in rows[5:]] == [("'" + t if t[0] in "=+-@" else t) for t in lines[4:]]
+    api = httpx.post(server.url + "/v1/affect", json={"input": lines[4:9]}, timeout=60).json()["data"]
+    assert [float(r[1]) for r in rows[5:10]] == pytest.approx([d["valence"] for d in api], abs=1e-4)
     shot = save_screenshot(page, tmp_path, "serve-explorer.png")
     assert shot.stat().st_size > 20_000
     assert not problems, problems
@@ -321,3 +411,57 @@ def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
     phone.wait_for_selector("#circumplex .word")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
     save_screenshot(phone, tmp_path, "serve-explorer-phone.png")
+
+
+@pytest.fixture(scope="module")
+def keyed_server(tmp_path_factory, export_tiny_model, data_dir):
+    folder = build_tiny_model(tmp_path_factory.getbasetemp() / "serve-models", export_tiny_model, data_dir)
+    live = LiveServer(folder, "--api-key", "k-browser", "--base-model", "none",
+                      log=tmp_path_factory.mktemp("keyed") / "serve.log")
+    try:
+        yield live.wait_ready()
+    finally:
+        live.stop()
+
+
+def test_browser_empty_map_samples_and_unlocking_with_a_key(keyed_server, browser, tmp_path):
+    """The states a person meets first: "Map" with nothing to map, the sample texts, the unlock page of a
+    server with --api-key and the API description from the unlocked page. Screenshots of each state."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=300_000)
+    server = keyed_server
+    page = browser.new_page(viewport={"width": 1100, "height": 900}, accept_downloads=True)
+    problems = []
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+    page.on("console", lambda msg: problems.append(msg.text) if "Content Security Policy" in msg.text else None)
+    response = page.goto(server.url + "/")
+    assert response.status == 401 and "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    page.fill("#key", "wrong")
+    page.click("#unlock button")
+    expect(page.locator("#msg")).to_contain_text("refused")
+    page.fill("#key", "k-browser")
+    page.click("#unlock button")
+    expect(page.locator("#model-line")).to_contain_text("Model ")  # the explorer, loaded with the key
+    page.wait_for_selector("#circumplex .word")
+
+    # "Map" with an empty box: said in the page, no HTTP error, and a way forward in one click
+    page.fill("#map-input", "")
+    page.click("#map-form button[type=submit]")
+    expect(page.locator("#map-status")).to_contain_text("Nothing to map yet")
+    assert page.is_hidden("#error") and page.locator("#map-plot .pt").count() == 0
+    save_screenshot(page, tmp_path, "serve-explorer-empty-map.png")
+    page.click("#map-sample")
+    page.wait_for_selector("#map-plot .pt")
+    samples = page.locator("#map-input").input_value().splitlines()
+    assert len(samples) >= 10 and page.locator("#map-plot .pt").count() == len(samples)
+    assert page.is_hidden("#error")
+
+    # the API description, from the unlocked page (a plain /docs link would be a JSON 401 here)
+    assert page.is_hidden("#api-docs") and page.is_visible("#api-docs-keyed")
+    with page.expect_download() as download_info:
+        page.click("#openapi-download")
+    spec = __import__("json").loads(pathlib.Path(download_info.value.path()).read_text())
+    assert "/v1/embeddings" in spec["paths"]
+    save_screenshot(page, tmp_path, "serve-explorer-unlocked.png")
+    assert not problems, problems

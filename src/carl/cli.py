@@ -242,7 +242,23 @@ def serve(
     max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="How long a request waits for others to share "
                                                                  "its forward pass."),
     max_queue: int = typer.Option(256, "--max-queue", help="Requests waiting for the model (more: 429)."),
+    max_queue_tokens: int = typer.Option(262_144, "--max-queue-tokens", help="Tokens waiting for the model "
+                                                                             "(more: 429)."),
+    request_timeout: float = typer.Option(300.0, "--request-timeout", help="Seconds a request may take (more: 504; "
+                                                                           "its queued work is dropped)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the model (default: torch's)."),
+    max_text_chars: int = typer.Option(100_000, "--max-text-chars", help="Characters per text (more: 413)."),
+    max_body_bytes: int = typer.Option(4 * 1024 * 1024, "--max-body-bytes", help="Bytes per request body, counted "
+                                                                                 "as received (more: 413)."),
+    limit_concurrency: int = typer.Option(512, "--limit-concurrency", help="Open connections + requests in "
+                                                                           "progress (more: 503)."),
+    timeout_keep_alive: int = typer.Option(5, "--timeout-keep-alive", help="Seconds an idle keep-alive "
+                                                                           "connection stays open."),
+    timeout_headers: float = typer.Option(10.0, "--timeout-headers", help="Seconds a connection has to send a "
+                                                                          "request's headers."),
+    allowed_hosts: Optional[str] = typer.Option(None, "--allowed-hosts", help="Comma-separated Host names to "
+                                                "answer besides loopback ones ('*': any); bound to 127.0.0.1, "
+                                                "only localhost names are answered (DNS rebinding)."),
     log_level: str = typer.Option("info", "--log-level"),
 ):
     """Serve the model over HTTP: OpenAI/TEI embeddings, V-A affect, metrics, and the explorer page at /."""
@@ -253,7 +269,12 @@ def serve(
                              api_key=api_key, affect=affect, base_model=base_model, normalize=normalize,
                              max_inputs=max_inputs, max_map_inputs=max_map_inputs, max_batch_tokens=max_batch_tokens,
                              max_batch_texts=max_batch_texts, max_wait_ms=max_wait_ms, max_queue=max_queue,
-                             threads=threads)
+                             threads=threads, max_text_chars=max_text_chars, max_body_bytes=max_body_bytes,
+                             limit_concurrency=limit_concurrency, timeout_keep_alive_s=timeout_keep_alive,
+                             timeout_headers_s=timeout_headers, max_queue_tokens=max_queue_tokens,
+                             request_timeout_s=request_timeout,
+                             allowed_hosts=tuple(h.strip() for h in allowed_hosts.split(",") if h.strip())
+                             if allowed_hosts else None)
     run_server(settings, host=host, port=port, log_level=log_level)
 
 

@@ -4,9 +4,10 @@ Layout (dependencies point one way: serving imports carl's model/export/va_head,
 
 * :mod:`carl.serving.settings` - every limit and option of the server, validated;
 * :mod:`carl.serving.engine` - the loaded model (torch or ONNX), its tokenizer, V-A head and base encoder;
-* :mod:`carl.serving.batching` - dynamic micro-batching of concurrent requests into forward passes;
+* :mod:`carl.serving.batching` - requests split into parts and micro-batched into shared forward passes;
 * :mod:`carl.serving.affect` - emotion words placed on the circumplex by the model's own V-A head;
 * :mod:`carl.serving.schemas` / :mod:`carl.serving.errors` - request/response models, OpenAI-shaped errors;
+* :mod:`carl.serving.limits` - the body-size limit (on the bytes received) and uvicorn's connection limits;
 * :mod:`carl.serving.metrics` - Prometheus metrics;
 * :mod:`carl.serving.app` - the FastAPI application factory :func:`create_app`;
 * ``static/`` - the explorer page (HTML, CSS, JS; no CDN).

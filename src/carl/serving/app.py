@@ -9,12 +9,15 @@ Routes (all but ``/health`` need ``Authorization: Bearer KEY`` when the server h
 * ``POST /v1/compare``, ``POST /v1/map``: what the explorer page (``GET /``) draws.
 """
 
-from __future__ import annotations
-
+import asyncio
 import base64
+import concurrent.futures
+import hashlib
 import hmac
+import json
 import logging
 import pathlib
+import re
 import time
 from contextlib import asynccontextmanager
 
@@ -30,21 +33,33 @@ from carl.serving import schemas as s
 from carl.serving.affect import EMOTION_WORDS, FRAME, METHOD, SCALE, EmotionMap, reference_texts, similarity_reference, standardised
 from carl.serving.batching import MicroBatcher
 from carl.serving.engine import Engine, l2_normalise
-from carl.serving.errors import APIError, bad_request, error_body, too_large, validation_error
+from carl.serving.errors import APIError, RequestTimeoutError, bad_request, error_body, too_large, validation_error
+from carl.serving.limits import BodyLimitMiddleware
 from carl.serving.metrics import Metrics
 from carl.serving.settings import ServeSettings
 
 log = logging.getLogger("carl.serving")
 STATIC = pathlib.Path(__file__).parent / "static"
 MAX_COMPARE_INPUTS = 32
-MAX_BODY_BYTES = 64 * 1024 * 1024
 OPEN_ROUTES = frozenset({"/health"})
+MODEL_ROUTES = frozenset({"/v1/embeddings", "/embeddings", "/embed", "/", "/v1/affect", "/v1/compare", "/v1/map"})
+TEI_ERROR_TYPES = {400: "Validation", 401: "Unauthorized", 413: "Validation", 422: "Validation", 429: "Overloaded",
+                   500: "Backend", 503: "Unhealthy", 504: "Backend"}
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+LARGE_RESPONSE_ROWS = 64
+"""Responses of more rows than this are JSON-encoded on a worker thread, not on the event loop."""
 
+TEI_ERRORS = {code: {"model": s.TEIErrorResponse, "description": text} for code, text in [
+    (400, "Empty input"), (401, "Missing or wrong API key"), (413, "Too many inputs, or a text too long without "
+                                                                    "truncate"),
+    (422, "Request body of the wrong shape or type"), (429, "Queue full: retry after Retry-After seconds"),
+    (500, "Server error"), (503, "Shutting down"), (504, "Not answered within --request-timeout")]}
 ERRORS = {code: {"model": s.ErrorResponse, "description": text} for code, text in [
     (400, "Invalid value (empty input, bad dimensions, ...)"), (401, "Missing or wrong API key"),
-    (404, "Not found, or V-A routes without a V-A head"), (413, "Too many inputs, or a text too long"),
+    (404, "Not found, or V-A routes without a V-A head"), (413, "Too many inputs, a text too long, or a body past --max-body-bytes"),
     (422, "Request body of the wrong shape or type"), (429, "Queue full: retry after Retry-After seconds"),
-    (500, "Server error"), (503, "Shutting down")]}
+    (500, "Server error"), (503, "Shutting down, or the batching worker stopped"),
+    (504, "Not answered within --request-timeout")]}
 
 
 def page_html(api_key_required: bool) -> str:
@@ -56,14 +71,63 @@ def page_html(api_key_required: bool) -> str:
     return html.replace("__API_KEY_REQUIRED__", "true" if api_key_required else "false")
 
 
+def is_tei(request: Request) -> bool:
+    """TEI's routes: POST /embed, and POST / (TEI's route for clients such as huggingface_hub's InferenceClient)."""
+    return request.url.path == "/embed" or (request.url.path == "/" and request.method == "POST")
+
+
+def tei_error_body(status: int, openai_body: dict) -> dict:
+    error = openai_body["error"]
+    kind = "Empty" if error.get("code") in ("empty_input", "empty_text") else TEI_ERROR_TYPES.get(status, "Validation")
+    return {"error": error["message"], "error_type": kind}
+
+
+def sends_token_ids(body) -> bool:
+    """OpenAI's API also takes token ids (a list of ints, or of lists of ints); look at the first item only."""
+    value = body.get("input") if isinstance(body, dict) else None
+    if not isinstance(value, list) or not value:
+        return False
+    first = value[0]
+    return isinstance(first, int) or (isinstance(first, list) and bool(first) and isinstance(first[0], int))
+
+
+def inline_hashes(html: str) -> list[str]:
+    """CSP source expressions for the page's inline <script> and <style> blocks."""
+    return ["'sha256-" + base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode("ascii") + "'"
+            for body in re.findall(r"<(?:script|style)>(.*?)</(?:script|style)>", html, flags=re.S)]
+
+
+def content_security_policy(*pages: str) -> str:
+    """Nothing but the pages' own inline code (by hash), requests to this server, and data: images; no
+    framing (clickjacking), no <base>, forms post only here."""
+    hashes = " ".join(dict.fromkeys(h for page in pages for h in inline_hashes(page)))
+    return (f"default-src 'none'; script-src {hashes}; style-src {hashes}; connect-src 'self'; img-src 'self' data:; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def host_allowed(host_header: str, allowed: tuple[str, ...]) -> bool:
+    """The Host header's name (port stripped, IPv6 brackets kept) is one of ``allowed``."""
+    name = host_header.strip().lower()
+    if name.startswith("["):
+        name = name[:name.find("]") + 1] if "]" in name else name
+    else:
+        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
+    return name in allowed
+
+
 def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI:
     """Build the app for ``settings``; ``engine`` (already loaded) skips loading, e.g. in tests."""
     settings.validate()
     engine = engine or Engine.load(settings)
     metrics = Metrics()
+    bodies = s.request_models(max_inputs=settings.max_inputs, max_map_inputs=settings.max_map_inputs,
+                              max_compare_inputs=MAX_COMPARE_INPUTS)
     batcher = MicroBatcher(engine.forward, max_batch_tokens=settings.max_batch_tokens,
                            max_batch_texts=settings.max_batch_texts, max_wait_ms=settings.max_wait_ms,
-                           max_queue=settings.max_queue, metrics=metrics)
+                           max_queue=settings.max_queue, max_queue_tokens=settings.max_queue_tokens, metrics=metrics)
+    # UMAP / PCA of /v1/map: one at a time on their own thread, not in the shared thread pool
+    projector = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="carl-projection")
+    projecting = asyncio.Semaphore(1)
     # The emotion words' frame sentences, embedded once: they place the words on the circumplex
     # and are the reference pairs of /v1/compare's standardised similarities.
     reference = reference_texts()
@@ -73,6 +137,12 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
     base_reference = similarity_reference(engine.base_forward(reference)) if engine.base else None
     page = page_html(settings.api_key is not None)
     unlock_page = (STATIC / "unlock.html").read_text(encoding="utf-8")
+    page_headers = {"Content-Security-Policy": content_security_policy(page), "X-Frame-Options": "DENY",
+                    "Referrer-Policy": "no-referrer"}
+    # the unlock page writes the explorer into its own document, which keeps the unlock page's policy
+    unlock_headers = {**page_headers, "Content-Security-Policy": content_security_policy(unlock_page, page),
+                      "WWW-Authenticate": "Bearer"}
+    allowed_hosts = tuple(h.lower() for h in settings.allowed_hosts) if settings.allowed_hosts else None
     key = settings.api_key.encode() if settings.api_key else None
 
     @asynccontextmanager
@@ -82,6 +152,7 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
             yield
         finally:
             await batcher.close()  # finishes queued work; uvicorn has already let in-flight requests end
+            projector.shutdown(wait=False)
 
     app = FastAPI(title="carl serve", version=__version__, lifespan=lifespan, redoc_url=None,
                   description="Emotion-aware text embeddings (CARL): OpenAI- and TEI-shaped embeddings, valence-"
@@ -90,59 +161,81 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
 
     # ------------------------------------------------------------------ errors
 
+    def error_response(request: Request, status: int, body: dict, headers: dict | None = None) -> JSONResponse:
+        """OpenAI's error shape, or TEI's ``{"error", "error_type"}`` on TEI's routes."""
+        if is_tei(request):
+            body = tei_error_body(status, body)
+        return JSONResponse(body, status_code=status, headers=headers)
+
     @app.exception_handler(APIError)
     async def _api_error(request: Request, exc: APIError):
-        return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+        return error_response(request, exc.status, exc.body(), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError):
-        err = validation_error(exc.errors())
-        return JSONResponse(err.body(), status_code=err.status)
+        err = validation_error(exc.errors(), status=422 if is_tei(request) else 400)  # 400 as OpenAI; TEI: 422
+        if err.status != 413 and not is_tei(request) and sends_token_ids(exc.body):
+            return error_response(request, 400, error_body(
+                "'input' holds token ids; this server takes texts. LangChain's OpenAIEmbeddings sends token ids "
+                "unless created with check_embedding_ctx_length=False (see docs/serving.md)", "invalid_request_error",
+                "input", "token_ids_not_supported"))
+        return error_response(request, err.status, err.body())
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        kind = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        kind = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
         message = {404: f"no route {request.url.path}; see /docs for the API",
                    405: f"{request.method} is not allowed on {request.url.path}"}.get(exc.status_code, str(exc.detail))
-        return JSONResponse(error_body(message, "invalid_request_error", None, kind), status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+        return error_response(request, exc.status_code, error_body(message, "invalid_request_error", None, kind),
+                              getattr(exc, "headers", None))
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse(error_body("the server failed on this request; see its log", "server_error", None,
-                                       "internal_error"), status_code=500)
+        return error_response(request, 500, error_body("the server failed on this request; see its log",
+                                                       "server_error", None, "internal_error"))
 
     # ------------------------------------------------------------------ middleware: auth, size, metrics
+
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)  # inside _guard: its 413s are counted
 
     @app.middleware("http")
     async def _guard(request: Request, call_next):
         started = time.perf_counter()
+        request.state.deadline = time.monotonic() + settings.request_timeout_s
         response = _refuse(request)
         if response is None:
             response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        # label values from a fixed set: an unknown path or method is "other", so no client can create series
         route = request.scope.get("route")
-        label = getattr(route, "path", None) or "unmatched"
-        metrics.requests.labels(route=label, method=request.method, status=str(response.status_code)).inc()
+        label = getattr(route, "path", None) or "other"
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        metrics.requests.labels(route=label, method=method, status=str(response.status_code)).inc()
         metrics.latency.labels(route=label).observe(time.perf_counter() - started)
         return response
 
     def _refuse(request: Request) -> Response | None:
+        if allowed_hosts is not None and not host_allowed(request.headers.get("host", ""), allowed_hosts):
+            # DNS rebinding: a page on another site whose name now resolves to this machine
+            return error_response(request, 400, error_body(
+                f"Host '{request.headers.get('host', '')[:100]}' is not served here; start carl serve with "
+                "--allowed-hosts NAME to answer it", "invalid_request_error", None, "host_not_allowed"))
         if key is not None and request.url.path not in OPEN_ROUTES:
             header = request.headers.get("authorization", "")
             scheme, _, token = header.partition(" ")
             # compare_digest: the time taken does not reveal how much of a guessed key was right
             if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), key):
                 if request.url.path == "/" and "text/html" in request.headers.get("accept", ""):
-                    return HTMLResponse(unlock_page, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+                    return HTMLResponse(unlock_page, status_code=401, headers=unlock_headers)
                 message = ("missing API key: send 'Authorization: Bearer KEY'" if not header
                            else "invalid API key")
-                return JSONResponse(error_body(message, "authentication_error", None, "invalid_api_key"),
-                                    status_code=401, headers={"WWW-Authenticate": "Bearer"})
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse(error_body(f"request body of {int(length)} bytes; at most {MAX_BODY_BYTES}",
-                                           "invalid_request_error", None, "body_too_large"), status_code=413)
+                return error_response(request, 401, error_body(message, "authentication_error", None,
+                                                               "invalid_api_key"), {"WWW-Authenticate": "Bearer"})
+        if request.method == "POST" and request.url.path in MODEL_ROUTES and batcher.saturated():
+            # refused before the body is read, parsed or tokenised: a 429 costs next to nothing
+            err = batcher.queue_full_error()
+            return error_response(request, err.status, err.body(), err.headers)
         return None
 
     # ------------------------------------------------------------------ shared steps
@@ -158,17 +251,49 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
             if not text.strip():
                 raise bad_request(f"'{where}' is an empty text; every input needs some text", where, "empty_text")
             if len(text) > settings.max_text_chars:
-                raise too_large(f"'{where}' has {len(text)} characters; at most {settings.max_text_chars}",
-                                where, "text_too_long")
+                raise too_large(f"'{where}' has {len(text)} characters; at most {settings.max_text_chars} "
+                                "(--max-text-chars)", where, "text_too_long")
         return texts
 
-    async def embed(texts: list[str], route: str, param: str, truncate: bool):
+    def seconds_left(request: Request) -> float:
+        left = request.state.deadline - time.monotonic()
+        if left <= 0:
+            raise RequestTimeoutError(settings.request_timeout_s)
+        return left
+
+    async def until_disconnected(request: Request) -> None:
+        while (await request.receive())["type"] != "http.disconnect":
+            pass
+
+    async def model_work(request: Request, work, *, keeps_deadline: bool = False):
+        """Run ``work`` (a coroutine) until it ends, the request's deadline passes (504) or the client goes
+        away (the work is cancelled: its queued parts are dropped, not computed). ``keeps_deadline``: the
+        work enforces the deadline itself (the batcher, which then counts its dropped parts as timed out)."""
+        task = asyncio.ensure_future(work)
+        gone = asyncio.ensure_future(until_disconnected(request))
+        try:
+            done, _ = await asyncio.wait({task, gone}, timeout=None if keeps_deadline else seconds_left(request),
+                                         return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            gone.cancel()
+            if not task.done():
+                task.cancel()
+        if task in done:
+            return task.result()
+        if gone in done:
+            raise APIError(499, "the client closed the connection", code="client_closed_request")
+        raise RequestTimeoutError(settings.request_timeout_s)
+
+    async def embed(request: Request, texts: list[str], route: str, param: str, truncate: bool, keep_end: bool = False):
         measured = await run_in_threadpool(engine.measure, texts)
         if measured.over and not truncate:
             i = measured.over[0]
             raise too_large(f"'{param}[{i}]' is longer than the model's maximum of {engine.max_tokens} tokens; "
                             "shorten it or send truncate: true", f"{param}[{i}]", "input_too_long")
-        vectors = await batcher.submit(texts, measured.tokens)
+        if measured.over and keep_end:  # TEI's truncation_direction "left": the text's end is kept
+            texts = await run_in_threadpool(engine.keep_ends, texts, measured.over)
+        vectors = await model_work(request, batcher.submit(texts, measured.tokens, timeout_s=seconds_left(request)),
+                                   keeps_deadline=True)
         metrics.texts.labels(route=route).inc(len(texts))
         metrics.tokens.inc(sum(measured.tokens))
         metrics.truncated.inc(len(measured.over))
@@ -187,11 +312,19 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
 
     # ------------------------------------------------------------------ OpenAI
 
-    async def embeddings(body: s.EmbeddingsRequest):
+    async def json_response(payload, rows: int) -> Response:
+        """Large answers (a 5,000-point map, 2,048 embeddings) are encoded on a worker thread."""
+        if rows <= LARGE_RESPONSE_ROWS:
+            return JSONResponse(payload)
+        encoded = await run_in_threadpool(lambda: json.dumps(payload, ensure_ascii=False, allow_nan=False,
+                                                             separators=(",", ":")).encode("utf-8"))
+        return Response(encoded, media_type="application/json")
+
+    async def embeddings(request: Request, body: bodies.embeddings):
         texts = texts_of(body.input, "input", settings.max_inputs)
         if body.dimensions is not None and not 1 <= body.dimensions <= engine.dimension:
             raise bad_request(f"'dimensions' must be between 1 and {engine.dimension}", "dimensions")
-        vectors, usage = await embed(texts, "/v1/embeddings", "input", truncate=True)
+        vectors, usage = await embed(request, texts, "/v1/embeddings", "input", truncate=True)
         if body.dimensions is not None:
             vectors = vectors[:, :body.dimensions]
         if settings.normalize:
@@ -201,7 +334,7 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         else:
             encoded = [v.tolist() for v in vectors.astype(np.float32)]
         data = [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(encoded)]
-        return JSONResponse({"object": "list", "data": data, "model": engine.name, "usage": usage})
+        return await json_response({"object": "list", "data": data, "model": engine.name, "usage": usage}, len(data))
 
     for path in ("/v1/embeddings", "/embeddings"):
         app.post(path, response_model=s.EmbeddingsResponse, responses=ERRORS, tags=["OpenAI"],
@@ -214,19 +347,26 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
 
     # ------------------------------------------------------------------ TEI
 
-    @app.post("/embed", response_model=list[list[float]], responses=ERRORS, tags=["TEI"],
-              summary="Embeddings (text-embeddings-inference shape)")
-    async def tei_embed(body: s.TEIEmbedRequest):
+    async def tei_embed(request: Request, body: bodies.tei_embed):
         texts = texts_of(body.inputs, "inputs", settings.max_inputs)
-        vectors, _ = await embed(texts, "/embed", "inputs", truncate=body.truncate)
+        vectors, _ = await embed(request, texts, "/embed", "inputs", truncate=body.truncate,
+                                 keep_end=body.truncation_direction.lower() == "left")
         vectors = l2_normalise(vectors) if body.normalize else vectors
-        return JSONResponse([v.tolist() for v in vectors])
+        return await json_response([v.tolist() for v in vectors], len(vectors))
+
+    for path in ("/embed", "/"):
+        app.post(path, response_model=list[list[float]], responses=TEI_ERRORS, tags=["TEI"],
+                 summary="Embeddings (text-embeddings-inference shape)")(tei_embed)
 
     @app.get("/info", response_model=s.Info, responses=ERRORS, tags=["TEI"])
     async def info():
-        return {"model_id": engine.name, "model_dtype": "int8" if "qint8" in (settings.onnx_file or "") else "float32", "model_type": {"embedding": {"pooling": engine.embedder.metadata.get("pooling", "mean")}},
+        return {"model_id": engine.name, "model_sha": None,
+                "model_dtype": "int8" if "qint8" in (settings.onnx_file or "") else "float32",
+                "model_type": {"embedding": {"pooling": engine.embedder.metadata.get("pooling", "mean")}},
                 "max_input_length": engine.max_tokens, "max_batch_tokens": settings.max_batch_tokens,
-                "max_client_batch_size": settings.max_inputs, "max_concurrent_requests": settings.max_queue,
+                "max_batch_requests": settings.max_batch_texts, "max_client_batch_size": settings.max_inputs,
+                "max_concurrent_requests": settings.max_queue, "auto_truncate": False, "tokenization_workers": 1,
+                "sha": None, "docker_label": None,
                 "max_map_inputs": settings.max_map_inputs,
                 "version": __version__, "backend": engine.backend, "dimension": engine.dimension,
                 "normalize": settings.normalize, "va_head": engine.va_head is not None, "base_model": engine.base_name}
@@ -235,6 +375,9 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
 
     @app.get("/health", response_model=s.Health, responses=ERRORS, tags=["operations"])
     async def health():
+        if not batcher.healthy:
+            return JSONResponse(error_body(f"unhealthy: the batching worker stopped ({batcher.failure}); restart "
+                                           "the server", "server_error", None, "unhealthy"), status_code=503)
         return {"status": "ok"}
 
     @app.get("/metrics", tags=["operations"], response_class=Response,
@@ -249,16 +392,17 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
     # ------------------------------------------------------------------ affect and the explorer's routes
 
     @app.post("/v1/affect", response_model=s.AffectResponse, responses=ERRORS, tags=["affect"])
-    async def affect(body: s.AffectRequest):
+    async def affect(request: Request, body: bodies.affect):
         require_head()
         texts = texts_of(body.input, "input", settings.max_inputs)
-        vectors, usage = await embed(texts, "/v1/affect", "input", truncate=True)
+        vectors, usage = await embed(request, texts, "/v1/affect", "input", truncate=True)
         va = predict_va(vectors)
         near = emotions.nearest(va, body.top_k)
         data = [{"index": i, "valence": float(v), "arousal": float(a),
                  "nearest": [{"word": w, "valence": wv, "arousal": wa, "distance": d} for w, wv, wa, d in near[i]]}
                 for i, (v, a) in enumerate(va)]
-        return JSONResponse({"object": "list", "data": data, "model": engine.name, "scale": SCALE, "usage": usage})
+        return await json_response({"object": "list", "data": data, "model": engine.name, "scale": SCALE,
+                                    "usage": usage}, len(data))
 
     @app.get("/v1/affect/words", response_model=s.EmotionWordsResponse, responses=ERRORS, tags=["affect"])
     async def affect_words():
@@ -267,13 +411,15 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                           for w, c in zip(emotions.words, emotions.coordinates)], "method": METHOD, "scale": SCALE}
 
     @app.post("/v1/compare", response_model=s.CompareResponse, responses=ERRORS, tags=["explorer"])
-    async def compare(body: s.CompareRequest):
+    async def compare(request: Request, body: bodies.compare):
         texts = texts_of(body.input, "input", MAX_COMPARE_INPUTS)
         if len(texts) < 2:
             raise bad_request("'input' needs at least two texts to compare", "input", "too_few_inputs")
-        vectors, _ = await embed(texts, "/v1/compare", "input", truncate=True)
+        vectors, _ = await embed(request, texts, "/v1/compare", "input", truncate=True)
         ours = cosine_matrix(vectors)
-        base = cosine_matrix(await batcher.run_in_worker(engine.base_forward, texts)) if engine.base else None
+        # the base encoder runs on the model's single worker thread: never beside a forward pass
+        base = (cosine_matrix(await model_work(request, batcher.run_in_worker(engine.base_forward, texts)))
+                if engine.base else None)
         pairs = [{"a": i, "b": j, "model": float(ours[i, j]), "base": None if base is None else float(base[i, j]),
                   "model_z": standardised(float(ours[i, j]), model_reference),
                   "base_z": None if base is None else standardised(float(base[i, j]), base_reference)}
@@ -284,22 +430,26 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                 "reference": {"texts": len(reference), "frame": FRAME, "model_mean": model_reference[0],
                               "model_std": model_reference[1], "base_mean": base_mean, "base_std": base_std}}
 
+    async def project(unit: np.ndarray, method: str):
+        async with projecting:
+            return await asyncio.get_running_loop().run_in_executor(projector, project_2d, unit, method)
+
     @app.post("/v1/map", response_model=s.MapResponse, responses=ERRORS, tags=["explorer"])
-    async def map_texts(body: s.MapRequest):
+    async def map_texts(request: Request, body: bodies.map):
         texts = texts_of(body.input, "input", settings.max_map_inputs)
-        vectors, usage = await embed(texts, "/v1/map", "input", truncate=True)
+        vectors, usage = await embed(request, texts, "/v1/map", "input", truncate=True)
         unit = l2_normalise(vectors)
-        method, points = await run_in_threadpool(project_2d, unit, body.method)
+        method, points = await model_work(request, project(unit, body.method))
         va = predict_va(vectors) if engine.va_head is not None else None
-        return JSONResponse({
+        return await json_response({
             "model": engine.name, "method": method, "points": points.round(5).tolist(),
             "valence": None if va is None else va[:, 0].round(5).tolist(),
             "arousal": None if va is None else va[:, 1].round(5).tolist(), "dimension": engine.dimension,
-            "embeddings": base64.b64encode(unit.astype("<f4").tobytes()).decode("ascii"), "usage": usage})
+            "embeddings": base64.b64encode(unit.astype("<f4").tobytes()).decode("ascii"), "usage": usage}, len(texts))
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def explorer():
-        return HTMLResponse(page)
+        return HTMLResponse(page, headers=page_headers)
 
     return app
 

@@ -21,6 +21,11 @@ from carl.errors import ModelError
 from carl.serving.settings import ServeSettings
 
 log = logging.getLogger("carl.serving")
+CHARS_PER_TOKEN_READ = 32
+"""A text is cut to the model's maximum tokens x this many characters before it is tokenised: a fast
+tokenizer encodes the whole string before truncating (~400 bytes of memory per character of a
+100,000-character text), while the model reads only its first ``max_tokens`` tokens, which take far
+fewer characters than this in any natural text."""
 
 
 @dataclass(frozen=True)
@@ -52,14 +57,10 @@ class Engine:
         self.tokenizer = copy.deepcopy(embedder.tokenizer)
         self._tokenizer_lock = threading.Lock()
         self.max_tokens = int(embedder.max_seq_length)
+        self.max_chars_read = self.max_tokens * CHARS_PER_TOKEN_READ
         self.dimension = int(embedder.dimension)
         self.backend = embedder.backend
-        default_name = folder.name if folder is not None else settings.model
-        if folder is not None and folder.name in ("model", "last-model") and folder.parent.name:
-            default_name = f"{folder.parent.name}/{folder.name}"  # runs/main/model -> "main/model"
-        if not pathlib.Path(settings.model).exists():
-            default_name = settings.model  # an alias such as "minilm" names the model better than its folder
-        self.name = settings.served_model_name or default_name
+        self.name = settings.served_model_name or display_name(settings.model, folder)
         self.created = int(folder.stat().st_mtime) if folder is not None else int(time.time())
 
     @classmethod
@@ -87,7 +88,7 @@ class Engine:
             raise ModelError(f"{folder / HEAD_FILE} expects embeddings of dimension {va_head.dim}, the model "
                              f"gives {embedder.dimension}; refit it with `python -m carl.va_head {folder}`")
         base, base_name, note = cls._load_base(settings, embedder)
-        return cls(settings, embedder, folder, va_head, base, base_name, note)
+        return cls(settings, embedder, folder, va_head, base, base_name and display_name(base_name), note)
 
     @staticmethod
     def _load_base(settings: ServeSettings, embedder):
@@ -113,41 +114,54 @@ class Engine:
             if explicit:
                 raise ModelError(f"--base-model {name}: cannot load it ({exc})") from None
             log.warning("base model %s not loadable, comparison disabled: %s", name, exc)
-            return None, str(name), f"base model {name} could not be loaded here ({type(exc).__name__})"
+            return None, str(name), (f"base model {display_name(str(name))} could not be loaded here "
+                                     f"({type(exc).__name__})")
 
     # ---------------------------------------------------------------- tokens
 
     def measure(self, texts: Sequence[str]) -> Measured:
-        """Real token counts from the model's tokenizer (special tokens included), as the model sees them."""
+        """Real token counts from the model's tokenizer (special tokens included), as the model sees them.
+
+        Tokenised with truncation at the model's maximum + 1 (enough to know a text was cut), so a long
+        text costs no more than the model will read of it."""
         with self._tokenizer_lock:
-            ids = self.tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
+            ids = self.tokenizer(self.cut(texts), add_special_tokens=True, truncation=True,
+                                 max_length=self.max_tokens + 1, return_attention_mask=False,
+                                 return_token_type_ids=False, verbose=False)["input_ids"]
         lengths = [len(x) for x in ids]
         return Measured([min(n, self.max_tokens) for n in lengths],
                         [i for i, n in enumerate(lengths) if n > self.max_tokens])
 
+    def cut(self, texts: Sequence[str]) -> list[str]:
+        """Each text cut to the characters the model can read (see CHARS_PER_TOKEN_READ)."""
+        return [t if len(t) <= self.max_chars_read else t[:self.max_chars_read] for t in texts]
+
+    def keep_ends(self, texts: Sequence[str], over: Sequence[int]) -> list[str]:
+        """``texts`` with each of ``over`` cut to its last tokens (as many as the model takes with its special
+        tokens): TEI's truncation_direction "left"."""
+        keep = self.max_tokens - self.tokenizer.num_special_tokens_to_add()
+        out = [t if len(t) <= self.max_chars_read else t[-self.max_chars_read:] for t in texts]
+        with self._tokenizer_lock:
+            for i in over:
+                offsets = self.tokenizer(out[i], add_special_tokens=False, return_offsets_mapping=True,
+                                         verbose=False)["offset_mapping"]
+                if len(offsets) > keep:
+                    out[i] = out[i][offsets[-keep][0]:]
+        return out
+
     # ---------------------------------------------------------------- forward passes
 
     def plan_chunks(self, tokens: Sequence[int]) -> list[list[int]]:
-        """Split texts (by index) into forward passes of at most ``max_batch_tokens`` padded tokens
-        (texts x the longest among them) and ``max_batch_texts`` texts, longest first so that
-        each pass pads little."""
-        order = sorted(range(len(tokens)), key=lambda i: -tokens[i])
-        chunks: list[list[int]] = []
-        current: list[int] = []
-        for i in order:
-            longest = tokens[current[0]] if current else tokens[i]
-            if current and ((len(current) + 1) * longest > self.settings.max_batch_tokens
-                            or len(current) >= self.settings.max_batch_texts):
-                chunks.append(current)
-                current = []
-            current.append(i)
-        if current:
-            chunks.append(current)
-        return chunks
+        """Texts (by index) in forward passes of at most ``max_batch_tokens`` padded tokens and
+        ``max_batch_texts`` texts, as the batcher splits requests."""
+        from carl.serving.batching import split_into_parts
+
+        return split_into_parts(tokens, self.settings.max_batch_texts, self.settings.max_batch_tokens)
 
     def forward(self, texts: Sequence[str], tokens: Sequence[int]) -> np.ndarray:
         """(N, H) float32 embeddings, not normalised (routes normalise as asked)."""
         out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        texts = self.cut(texts)
         for chunk in self.plan_chunks(tokens):
             out[chunk] = self.embedder.encode([texts[i] for i in chunk], batch_size=len(chunk))
         return out
@@ -156,6 +170,18 @@ class Engine:
         if self.base is None:
             raise ModelError("no base model loaded")
         return self.base.encode(list(texts), batch_size=32)
+
+
+def display_name(model: str, folder: pathlib.Path | None = None) -> str:
+    """What the API calls a model: an alias as given ("minilm"), a folder by its name, never by its
+    absolute path ("runs/main/model" -> "main/model": a folder called model says little alone)."""
+    path = pathlib.Path(model)
+    if not path.exists() and not path.is_absolute():
+        return model  # an alias such as "minilm" names the model better than the cache folder it resolves to
+    folder = folder if folder is not None else path
+    if folder.name in ("model", "last-model") and folder.parent.name:
+        return f"{folder.parent.name}/{folder.name}"
+    return folder.name
 
 
 def l2_normalise(x: np.ndarray) -> np.ndarray:

@@ -54,8 +54,19 @@ class QueueFullError(APIError):
 
 
 class ShuttingDownError(APIError):
-    def __init__(self):
-        super().__init__(503, "the server is shutting down", type="server_error", code="shutting_down")
+    """503: the server is stopping, or its batching worker died (then ``/health`` says so too)."""
+
+    def __init__(self, message: str = "the server is shutting down"):
+        super().__init__(503, message, type="server_error",
+                         code="shutting_down" if message == "the server is shutting down" else "unavailable")
+
+
+class RequestTimeoutError(APIError):
+    """504: the request was not answered within ``--request-timeout``; its work not yet started is dropped."""
+
+    def __init__(self, timeout_s: float | None):
+        super().__init__(504, f"the request was not answered within {timeout_s:g} s (--request-timeout); send fewer "
+                              "texts per request or retry later", type="server_error", code="request_timeout")
 
 
 _UNION_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
@@ -73,10 +84,20 @@ def _location(loc: tuple | list) -> str | None:
     return text or None
 
 
-def validation_error(errors: list[dict]) -> APIError:
-    """FastAPI's RequestValidationError -> one message naming every bad field, param = the first."""
+SHOWN_ERRORS = 5
+
+
+def validation_error(errors: list[dict], status: int = 400) -> APIError:
+    """FastAPI's RequestValidationError -> one short message naming the first few bad fields (then "and N
+    more"), param = the first. A list over its length limit is a 413 ``too_many_inputs``."""
+    for err in errors:
+        if err.get("type") == "too_many_inputs":
+            ctx = err.get("ctx") or {}
+            param = _location(err.get("loc", ()))
+            return APIError(413, f"{ctx.get('count')} texts in '{param}'; at most {ctx.get('limit')} per request",
+                            param=param, code="too_many_inputs")
     by_param: dict[str | None, list[str]] = {}
-    for err in errors[:10]:
+    for err in errors[:SHOWN_ERRORS]:
         msg = str(err.get("msg", "invalid value"))
         if err.get("type") == "json_invalid":
             msg = "the request body is not valid JSON"
@@ -84,5 +105,5 @@ def validation_error(errors: list[dict]) -> APIError:
     # one union field fails once per member ("should be a valid string", "... a valid list"): join with "or"
     messages = [f"{param}: {' or '.join(dict.fromkeys(msgs))}" if param else " or ".join(dict.fromkeys(msgs))
                 for param, msgs in by_param.items()]
-    more = f" (and {len(errors) - 10} more)" if len(errors) > 10 else ""
-    return APIError(422, "; ".join(messages) + more, param=next(iter(by_param)), code="invalid_request")
+    more = f" (and {len(errors) - SHOWN_ERRORS} more)" if len(errors) > SHOWN_ERRORS else ""
+    return APIError(status, "; ".join(messages) + more, param=next(iter(by_param)), code="invalid_request")

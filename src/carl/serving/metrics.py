@@ -22,6 +22,10 @@ class Metrics:
         self.truncated = Counter("carl_truncated_texts", "Texts cut to the model's maximum length", registry=r)
         self.rejected = Counter("carl_rejected_requests", "Requests refused before any work", ["reason"], registry=r)
         self.queue_depth = Gauge("carl_queue_depth", "Requests waiting for a forward pass", registry=r)
+        self.queue_tokens = Gauge("carl_queue_tokens", "Tokens of request parts waiting for a forward pass", registry=r)
+        self.dropped = Counter("carl_dropped_parts", "Request parts dropped before their forward pass: the client "
+                                                     "went away (cancelled), deadline passed (timeout), or the "
+                                                     "request failed", ["reason"], registry=r)
         self.queue_wait = Histogram("carl_queue_wait_seconds", "Time a request waited for its forward pass",
                                     buckets=LATENCY_BUCKETS, registry=r)
         self.batch_texts = Histogram("carl_batch_texts", "Texts per gathered batch", buckets=SIZE_BUCKETS, registry=r)

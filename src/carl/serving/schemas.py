@@ -8,11 +8,37 @@ what depends on the model (dimensions, lengths, counts) is checked by the route,
 
 from __future__ import annotations
 
-from typing import List, Literal, Optional, Union
+from types import SimpleNamespace
+from typing import Annotated, List, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic_core import PydanticCustomError
 
-TextOrTexts = Union[str, List[str]]
+TOO_MANY_INPUTS = "too_many_inputs"
+
+
+def _at_most(limit: int):
+    def check(value):
+        # Before pydantic looks at a single item: a long list of wrong-typed items would otherwise cost one
+        # error object per item (hundreds of MB for a body of a few hundred KB).
+        if isinstance(value, (list, tuple)) and len(value) > limit:
+            raise PydanticCustomError(TOO_MANY_INPUTS, "{count} texts; at most {limit} per request",
+                                      {"count": len(value), "limit": limit})
+        return value
+    return check
+
+
+def text_list(limit: int):
+    """A list of at most ``limit`` texts, counted before any item is validated; the first wrong item
+    ends validation (``fail_fast``), so a refused list costs a few error objects, not one per item."""
+    return Annotated[List[str], Field(max_length=limit, fail_fast=True), BeforeValidator(_at_most(limit))]
+
+
+def text_or_texts(limit: int):
+    return Union[str, text_list(limit)]
+
+
+TextOrTexts = text_or_texts(2048)
 
 
 class ErrorDetail(BaseModel):
@@ -26,6 +52,13 @@ class ErrorResponse(BaseModel):
     """Every error, whatever the route: OpenAI's nested shape."""
 
     error: ErrorDetail
+
+
+class TEIErrorResponse(BaseModel):
+    """Errors of TEI's routes (POST /embed, POST /), in TEI's shape."""
+
+    error: str
+    error_type: str
 
 
 class EmbeddingsRequest(BaseModel):
@@ -64,6 +97,8 @@ class TEIEmbedRequest(BaseModel):
     inputs: TextOrTexts
     normalize: bool = True
     truncate: bool = Field(False, description="As in TEI: false answers 413 for a text longer than the maximum.")
+    truncation_direction: Literal["left", "right", "Left", "Right"] = Field(
+        "right", description="As in TEI: which end of a text longer than the maximum is cut ('left' keeps the end).")
 
 
 class ModelCard(BaseModel):
@@ -82,12 +117,18 @@ class Info(BaseModel):
     """TEI's /info fields, plus carl's (backend, V-A head, base model)."""
 
     model_id: str
+    model_sha: Optional[str] = None
     model_dtype: str
     model_type: dict
     max_input_length: int
     max_batch_tokens: int
+    max_batch_requests: Optional[int] = None
     max_client_batch_size: int
     max_concurrent_requests: int
+    auto_truncate: bool = False
+    tokenization_workers: Optional[int] = None
+    sha: Optional[str] = None
+    docker_label: Optional[str] = None
     max_map_inputs: int
     version: str
     backend: str
@@ -142,7 +183,7 @@ class EmotionWordsResponse(BaseModel):
 class CompareRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    input: List[str] = Field(description="Two or more texts; every pair is compared.")
+    input: text_list(32) = Field(description="Two or more texts; every pair is compared.")
 
 
 class PairSimilarity(BaseModel):
@@ -174,7 +215,7 @@ class CompareResponse(BaseModel):
 class MapRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    input: List[str]
+    input: text_list(5000)
     method: Literal["auto", "pca", "umap"] = "auto"
 
 
@@ -187,3 +228,18 @@ class MapResponse(BaseModel):
     dimension: int
     embeddings: str = Field(description="Row-major (N, dimension) little-endian float32, L2-normalised, base64.")
     usage: Usage
+
+
+def request_models(*, max_inputs: int, max_map_inputs: int, max_compare_inputs: int) -> SimpleNamespace:
+    """The request bodies with this server's list limits in the schema (and in its OpenAPI document)."""
+    described = Field(description="A text or a list of texts (token arrays are not accepted).")
+    return SimpleNamespace(
+        embeddings=create_model("EmbeddingsRequest", __base__=EmbeddingsRequest,
+                                input=(text_or_texts(max_inputs), described)),
+        tei_embed=create_model("TEIEmbedRequest", __base__=TEIEmbedRequest, inputs=(text_or_texts(max_inputs), ...)),
+        affect=create_model("AffectRequest", __base__=AffectRequest, input=(text_or_texts(max_inputs), ...)),
+        compare=create_model("CompareRequest", __base__=CompareRequest,
+                             input=(text_list(max_compare_inputs), Field(description="Two or more texts; every pair "
+                                                                                 "is compared."))),
+        map=create_model("MapRequest", __base__=MapRequest, input=(text_list(max_map_inputs), ...)),
+    )

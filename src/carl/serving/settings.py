@@ -42,7 +42,22 @@ class ServeSettings:
     """How long the first waiting request may wait for others to join its forward pass."""
     max_queue: int = 256
     """Requests waiting for a forward pass; one more is answered 429."""
+    max_queue_tokens: int = 262_144
+    """Tokens of requests waiting for a forward pass (a running total); a request that would pass it -> 429."""
+    request_timeout_s: float = 300.0
+    """A request not answered within this many seconds gets 504; its work not yet started is dropped."""
     threads: int | None = None
+    max_body_bytes: int = 4 * 1024 * 1024
+    """Bytes of one request body, counted as they arrive (chunked uploads too); more -> 413."""
+    limit_concurrency: int = 512
+    """Open connections plus requests in progress (uvicorn's limit); more -> 503 from uvicorn."""
+    timeout_keep_alive_s: int = 5
+    """An idle keep-alive connection is closed after this many seconds (uvicorn's)."""
+    timeout_headers_s: float = 10.0
+    """A connection must send a request's complete headers within this many seconds (slow-loris)."""
+    allowed_hosts: tuple[str, ...] | None = None
+    """Host header names answered (any port); None: any. ``carl serve`` bound to a loopback address
+    answers only loopback names unless told otherwise (DNS rebinding)."""
 
     def validate(self) -> "ServeSettings":
         checks = [
@@ -55,9 +70,17 @@ class ServeSettings:
             (self.max_batch_texts >= 1, "--max-batch-texts", "must be at least 1"),
             (0 <= self.max_wait_ms <= 60_000, "--max-wait-ms", "must be between 0 and 60000"),
             (self.max_queue >= 1, "--max-queue", "must be at least 1"),
+            (self.max_queue_tokens >= 1, "--max-queue-tokens", "must be at least 1"),
+            (self.request_timeout_s > 0, "--request-timeout", "must be more than 0 seconds"),
             (self.api_key is None or len(self.api_key) > 0, "--api-key", "must not be empty"),
+            (self.api_key is None or all("!" <= c <= "~" for c in self.api_key), "--api-key",
+             "must be printable ASCII without spaces (letters, digits, punctuation): it travels in an HTTP header"),
             (self.onnx_file is None or self.backend == "onnx", "--onnx-file", "only applies with --backend onnx"),
             (self.threads is None or self.threads >= 1, "--threads", "must be at least 1"),
+            (self.max_body_bytes >= 1024, "--max-body-bytes", "must be at least 1024"),
+            (self.limit_concurrency >= 1, "--limit-concurrency", "must be at least 1"),
+            (self.timeout_keep_alive_s >= 1, "--timeout-keep-alive", "must be at least 1 second"),
+            (self.timeout_headers_s > 0, "--timeout-headers", "must be more than 0 seconds"),
         ]
         for ok, option, problem in checks:
             if not ok:

@@ -259,9 +259,32 @@ function showTooltip(event) {
   tip.hidden = false;
 }
 
+// Short texts across the circumplex, for a first map in one click.
+const SAMPLE_TEXTS = [
+  "We won the championship and everyone is cheering!", "I finally got the job, I can't stop smiling.",
+  "What a wonderful surprise party, thank you all!", "The concert tonight was absolutely electric.",
+  "A quiet Sunday morning with coffee and a good book.", "I feel calm and rested after the long walk.",
+  "Everything went fine today, nothing special.", "The sunset over the lake was so peaceful.",
+  "I miss my grandmother more than I can say.", "Another rainy day alone in this empty flat.",
+  "I failed the exam again and I feel hopeless.", "Nobody called on my birthday.",
+  "I am furious that they cancelled without telling us.", "That driver nearly hit me, I'm shaking with anger.",
+  "I'm terrified about the test results tomorrow.", "My heart is racing, I think someone is outside.",
+  "The meeting is moved to 3 pm on Thursday.", "The report has twelve pages and two tables.",
+  "I'm so bored, nothing ever happens here.", "Wow, I did not expect that ending at all!",
+];
+
 async function mapTexts(event) {
   event.preventDefault();
   const texts = lines($("map-input").value);
+  $("map-status").classList.remove("hint");
+  if (texts.length === 0) {  // checked here: an empty request would only come back as an HTTP 400
+    showError(null);
+    $("map-status").textContent = "Nothing to map yet: paste texts above, one per line, or upload a .txt file" +
+      " — or click “Map sample texts” to see " + SAMPLE_TEXTS.length + " examples.";
+    $("map-status").classList.add("hint");
+    $("map-sample").focus();
+    return;
+  }
   await guarded(event.submitter, async () => {
     $("map-status").textContent = "Embedding " + texts.length + " texts…";
     let answer;
@@ -282,6 +305,13 @@ function csvCell(value) {
   return /[",\n\r]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
 }
 
+// A text cell that a spreadsheet would read as a formula (= + - @, or a leading tab / CR) gets a
+// leading apostrophe: OWASP's advice against CSV injection.
+function csvText(value) {
+  const s = String(value);
+  return csvCell(/^[=+\-@\t\r]/.test(s) ? "'" + s : s);
+}
+
 function downloadCsv() {
   const m = state.map;
   if (!m) return;
@@ -290,7 +320,7 @@ function downloadCsv() {
   for (let c = 0; c < d; c++) header.push("e" + c);
   const rows = [header.join(",")];
   m.texts.forEach((t, i) => {
-    const row = [csvCell(t), m.valence ? m.valence[i] : "", m.arousal ? m.arousal[i] : "", m.points[i][0], m.points[i][1]];
+    const row = [csvText(t), m.valence ? m.valence[i] : "", m.arousal ? m.arousal[i] : "", m.points[i][0], m.points[i][1]];
     for (let c = 0; c < d; c++) row.push(m.embeddings[i * d + c].toPrecision(7));
     rows.push(row.join(","));
   });
@@ -299,6 +329,23 @@ function downloadCsv() {
   a.href = url; a.download = "carl-embeddings.csv";
   document.body.appendChild(a); a.click(); a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+function mapSamples() {
+  $("map-input").value = SAMPLE_TEXTS.join("\n");
+  $("map-form").requestSubmit();
+}
+
+async function downloadOpenApi(event) {
+  event.preventDefault();
+  await guarded(null, async () => {
+    const spec = await api("/openapi.json");
+    const url = URL.createObjectURL(new Blob([JSON.stringify(spec, null, 2)], { type: "application/json" }));
+    const a = document.createElement("a");
+    a.href = url; a.download = "carl-openapi.json";
+    document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  });
 }
 
 function readFile(event) {
@@ -314,6 +361,8 @@ function readFile(event) {
 
 async function start() {
   $("key-form").hidden = !API_KEY_REQUIRED;
+  $("api-docs").hidden = API_KEY_REQUIRED;
+  $("api-docs-keyed").hidden = !API_KEY_REQUIRED;
   $("api-key").value = apiKey();
   try {
     state.info = await api("/info");
@@ -335,6 +384,8 @@ $("compare-form").addEventListener("submit", compare);
 $("map-form").addEventListener("submit", mapTexts);
 $("map-file").addEventListener("change", readFile);
 $("download").addEventListener("click", downloadCsv);
+$("map-sample").addEventListener("click", mapSamples);
+$("openapi-download").addEventListener("click", downloadOpenApi);
 $("map-plot").addEventListener("mousemove", showTooltip);
 $("map-plot").addEventListener("mouseleave", () => { $("tooltip").hidden = true; });
 $("map-plot").addEventListener("click", (e) => { const c = e.target.closest(".pt"); if (c) select(Number(c.dataset.index)); });

@@ -148,7 +148,11 @@ def test_run_trains_then_prints_carl_beside_the_frozen_encoder(tiny_encoder, dat
     assert "| emobank | pearson_mean |" in done.stdout and "| facebook-va | pearson_mean |" in done.stdout
     report = json.loads((tmp_path / "main" / "comparison.json").read_text())
     names = [run["name"] for run in report["runs"]]
-    assert names == [f"frozen {tiny_encoder}", "CARL (carl-plus-queue)"]  # the main job's recipe by default
+    from carl.portable import portable_text
+
+    # the main job's recipe by default; reports name paths portably (no machine path: carl.portable)
+    assert names == [portable_text(f"frozen {tiny_encoder}", cwd=tmp_path), "CARL (carl-plus-queue)"]
+    assert str(tiny_encoder) not in json.dumps(report)
     trained = yaml.safe_load((tmp_path / "main" / "config.yaml").read_text())
     assert trained["mccl"]["queue_size"] == 256 and trained["ptd"]["enabled"] is False
     for run in report["runs"]:

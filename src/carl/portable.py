@@ -54,11 +54,12 @@ def portable_text(text: str, cwd: pathlib.Path | None = None,
 
 
 def portable(obj, cwd: pathlib.Path | None = None):
-    """``obj`` (JSON-like: mappings, lists, strings) with :func:`portable_text` applied to every string."""
+    """``obj`` (JSON-like: mappings, lists, strings) with :func:`portable_text` applied to every string,
+    mapping keys included."""
     if isinstance(obj, str):
         return portable_text(obj, cwd) if "/" in obj else obj
     if isinstance(obj, Mapping):
-        return {k: portable(v, cwd) for k, v in obj.items()}
+        return {portable(k, cwd): portable(v, cwd) for k, v in obj.items()}  # keys too: runs are keyed by name
     if isinstance(obj, (list, tuple)):
         return [portable(v, cwd) for v in obj]
     return obj

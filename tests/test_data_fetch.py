@@ -148,4 +148,4 @@ def test_every_fetchable_file_has_a_checksum_and_an_https_url():
             assert set(info.sha256) == set(info.files) == set(info.urls), info.name
             assert all(url.startswith("https://") for url in info.urls.values())
     assert {name for name, info in CORPORA.items() if info.fetchable} == {
-        "emobank", "facebook-va", "goemotions", "goemotions-ekman", "goemotions-group", "goemotions-10"}
+        "emobank", "facebook-va", "goemotions", "goemotions-ekman", "goemotions-group", "goemotions-10", "goemotions-single"}

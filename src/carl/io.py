@@ -65,7 +65,8 @@ def _read_delimited(path: pathlib.Path, delimiter: str, column: str) -> list[tup
     return [(line, row[index]) for line, row in body]
 
 
-def _json_text(path: pathlib.Path, line: int, content: str, column: str) -> str:
+def json_line_object(path: pathlib.Path, line: int, content: str, column: str) -> dict:
+    """One JSON-lines row as an object holding ``column``; a DataError naming file and line otherwise."""
     if not content.strip():
         raise DataError("empty line", path=path, line=line, fix="remove the line or give it a JSON object")
     try:
@@ -81,6 +82,11 @@ def _json_text(path: pathlib.Path, line: int, content: str, column: str) -> str:
     if column not in obj:
         raise DataError(missing_columns_message([column], list(obj), "this line has"), path=path, line=line,
                         fix="name the text field with --text-column")
+    return obj
+
+
+def _json_text(path: pathlib.Path, line: int, content: str, column: str) -> str:
+    obj = json_line_object(path, line, content, column)
     if not isinstance(obj[column], str):
         raise DataError(f"field {column!r} is not a string", path=path, line=line,
                         fix="the text must be a JSON string")

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from carl.data.tables import ON_BAD_ROW
 from carl.data.textio import _wrong_delimiter, field_count_problem, missing_columns_message
+from carl.io import json_line_object
 from carl.errors import ConfigError, DataError
 
 TEXT_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl")
@@ -254,23 +255,7 @@ class Source:
                 yield number, None, err, {}
 
     def _json_object(self, content: str, line: int) -> dict:
-        path, column = self.path, self.text_column
-        if not content.strip():
-            raise DataError("empty line", path=path, line=line, fix="remove the line or give it a JSON object")
-        try:
-            obj = json.loads(content)
-        except RecursionError:
-            raise DataError("JSON nested too deeply", path=path, line=line) from None
-        except ValueError as exc:
-            raise DataError(f"not valid JSON ({getattr(exc, 'msg', exc)})", path=path, line=line,
-                            fix="each line must be one JSON object") from None
-        if not isinstance(obj, dict):
-            raise DataError(f"each line must be a JSON object, got {type(obj).__name__}", path=path, line=line,
-                            fix='write the line as {"text": ...}')
-        if column not in obj:
-            raise DataError(missing_columns_message([column], list(obj), "this line has"), path=path, line=line,
-                            fix="name the text field with --text-column")
-        return obj
+        return json_line_object(self.path, line, content, self.text_column)
 
     # ---------------------------------------------------------------- chunks
 

@@ -11,15 +11,13 @@ sys.path.insert(0, os.path.dirname(__file__))
 from serve_models import build_tiny_model  # noqa: E402
 
 # Ray is in the dev extra, which CI installs: a missing Ray fails here rather than skipping the engine's test.
-import ray  # noqa: E402,F401
+import ray  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray (2 CPUs for the actors, 1 for reads and writes) that both jobs below join, as a job
     joins an existing cluster; a job that finds no Ray starts and stops its own."""
-    import ray
-
     ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)
     yield
     ray.shutdown()

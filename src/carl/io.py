@@ -134,6 +134,17 @@ def check_output(path: pathlib.Path, suffixes: Sequence[str] = EMBEDDING_SUFFIXE
                           fix=f"give a file name, e.g. embeddings{suffixes[0]}")
 
 
+def check_finite(vectors: np.ndarray, where: str) -> None:
+    """Refuse embeddings with a NaN or inf: ``where`` (with ``{}`` for the 1-based row numbers) says
+    which texts and what was not written."""
+    finite = np.isfinite(vectors).all(axis=1)
+    if not finite.all():
+        rows = (np.flatnonzero(~finite) + 1).tolist()
+        shown = where.replace("{}", str(rows[:10]))
+        raise ModelError(f"the model gave non-finite (NaN/inf) embeddings for {len(rows)} text(s), {shown}. "
+                         "The model weights are probably corrupted or diverged in training: re-export or retrain it")
+
+
 def write_embeddings(path: pathlib.Path, texts: Sequence[str], vectors: np.ndarray) -> None:
     """.npy: the (N, H) float32 matrix in input order; .jsonl: one {"text", "embedding"} per line.
 
@@ -143,12 +154,7 @@ def write_embeddings(path: pathlib.Path, texts: Sequence[str], vectors: np.ndarr
     vectors = np.asarray(vectors)
     if vectors.ndim != 2 or len(vectors) != len(texts):
         raise ModelError(f"got embeddings of shape {vectors.shape} for {len(texts)} texts; nothing was written")
-    finite = np.isfinite(vectors).all(axis=1)
-    if not finite.all():
-        rows = (np.flatnonzero(~finite) + 1).tolist()
-        raise ModelError(f"the model gave non-finite (NaN/inf) embeddings for {len(rows)} text(s), input "
-                         f"number(s) {rows[:10]}; nothing was written to {path}. The model weights are probably "
-                         "corrupted or diverged in training: re-export or retrain it")
+    check_finite(vectors, "input number(s) {}; nothing was written to " + str(path))
     if pathlib.Path(path).suffix.lower() == ".npy":
         atomic_write(path, lambda tmp: np.save(tmp, vectors.astype(np.float32)))
     else:

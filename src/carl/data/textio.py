@@ -92,12 +92,7 @@ def delimited_rows(path: Path, delimiter: str) -> tuple[list[str], list[tuple[in
             rows.append((start, row))
             start = reader.line_num + 1
     except csv.Error as err:
-        if "field larger than field limit" in str(err):
-            fix = ("a field runs on for over 128 KiB: usually an opening quote that is never closed; "
-                   "otherwise shorten that text")
-        else:
-            fix = "check the quoting of this row (a quote inside a quoted field is written twice)"
-        raise DataError(f"malformed CSV ({err})", path=path, line=start, fix=fix) from None
+        raise malformed_csv(err, path, start) from None
     if not rows:
         raise DataError("the file is empty; a header line was expected", path=path,
                         fix="the first line must name the columns, e.g. text,valence,arousal")
@@ -106,6 +101,16 @@ def delimited_rows(path: Path, delimiter: str) -> tuple[list[str], list[tuple[in
                         fix="the first line must name the columns, e.g. text,valence,arousal")
     _wrong_delimiter(rows[0][1], delimiter, path)
     return rows[0][1], rows[1:]
+
+
+def malformed_csv(err: csv.Error, path: Path, line: int) -> DataError:
+    """The error for a row the csv module cannot parse, with the usual cause as the fix."""
+    if "field larger than field limit" in str(err):
+        fix = ("a field runs on for over 128 KiB: usually an opening quote that is never closed; "
+               "otherwise shorten that text")
+    else:
+        fix = "check the quoting of this row (a quote inside a quoted field is written twice)"
+    return DataError(f"malformed CSV ({err})", path=path, line=line, fix=fix)
 
 
 def field_count_problem(row: list[str], header: list[str]) -> str | None:

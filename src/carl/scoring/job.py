@@ -285,8 +285,16 @@ def run_local(job: ScoreJob) -> Summary:
     finally:
         scorers.close()
         bar.close()
-    summary.rows, summary.skipped = manifest.rows, manifest.skipped
     summary.bad = [b for c in manifest.chunks for b in c.get("bad", [])][:SHOWN_BAD]
+    finish(manifest, job, kind, summary)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def finish(manifest: Manifest, job: ScoreJob, kind: str, summary: Summary) -> None:
+    """The committed chunks become the output (a folder output: its manifest marked complete) and the
+    work folder goes; an input without one usable row writes nothing and says why. Both engines end here."""
+    summary.rows, summary.skipped = manifest.rows, manifest.skipped
     if summary.rows == 0:
         discard_work_dir(manifest.folder, kind)
         first = f" (first: {summary.bad[0]})" if summary.bad else ""
@@ -299,7 +307,6 @@ def run_local(job: ScoreJob) -> Summary:
     else:
         assemble(files, job.output, kind, summary.rows)
         remove_work_dir(manifest.folder)
-    summary.seconds = time.perf_counter() - started
     if summary.skipped:
         log.warning("%s: skipped %d bad row(s) of %d (--on-bad-row skip); first: %s", job.input, summary.skipped,
                     summary.rows + summary.skipped, "; ".join(summary.bad[:3]))
@@ -315,4 +322,4 @@ def run(job: ScoreJob) -> Summary:
     return run_local(job)
 
 
-__all__ = ["ScoreJob", "Summary", "run", "run_local"]
+__all__ = ["ScoreJob", "Summary", "finish", "run", "run_local"]

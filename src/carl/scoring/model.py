@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from carl.errors import ModelError
+from carl.io import check_finite
 
 TASKS = ("embed", "predict-va")
 
@@ -82,12 +82,7 @@ class ChunkScorer:
                 on_batch(len(idx))
         if vectors is None:
             vectors = np.empty((0, self.dimension), dtype=np.float32)
-        finite = np.isfinite(vectors).all(axis=1)
-        if not finite.all():
-            rows = (np.flatnonzero(~finite) + 1).tolist()
-            raise ModelError(f"the model gave non-finite (NaN/inf) embeddings for {len(rows)} text(s) of a chunk, "
-                             f"its text number(s) {rows[:10]}; nothing of that chunk was written. The model weights "
-                             "are probably corrupted or diverged in training: re-export or retrain it")
+        check_finite(vectors, "its text number(s) {} of a chunk; nothing of that chunk was written")
         if self.spec.wants_embedding:
             out["embedding"] = vectors
         if self.head is not None:

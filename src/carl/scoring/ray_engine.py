@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 
 from carl.errors import CarlError, ConfigError, DataError
 from carl.scoring.model import ChunkScorer, ModelSpec
-from carl.scoring.sinks import FOLDER, assemble, output_kind, output_table, remove_work_dir, write_part
+from carl.scoring.sinks import output_kind, output_table, remove_work_dir, write_part
 from carl.scoring.sources import Source, _check_text
 
 log = logging.getLogger(__name__)
@@ -174,15 +174,12 @@ def run_ray(job):
         remove_work_dir(staging)
     summary.seconds = time.perf_counter() - started
     summary.scored_now = summary.rows
-    if summary.skipped:
-        log.warning("%s: skipped %d bad row(s) of %d (--on-bad-row skip); first: %s", job.input, summary.skipped,
-                    summary.rows + summary.skipped, "; ".join(summary.bad[:3]))
     return summary
 
 
 def _collect(staging: pathlib.Path, job, kind: str, summary, source: Source) -> None:
     """Ray's files, in order, into part files without the flag column (and without bad rows), then the output."""
-    from carl.scoring.job import SHOWN_BAD, discard_work_dir, prepare_work_dir
+    from carl.scoring.job import SHOWN_BAD, finish, prepare_work_dir
 
     written = sorted(staging.glob("*.parquet"))
     manifest = prepare_work_dir(job, kind)
@@ -207,16 +204,4 @@ def _collect(staging: pathlib.Path, job, kind: str, summary, source: Source) -> 
                                 "skipped": len(bad)})
         row += len(flags)
     manifest.save()
-    summary.rows, summary.skipped = manifest.rows, manifest.skipped
-    if summary.rows == 0:
-        discard_work_dir(manifest.folder, kind)
-        raise CarlError(f"{job.input}: no usable rows ({summary.skipped} bad); nothing written")
-    from carl.scoring.sinks import part_files
-
-    files = part_files(manifest.folder, len(manifest.chunks))
-    if kind == FOLDER:
-        manifest.complete = True
-        manifest.save()
-    else:
-        assemble(files, job.output, kind, summary.rows)
-        remove_work_dir(manifest.folder)
+    finish(manifest, job, kind, summary)

@@ -21,7 +21,6 @@ Parquet is read with pyarrow record batch by record batch.
 from __future__ import annotations
 
 import csv
-import json
 import pathlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from carl.data.tables import ON_BAD_ROW
-from carl.data.textio import _wrong_delimiter, field_count_problem, missing_columns_message
+from carl.data.textio import _wrong_delimiter, field_count_problem, malformed_csv, missing_columns_message
 from carl.io import json_line_object
 from carl.errors import ConfigError, DataError
 
@@ -225,12 +224,7 @@ class Source:
             except StopIteration:
                 return
             except csv.Error as err:
-                if "field larger than field limit" in str(err):
-                    fix = ("a field runs on for over 128 KiB: usually an opening quote that is never closed; "
-                           "otherwise shorten that text")
-                else:
-                    fix = "check the quoting of this row (a quote inside a quoted field is written twice)"
-                raise DataError(f"malformed CSV ({err})", path=self.path, line=start, fix=fix) from None
+                raise malformed_csv(err, self.path, start) from None
             line, start = start, reader.line_num + 1
             problem = field_count_problem(row, header)
             if problem:

@@ -88,11 +88,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(folder: pathlib.Path, extra: list[str], log: pathlib.Path) -> tuple[subprocess.Popen, str]:
+def start_server(folder: pathlib.Path, extra: list[str], log: pathlib.Path,
+                 source: pathlib.Path | None = None) -> tuple[subprocess.Popen, str]:
+    """``carl serve`` on a free loopback port; ``source``: another checkout's src/ (the server before a change)."""
     import httpx
 
     port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     proc = subprocess.Popen([sys.executable, "-m", "carl.cli", "serve", str(folder), "--port", str(port),
                              "--log-level", "warning", "--affect", "off", "--base-model", "none", *extra],
                             stdout=open(log, "wb"), stderr=subprocess.STDOUT, env=env)
@@ -267,6 +271,20 @@ async def behind_a_big_one(url: str, texts: list[str], max_inputs: int, small_re
             "health_p50_ms": ms(health, 50), "health_max_ms": ms(health, 100)}
 
 
+def latency_rows(after: dict, before: dict | None, small_requests: int) -> list[list]:
+    """The small-behind-maximal table: this server, and the server before the change when it was run."""
+    rows = []
+    for label, r in [("this commit", after)] + ([(f"before ({before['commit']})", before)] if before else []):
+        if label != "this commit":
+            label += f"; maximal request {r['maximal_request_s']} s, status {r['maximal_request_status']}"
+        rows += [[label, "1-text request, idle server", small_requests, r["idle_p50_ms"], r["idle_max_ms"]],
+                 [label, "1-text request, maximal request in flight", r["behind_requests"], r["behind_p50_ms"],
+                  r["behind_max_ms"]],
+                 [label, "GET /health, maximal request in flight", r["behind_requests"], r["health_p50_ms"],
+                  r["health_max_ms"]]]
+    return rows
+
+
 def stop(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     try:
@@ -287,6 +305,9 @@ def main() -> None:
     parser.add_argument("--max-inputs", type=int, default=2048, help="texts of the maximal request (abuse phase)")
     parser.add_argument("--max-body-bytes", type=int, default=4 * 2**20)
     parser.add_argument("--small-requests", type=int, default=20, help="1-text requests behind the maximal one")
+    parser.add_argument("--before", type=pathlib.Path, default=None, metavar="CHECKOUT",
+                        help="a checkout of the server before issue 30 (git worktree add /tmp/carl-before f28a310): "
+                             "the small-behind-maximal phase is run on its server too, for the before/after table")
     args = parser.parse_args()
     if args.quick:
         args.requests, args.concurrencies, args.max_inputs, args.small_requests = 60, "1,8", 64, 5
@@ -321,10 +342,23 @@ def main() -> None:
         latency = asyncio.run(behind_a_big_one(url, texts, args.max_inputs, args.small_requests))
     finally:
         stop(proc)
+    before = None
+    if args.before is not None:
+        # That server has no --max-body-bytes (its body limit was 64 MiB): the maximal request fits.
+        commit = subprocess.run(["git", "-C", str(args.before), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True).stdout.strip() or "unknown"
+        proc, url = start_server(folder, ["--max-inputs", str(args.max_inputs)], log_dir / "serve-load-before.log",
+                                 source=args.before / "src")
+        try:
+            before = {"commit": commit, **asyncio.run(behind_a_big_one(url, texts, args.max_inputs,
+                                                                       args.small_requests))}
+        finally:
+            stop(proc)
     env = _bench.finish_environment(env)
     model_name = folder.name if args.model is not None else "all-MiniLM-L6-v2 exported by carl (256 tokens)"
     payload = {"environment": env, "model": model_name, "texts_source": source, "baseline": base, "phases": phases,
-               "abuse": {"server_args": abuse_args, "memory": memory, "small_behind_maximal": latency}}
+               "abuse": {"server_args": abuse_args, "memory": memory, "small_behind_maximal": latency,
+                         "small_behind_maximal_before": before}}
     rows = [[name, r["concurrency"], r["server_args"][-1] if "--max-queue" in r["server_args"] else "256 (default)",
              r["requests"], r["answered_texts_per_s"], f"{r['vs_st_encode_batch32']:.2f}", r["p50_latency_ms"],
              r["p99_latency_ms"], f"{100 * r['share_429']:.1f} %", r["server_batches"].get("mean_texts_per_pass")]
@@ -345,13 +379,8 @@ def main() -> None:
                            m["growth_mib"], m["growth_per_body_byte"]] for m in memory])
           + f"\n\n## Abuse: a 1-text request behind a maximal one ({latency['maximal_request_texts']} full-length "
             f"texts, {latency['maximal_request_s']} s, status {latency['maximal_request_status']})\n\n"
-          + _bench.table(["", "requests", "p50 ms", "max ms"],
-                         [["1-text request, idle server", args.small_requests, latency["idle_p50_ms"],
-                           latency["idle_max_ms"]],
-                          ["1-text request, maximal request in flight", latency["behind_requests"],
-                           latency["behind_p50_ms"], latency["behind_max_ms"]],
-                          ["GET /health, maximal request in flight", latency["behind_requests"],
-                           latency["health_p50_ms"], latency["health_max_ms"]]]))
+          + _bench.table(["server", "", "requests", "p50 ms", "max ms"], latency_rows(latency, before,
+                                                                                       args.small_requests)))
     json_path, md_path = _bench.write_report(args.out, payload, md)
     print(md)
     print(f"written: {json_path}, {md_path}")

@@ -284,8 +284,11 @@ def write_report(stem: pathlib.Path, payload: dict, markdown: str) -> tuple[path
     stem = pathlib.Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     json_path, md_path = stem.with_suffix(".json"), stem.with_suffix(".md")
-    json_path.write_text(json.dumps(payload, indent=1, default=str) + "\n")
-    md_path.write_text(markdown)
+    # Committed results name no path of the machine that wrote them (data dir, /tmp, home: placeholders).
+    from carl.portable import portable, portable_text
+
+    json_path.write_text(json.dumps(portable(payload), indent=1, default=str) + "\n")
+    md_path.write_text(portable_text(markdown))
     return json_path, md_path
 
 

@@ -237,6 +237,15 @@ def abuse_memory(proc: subprocess.Popen, url: str, max_body: int, max_inputs: in
     return rows
 
 
+async def queued_tokens(client, url: str) -> float | None:
+    """The server's carl_queue_tokens gauge (tokens of parts waiting for the model); None on a server
+    without it (the one before issue 30)."""
+    for line in (await client.get(url + "/metrics")).text.splitlines():
+        if line.startswith("carl_queue_tokens "):
+            return float(line.split()[1])
+    return None
+
+
 async def behind_a_big_one(url: str, texts: list[str], max_inputs: int, small_requests: int) -> dict:
     """1-text latency (and /health's) while a maximal /v1/embeddings is in flight, beside idle latency."""
     import httpx
@@ -250,7 +259,17 @@ async def behind_a_big_one(url: str, texts: list[str], max_inputs: int, small_re
             idle.append(time.perf_counter() - start)
         big_started = time.perf_counter()
         big = asyncio.ensure_future(client.post(url + "/v1/embeddings", json={"input": [long_text] * max_inputs}))
-        await asyncio.sleep(1.0)
+        # Small requests start once the maximal one is queued (it takes a moment to parse and count): sent
+        # earlier, they would make it the second request in the queue, and one past --max-queue-tokens
+        # is admitted only into an empty queue (429 otherwise).
+        while not big.done():
+            queued = await queued_tokens(client, url)
+            if queued is None:  # no gauge: give it the time it takes here (about a second)
+                await asyncio.sleep(3.0)
+                break
+            if queued > 0:
+                break
+            await asyncio.sleep(0.05)
         behind, health = [], []
         while not big.done() and len(behind) < small_requests:
             start = time.perf_counter()
@@ -269,6 +288,11 @@ async def behind_a_big_one(url: str, texts: list[str], max_inputs: int, small_re
             "maximal_request_s": round(big_seconds, 2), "idle_p50_ms": ms(idle, 50), "idle_max_ms": ms(idle, 100),
             "behind_requests": len(behind), "behind_p50_ms": ms(behind, 50), "behind_max_ms": ms(behind, 100),
             "health_p50_ms": ms(health, 50), "health_max_ms": ms(health, 100)}
+
+
+def short_commit(checkout: pathlib.Path) -> str:
+    return subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True,
+                          text=True).stdout.strip() or "unknown"
 
 
 def latency_rows(after: dict, before: dict | None, small_requests: int) -> list[list]:
@@ -325,8 +349,12 @@ def main() -> None:
     phases = {}
     plan = [(f"normal c={c}", ["--max-wait-ms", str(args.max_wait_ms)], c) for c in concurrencies]
     plan.append(("overload", ["--max-wait-ms", str(args.max_wait_ms), "--max-queue", "4"], 4 * max(concurrencies)))
+    if args.before is not None:  # the same load on the server before issue 30: did its changes cost throughput?
+        plan.append((f"normal c={max(concurrencies)}, before {short_commit(args.before)}",
+                     ["--max-wait-ms", str(args.max_wait_ms)], max(concurrencies)))
     for name, extra, concurrency in plan:
-        proc, url = start_server(folder, extra, log_dir / f"serve-load-{name}.log")
+        proc, url = start_server(folder, extra, log_dir / f"serve-load-{name}.log",
+                                 source=args.before / "src" if ", before " in name else None)
         try:
             result = asyncio.run(load(url, texts, args.texts_per_request, args.requests, concurrency))
             result["server_batches"] = batch_histogram(url)
@@ -345,8 +373,7 @@ def main() -> None:
     before = None
     if args.before is not None:
         # That server has no --max-body-bytes (its body limit was 64 MiB): the maximal request fits.
-        commit = subprocess.run(["git", "-C", str(args.before), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True).stdout.strip() or "unknown"
+        commit = short_commit(args.before)
         proc, url = start_server(folder, ["--max-inputs", str(args.max_inputs)], log_dir / "serve-load-before.log",
                                  source=args.before / "src")
         try:

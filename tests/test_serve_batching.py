@@ -1,6 +1,7 @@
 """The micro-batching queue on its own: gathering, budgets, 429 when full, draining on close."""
 
 import asyncio
+import collections
 import threading
 import time
 
@@ -280,3 +281,39 @@ def test_if_the_gatherer_dies_waiting_requests_fail_fast_and_it_reports_unhealth
     waiting, healthy, later = run(main())
     assert isinstance(waiting, ShuttingDownError) and waiting.status == 503 and "bug in the gatherer" in waiting.message
     assert healthy is False and later.status == 503
+
+
+def test_answering_a_request_never_formats_it(monkeypatch):
+    """The per-request cost of bookkeeping: ending a request must not build its repr (texts, vectors,
+    the future's result): deque.remove of a missing item formats it, and did so once per request,
+    costing a 1-text request ~15 ms of numpy array printing in the load benchmark."""
+    from carl.serving import batching
+
+    formatted = []
+    monkeypatch.setattr(batching._Request, "__repr__", lambda self: formatted.append(self) or "<request>")
+    forward = RecordingForward()
+
+    async def main():
+        batcher = MicroBatcher(forward, max_batch_tokens=10_000, max_batch_texts=4, max_wait_ms=1, max_queue=10)
+        batcher.start()
+        small = await batcher.submit(["one text"], [3])
+        big = await batcher.submit([f"text {i}" for i in range(10)], [3] * 10)  # three parts
+        await batcher.close()
+        return small, big
+
+    small, big = run(main())
+    assert small.shape == (1, 2) and big.shape == (10, 2)
+    assert formatted == []
+
+
+def test_a_request_shows_its_size_not_its_contents():
+    from carl.serving.batching import _Request
+
+    loop = asyncio.new_event_loop()
+    try:
+        request = _Request(["x" * 10_000] * 2048, [256] * 2048, collections.deque([[0]]), loop.create_future(),
+                           queued_tokens=524_288, unfinished=1, out=np.zeros((2048, 384), dtype=np.float32))
+    finally:
+        loop.close()
+    shown = repr(request)
+    assert "2048 texts" in shown and len(shown) < 120

@@ -4,6 +4,7 @@ encoder): a client that goes away has its queued work dropped, a request past ``
 say so. The model is held busy with a gate around its forward pass, so nothing here depends on timing.
 """
 
+import contextlib
 import socket
 import threading
 import time
@@ -41,11 +42,10 @@ class Gate:
         self.calls.clear()
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory, export_tiny_model, data_dir):
-    folder = build_tiny_model(tmp_path_factory.getbasetemp() / "serve-models", export_tiny_model, data_dir)
-    app = create_app(ServeSettings(model=str(folder), max_batch_texts=2, max_queue=2, max_wait_ms=0,
-                                   request_timeout_s=REQUEST_TIMEOUT_S, base_model="none"))
+@contextlib.contextmanager
+def gated_server(settings: ServeSettings):
+    """The app of ``settings`` under uvicorn in a thread, its forward pass behind a Gate."""
+    app = create_app(settings)
     gate = Gate(app.state.batcher._forward)
     app.state.batcher._forward = gate
     port = free_port()
@@ -56,10 +56,24 @@ def served(tmp_path_factory, export_tiny_model, data_dir):
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "in-process server did not start"
         time.sleep(0.05)
-    yield app, gate, f"http://127.0.0.1:{port}"
-    gate.open.set()
-    server.should_exit = True
-    thread.join(30)
+    try:
+        yield app, gate, f"http://127.0.0.1:{port}"
+    finally:
+        gate.open.set()
+        server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory, export_tiny_model, data_dir):
+    return build_tiny_model(tmp_path_factory.getbasetemp() / "serve-models", export_tiny_model, data_dir)
+
+
+@pytest.fixture(scope="module")
+def served(tiny_folder):
+    with gated_server(ServeSettings(model=str(tiny_folder), max_batch_texts=2, max_queue=2, max_wait_ms=0,
+                                    request_timeout_s=REQUEST_TIMEOUT_S, base_model="none")) as running:
+        yield running
 
 
 def sample(app, name, **labels):
@@ -150,3 +164,26 @@ def test_if_the_batching_task_dies_requests_fail_fast_and_health_says_so(served)
     assert health.status_code == 503 and health.json()["error"]["code"] == "unhealthy"
     again = httpx.post(url + "/v1/embeddings", json={"input": "y"}, timeout=30)
     assert again.status_code == 503
+
+
+def test_a_maximal_request_waiting_does_not_turn_small_requests_away(tiny_folder):
+    """The queue's default token bound holds two of the largest requests: with one maximal request
+    waiting (here 8,192 texts of the tiny model's 64 tokens, 524,288 tokens), a 1-text request is queued
+    and answered, not refused. (The former fixed default, 262,144 tokens, was below one maximal request
+    of the served MiniLM, and while one waited every other request got 429.)"""
+    settings = ServeSettings(model=str(tiny_folder), max_inputs=8192, max_batch_texts=256, max_wait_ms=0,
+                             base_model="none")
+    with gated_server(settings) as (app, gate, url):
+        gate.close()
+        results = {}
+        maximal = post_in_thread(url, {"input": ["word " * 80] * 8192}, results, "maximal")
+        assert gate.entered.wait(60)  # its first part is in the model, the rest waits
+        assert app.state.batcher.queued_tokens > 262_144
+        small = post_in_thread(url, {"input": "one small text"}, results, "small")
+        wait_for(lambda: len(app.state.batcher._pending) == 2 or "small" in results, "the small request to queue")
+        gate.open.set()
+        small.join(60)
+        maximal.join(120)
+    assert results["small"].status_code == 200, results["small"].text
+    assert results["maximal"].status_code == 200 and len(results["maximal"].json()["data"]) == 8192
+    assert any("one small text" in call for call in gate.calls)

@@ -242,8 +242,10 @@ def serve(
     max_wait_ms: float = typer.Option(5.0, "--max-wait-ms", help="How long a request waits for others to share "
                                                                  "its forward pass."),
     max_queue: int = typer.Option(256, "--max-queue", help="Requests waiting for the model (more: 429)."),
-    max_queue_tokens: int = typer.Option(262_144, "--max-queue-tokens", help="Tokens waiting for the model "
-                                                                             "(more: 429)."),
+    max_queue_tokens: Optional[int] = typer.Option(None, "--max-queue-tokens", help="Tokens waiting for the model "
+                                                   "(more: 429). Default: room for two of the largest requests "
+                                                   "(2 x max(--max-inputs, --max-map-inputs) x the model's maximum "
+                                                   "tokens)."),
     request_timeout: float = typer.Option(300.0, "--request-timeout", help="Seconds a request may take (more: 504; "
                                                                            "its queued work is dropped)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for the model (default: torch's)."),

@@ -124,7 +124,14 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                               max_compare_inputs=MAX_COMPARE_INPUTS)
     batcher = MicroBatcher(engine.forward, max_batch_tokens=settings.max_batch_tokens,
                            max_batch_texts=settings.max_batch_texts, max_wait_ms=settings.max_wait_ms,
-                           max_queue=settings.max_queue, max_queue_tokens=settings.max_queue_tokens, metrics=metrics)
+                           max_queue=settings.max_queue, max_queue_tokens=settings.queue_tokens_for(engine.max_tokens),
+                           metrics=metrics)
+    largest = settings.largest_request_tokens(engine.max_tokens)
+    if batcher.max_queue_tokens < largest:
+        log.warning("--max-queue-tokens %d is below the largest request the routes admit (%d tokens: --max-inputs / "
+                    "--max-map-inputs texts of %d tokens): such a request is queued only when the queue is empty, "
+                    "and while it waits every other request is answered 429", batcher.max_queue_tokens, largest,
+                    engine.max_tokens)
     # UMAP / PCA of /v1/map: one at a time on their own thread, not in the shared thread pool
     projector = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="carl-projection")
     projecting = asyncio.Semaphore(1)

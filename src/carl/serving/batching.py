@@ -41,7 +41,7 @@ log = logging.getLogger("carl.serving")
 _arrivals = itertools.count()
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, repr=False)  # a repr would print texts and vectors: a log line must never cost that
 class _Request:
     texts: Sequence[str]
     tokens: Sequence[int]
@@ -54,6 +54,11 @@ class _Request:
     drop_reason: str = "cancelled"
     arrival: int = field(default_factory=lambda: next(_arrivals))
     enqueued: float = field(default_factory=time.monotonic)
+    waiting: bool = True  # in the batcher's queue (parts not yet started)
+
+    def __repr__(self) -> str:
+        return (f"<request #{self.arrival}: {len(self.texts)} texts, {len(self.parts)} parts waiting, "
+                f"{self.unfinished} unfinished>")
 
 
 def split_into_parts(tokens: Sequence[int], max_texts: int, max_tokens: int) -> list[list[int]]:
@@ -173,10 +178,9 @@ class MicroBatcher:
             request.parts.clear()
         self.queued_tokens -= request.queued_tokens
         request.queued_tokens = 0
-        try:
+        if request.waiting:  # (a failed deque.remove would format the request: checked, not caught)
             self._pending.remove(request)
-        except ValueError:
-            pass
+            request.waiting = False
         self._observe_depth()
 
     def _retry_after(self) -> int:
@@ -217,6 +221,7 @@ class MicroBatcher:
             request.served += 1
             if not request.parts:
                 self._pending.remove(request)
+                request.waiting = False
             taken.append((request, part))
             texts, longest = texts + n, max(longest, most)
         self._observe_depth()

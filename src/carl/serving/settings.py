@@ -42,8 +42,9 @@ class ServeSettings:
     """How long the first waiting request may wait for others to join its forward pass."""
     max_queue: int = 256
     """Requests waiting for a forward pass; one more is answered 429."""
-    max_queue_tokens: int = 262_144
-    """Tokens of requests waiting for a forward pass (a running total); a request that would pass it -> 429."""
+    max_queue_tokens: int | None = None
+    """Tokens of requests waiting for a forward pass (a running total); a request that would pass it -> 429.
+    None: room for two of the largest requests (:meth:`queue_tokens_for`)."""
     request_timeout_s: float = 300.0
     """A request not answered within this many seconds gets 504; its work not yet started is dropped."""
     threads: int | None = None
@@ -59,6 +60,18 @@ class ServeSettings:
     """Host header names answered (any port); None: any. ``carl serve`` bound to a loopback address
     answers only loopback names unless told otherwise (DNS rebinding)."""
 
+    def largest_request_tokens(self, model_max_tokens: int) -> int:
+        """Tokens of the largest request the routes admit: every text at the model's maximum."""
+        return max(self.max_inputs, self.max_map_inputs) * model_max_tokens
+
+    def queue_tokens_for(self, model_max_tokens: int) -> int:
+        """The token bound of the queue: ``max_queue_tokens``, or room for two of the largest requests, so
+        that one maximal request waiting still lets the small ones in (a bound below one maximal
+        request would answer every other request 429 while it waits)."""
+        if self.max_queue_tokens is not None:
+            return self.max_queue_tokens
+        return 2 * self.largest_request_tokens(model_max_tokens)
+
     def validate(self) -> "ServeSettings":
         checks = [
             (self.backend in ("torch", "onnx"), "--backend", f"{self.backend!r}: choose torch or onnx"),
@@ -70,7 +83,7 @@ class ServeSettings:
             (self.max_batch_texts >= 1, "--max-batch-texts", "must be at least 1"),
             (0 <= self.max_wait_ms <= 60_000, "--max-wait-ms", "must be between 0 and 60000"),
             (self.max_queue >= 1, "--max-queue", "must be at least 1"),
-            (self.max_queue_tokens >= 1, "--max-queue-tokens", "must be at least 1"),
+            (self.max_queue_tokens is None or self.max_queue_tokens >= 1, "--max-queue-tokens", "must be at least 1"),
             (self.request_timeout_s > 0, "--request-timeout", "must be more than 0 seconds"),
             (self.api_key is None or len(self.api_key) > 0, "--api-key", "must not be empty"),
             (self.api_key is None or all("!" <= c <= "~" for c in self.api_key), "--api-key",

@@ -218,7 +218,9 @@ def main() -> None:
             md = (f"# predict-va memory run: {n:,} texts ({'QUICK smoke run, not a result' if args.quick else 'CPU'})"
                   "\n\n" + _bench.environment_markdown(env)
                   + f"- backend {args.backend} {args.onnx_file or ''}; chunks of {args.chunk_rows}; "
-                    "Parquet in and out\n\n"
+                    "Parquet in and out\n"
+                  + "- a memory measurement: its texts/s is whatever the machine gave it beside other jobs (see the "
+                    "load average); speeds are measured by the comparison table on a quiet machine\n\n"
                   + _bench.table(["texts", "texts/s", "peak RSS (MB)", "peak RSS by tenth of the run (MB)"],
                                  [[n, result["texts_per_s"], result["peak_rss_mb"],
                                    ", ".join(map(str, result["peak_rss_mb_by_tenth_of_run"]))]]))

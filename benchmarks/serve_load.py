@@ -287,7 +287,8 @@ async def behind_a_big_one(url: str, texts: list[str], max_inputs: int, small_re
 
     return {"maximal_request_texts": max_inputs, "maximal_request_status": answer.status_code,
             "maximal_request_s": round(big_seconds, 2), "idle_p50_ms": ms(idle, 50), "idle_max_ms": ms(idle, 100),
-            "behind_requests": len(behind), "behind_statuses": statuses, "behind_p50_ms": ms(behind, 50), "behind_max_ms": ms(behind, 100),
+            "behind_requests": len(behind), "behind_statuses": statuses, "behind_p50_ms": ms(behind, 50),
+            "behind_max_ms": ms(behind, 100),
             "health_p50_ms": ms(health, 50), "health_max_ms": ms(health, 100)}
 
 
@@ -298,10 +299,12 @@ def short_commit(checkout: pathlib.Path) -> str:
 
 def latency_rows(after: dict, before: dict | None, small_requests: int) -> list[list]:
     """The small-behind-maximal table: this server, and the server before the change when it was run."""
+    servers = [("this commit", after)]
+    if before:
+        servers.append((f"before ({before['commit']}); maximal request {before['maximal_request_s']} s, "
+                        f"status {before['maximal_request_status']}", before))
     rows = []
-    for label, r in [("this commit", after)] + ([(f"before ({before['commit']})", before)] if before else []):
-        if label != "this commit":
-            label += f"; maximal request {r['maximal_request_s']} s, status {r['maximal_request_status']}"
+    for label, r in servers:
         answered = ", ".join(f"{n} x {status}" for status, n in sorted(r["behind_statuses"].items()))
         rows += [[label, "1-text request, idle server", small_requests, r["idle_p50_ms"], r["idle_max_ms"]],
                  [label, f"1-text request, maximal request in flight (answered: {answered})", r["behind_requests"],
@@ -349,14 +352,14 @@ def main() -> None:
     log_dir = pathlib.Path("/tmp/carl-bench")
     log_dir.mkdir(parents=True, exist_ok=True)
     phases = {}
-    plan = [(f"normal c={c}", ["--max-wait-ms", str(args.max_wait_ms)], c) for c in concurrencies]
-    plan.append(("overload", ["--max-wait-ms", str(args.max_wait_ms), "--max-queue", "4"], 4 * max(concurrencies)))
+    plan = [(f"normal c={c}", ["--max-wait-ms", str(args.max_wait_ms)], c, None) for c in concurrencies]
+    plan.append(("overload", ["--max-wait-ms", str(args.max_wait_ms), "--max-queue", "4"], 4 * max(concurrencies),
+                 None))
     if args.before is not None:  # the same load on the server before issue 30: did its changes cost throughput?
         plan.append((f"normal c={max(concurrencies)}, before {short_commit(args.before)}",
-                     ["--max-wait-ms", str(args.max_wait_ms)], max(concurrencies)))
-    for name, extra, concurrency in plan:
-        proc, url = start_server(folder, extra, log_dir / f"serve-load-{name}.log",
-                                 source=args.before / "src" if ", before " in name else None)
+                     ["--max-wait-ms", str(args.max_wait_ms)], max(concurrencies), args.before / "src"))
+    for name, extra, concurrency, source in plan:
+        proc, url = start_server(folder, extra, log_dir / f"serve-load-{name}.log", source=source)
         try:
             result = asyncio.run(load(url, texts, args.texts_per_request, args.requests, concurrency))
             result["server_batches"] = batch_histogram(url)

@@ -76,3 +76,34 @@ def test_training_label_mode():
         for label_mode in ("continuous", "one_hot"):
             cfg = CarlConfig().override({"objective.name": name, "mccl.label_mode": label_mode})
             assert training_label_mode(cfg) == mode, (name, label_mode)
+
+
+@pytest.mark.parametrize("objective", ["simcse", "supcon"])
+def test_contrastive_baselines_contrast_two_different_dropout_views(objective, tiny_encoder):
+    """SimCSE's and SupCon's positives are the same text encoded twice with dropout on: in train mode
+    the two views differ (else the loss would contrast a vector with itself), in eval mode they match."""
+    from carl.model.encoder import load_encoder
+    from carl.training.baselines import BaselineModel, BaselineStep
+
+    encoder, tokenizer = load_encoder(str(tiny_encoder))
+    model = BaselineModel(encoder, "mean")
+    cfg = CarlConfig().override({"objective.name": objective, "data.discrete_labels": "va_grid"})
+    step = BaselineStep(cfg, backward=lambda loss: None)
+    seen = []
+    library_loss = step.simcse or step.supcon
+
+    def recording_loss(view_a, view_b, *labels):
+        seen.append((view_a.detach(), view_b.detach()))
+        return library_loss(view_a, view_b, *labels)
+
+    step.simcse = step.supcon = recording_loss
+    batch = dict(tokenizer(["I won the match", "I lost my keys", "the bus was late", "what a lovely day"],
+                           padding=True, return_tensors="pt"))
+    batch["labels"] = torch.nn.functional.one_hot(torch.tensor([0, 1, 1, 0]), 9).float()
+    for mode, views_differ in (("train", True), ("eval", False)):
+        getattr(model, mode)()
+        torch.manual_seed(0)
+        out = step(model, batch, step=1)
+        view_a, view_b = seen.pop()
+        assert math.isfinite(out.loss.item())
+        assert (not torch.allclose(view_a, view_b)) is views_differ, mode

@@ -59,6 +59,13 @@ from carl.reproduce.grid import (  # noqa: F401  (re-exported: users, scripts an
     finetune_stage,
     git_commit,
 )
+from carl.reproduce.curves import (  # noqa: F401  (re-exported like the report's names below)
+    late_ptd_losses,
+    grid_plots,
+    DEV_KEY,
+    mean_dev_curves,
+    dev_leader_table,
+)
 from carl.reproduce.report import (  # noqa: F401  (re-exported: users, scripts and tests import them from here)
     collect,
     _mean_std,
@@ -67,16 +74,11 @@ from carl.reproduce.report import (  # noqa: F401  (re-exported: users, scripts 
     versus_table,
     against_every_baseline,
     above_every_baseline_counts,
-    late_ptd_losses,
     thesis_table,
     write_grid_report,
     FINETUNE_HEADLINE,
     collect_finetune,
     finetune_table,
-    grid_plots,
-    DEV_KEY,
-    mean_dev_curves,
-    dev_leader_table,
 )
 
 log = logging.getLogger("carl.reproduce")

@@ -1,5 +1,6 @@
 """The grid's report: REPORT.md and report.json from the finished evaluations (mean ± std over
-training seeds), the per-task comparisons, the fine-tuning table, dev curves and plots."""
+training seeds), the per-task comparisons and the fine-tuning table (training curves:
+carl.reproduce.curves)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pathlib
 from collections.abc import Mapping, Sequence
 
 from carl.config import CarlConfig
+from carl.reproduce.curves import dev_leader_table, grid_plots, late_ptd_losses
 from carl.reproduce.grid import (AFFECT_TASKS, FROZEN, FROZEN_LABEL, GEOMETRY, HEADLINE, POLARITY_TASKS, THESIS_METRICS,
                                  VARIANT_BY_NAME, VARIANTS, Job, Preset, finetune_path, stale_finetune)
 
@@ -232,25 +234,6 @@ def thesis_table(found: Sequence[tuple[str, dict, dict]], continuous: Sequence[s
     return "\n".join(lines)
 
 
-def late_ptd_losses(jobs: Sequence[Job]) -> dict[str, list[tuple[int, float]]]:
-    """``{variant: [(seed, mean loss_ptd over the last quarter of steps)]}`` of finished runs, from metrics.jsonl.
-
-    Lets a reader compare how well the token discriminator learned under each ε / top-k / token
-    rule; variants without PTD are left out.
-    """
-    out: dict[str, list[tuple[int, float]]] = {}
-    for job in jobs:
-        metrics = job.run_dir / "metrics.jsonl"
-        if not (job.eval_path.is_file() and metrics.is_file()):
-            continue
-        rows = [json.loads(line) for line in metrics.read_text().splitlines() if '"loss_ptd"' in line]
-        last = max((row["step"] for row in rows), default=0)
-        late = [row["loss_ptd"] for row in rows if row["step"] > 0.75 * last]
-        if late and any(value > 0 for value in late):
-            out.setdefault(job.variant.name, []).append((job.seed, sum(late) / len(late)))
-    return out
-
-
 UNRECORDED_MACHINE = "not recorded (records written before records named their machine)"
 
 
@@ -457,63 +440,4 @@ def finetune_table(found: Mapping[str, list[dict]], tasks: Sequence[str]) -> str
         steps = sorted({r["result"][t]["_meta"]["best_step"] for r in records for t in tasks if t in r["result"]})
         cells.append(", ".join(map(str, steps)))
         lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
-def grid_plots(out: pathlib.Path, found, jobs) -> list[pathlib.Path]:
-    from carl.evaluation.plots import plot_dev_curves, plot_variant_bars
-
-    figures = [plot_variant_bars(found, HEADLINE, out / "summary-bars.png")]
-    means = mean_dev_curves(jobs)
-    if means:
-        curves = {label: [{"step": step, DEV_KEY: value} for step, (value, _) in sorted(by_step.items())]
-                  for label, by_step in means.items()}
-        figures.append(plot_dev_curves(curves, out / "dev-curves.png",
-                                       title="Dev V-A Pearson during training (mean over training seeds)"))
-    return figures
-
-
-DEV_KEY = "dev/va_pearson"
-
-
-def mean_dev_curves(jobs: Sequence[Job]) -> dict[str, dict[int, tuple[float, int]]]:
-    """``{variant label: {step: (mean dev V-A Pearson over seeds, number of seeds)}}`` from finished runs' metrics.
-
-    Only runs whose evaluation is finished count, so a curve never mixes a half-trained seed in.
-    """
-    values: dict[str, dict[int, list[float]]] = {}
-    for job in jobs:
-        metrics = job.run_dir / "metrics.jsonl"
-        if not (job.eval_path.is_file() and metrics.is_file()):
-            continue
-        for line in metrics.read_text().splitlines():
-            row = json.loads(line) if DEV_KEY in line else None
-            if row is not None:
-                values.setdefault(job.variant.label, {}).setdefault(row["step"], []).append(row[DEV_KEY])
-    return {label: {step: (sum(v) / len(v), len(v)) for step, v in by_step.items()} for label, by_step in values.items()}
-
-
-def dev_leader_table(jobs: Sequence[Job], max_columns: int = 6) -> str:
-    """Mean dev V-A Pearson of every variant at evenly spaced dev checks, and who leads at each.
-
-    Answers "who wins as training gets longer" on dev, so no test split is read per step.
-    """
-    means = mean_dev_curves(jobs)
-    steps = sorted({s for by_step in means.values() for s in by_step if s > 0})
-    if not steps:
-        return ""
-    stride = max(1, math.ceil(len(steps) / max_columns))
-    shown = steps[::-1][::stride][::-1]
-    lines = ["| variant | " + " | ".join(f"step {s}" for s in shown) + " |", "|---|" + "---|" * len(shown)]
-    leaders = {s: max((by[s][0], label) for label, by in means.items() if s in by)[1] for s in shown}
-    for label, by_step in means.items():
-        cells = []
-        for s in shown:
-            if s not in by_step:
-                cells.append("–")
-                continue
-            value, seeds = by_step[s]
-            cell = f"{value:.3f}" + (f" ({seeds} seeds)" if seeds != max(n for _, n in by_step.values()) else "")
-            cells.append(f"**{cell}**" if leaders[s] == label else cell)
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

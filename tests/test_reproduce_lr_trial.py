@@ -70,6 +70,8 @@ def test_trials_come_first_and_each_variant_trains_with_its_dev_best_rate(fakes,
     # Dev mean over the two tasks (emobank, tec = emobank - 0.1), bold = chosen.
     assert "| CARL | **0.4000 (0.300)** | 0.3500 (0.300) | 3e-05 |" in report
     assert "| SimCSE | 0.4500 (0.300) | **0.4700 (0.300)** | 0.0001 |" in report
+    assert ("At the trial's edge: SimCSE chose the largest rate tried (0.0001): a rate above it was not tried, so "
+            "the optimum may lie beyond it; CARL chose the smallest rate tried (3e-05): a rate below it") in report
     # A second sitting recomputes nothing.
     before = (list(fakes.trained), list(fakes.evaluated))
     rp.reproduce("trial-test", tmp_path, variants=["carl", "simcse"], plots=False, command="carl reproduce test")
@@ -94,3 +96,16 @@ def test_a_tie_keeps_the_smaller_rate(fakes, tmp_path, monkeypatch):
     trials = lr_trial.trial_jobs(preset, tmp_path, ["carl"], model=None, data_dir=None, extra=None)
     assert lr_trial.run_trials(trials, preset, None, "abc", lambda: False)
     assert lr_trial.choose(trials, preset) == {"carl": 3e-5}
+
+
+def test_the_edge_note_names_choices_at_the_ends_of_the_trial():
+    labels = {"carl": "CARL", "simcse": "SimCSE", "supcon": "SupCon"}
+    rates = (3e-5, 1e-4, 3e-4)
+    assert lr_trial.edge_note({"carl": 1e-4, "simcse": 1e-4}, rates, labels) == ""  # bracketed: no note
+    note = lr_trial.edge_note({"carl": 3e-4, "simcse": 1e-4, "supcon": 3e-5}, rates, labels)
+    assert "CARL chose the largest rate tried (0.0003): a rate above it" in note
+    assert "SupCon chose the smallest rate tried (3e-05): a rate below it" in note
+    assert "SimCSE" not in note
+    assert lr_trial.edge_note({"carl": 1e-4, "simcse": 1e-4}, (3e-5, 1e-4), labels).startswith(
+        "At the trial's edge: every variant chose the largest rate tried (0.0001)")
+    assert lr_trial.edge_note({"carl": 1e-4}, (1e-4,), labels) == ""  # one rate: nothing was chosen

@@ -98,9 +98,25 @@ def choose(trials: Sequence[Trial], preset: Preset) -> dict[str, float]:
     return chosen
 
 
+def edge_note(chosen: Mapping[str, float], rates: Sequence[float], labels: Mapping[str, str]) -> str:
+    """A sentence naming the variants whose choice is the largest or the smallest rate tried: for
+    them the trial did not bracket an optimum (a rate beyond the edge was never tried). Empty when
+    no choice sits at an edge or fewer than two rates were tried."""
+    if len(set(rates)) < 2:
+        return ""
+    parts = []
+    for edge, word, beyond in ((max(rates), "largest", "above"), (min(rates), "smallest", "below")):
+        names = [labels.get(name, name) for name, lr in chosen.items() if lr == edge]
+        if names:
+            who = "every variant" if len(names) == len(chosen) else ", ".join(names)
+            parts.append(f"{who} chose the {word} rate tried ({edge:g}): a rate {beyond} it was not tried, "
+                         "so the optimum may lie beyond it")
+    return ("At the trial's edge: " + "; ".join(parts) + ".") if parts else ""
+
+
 def trial_table(trials: Sequence[Trial], preset: Preset, labels: Mapping[str, str]) -> str:
     """Markdown: per variant, each learning rate's dev mean (and dev V-A Pearson of its training
-    check), the choice in bold; empty before any trial finished."""
+    check), the choice in bold, then :func:`edge_note`; empty before any trial finished."""
     scores = trial_scores(trials)
     if not scores:
         return ""
@@ -117,4 +133,5 @@ def trial_table(trials: Sequence[Trial], preset: Preset, labels: Mapping[str, st
             cell = f"{dev_mean(records[lr]):.4f} ({records[lr].get('best_dev_va_pearson') or float('nan'):.3f})"
             cells.append(f"**{cell}**" if chosen.get(name) == lr else cell)
         lines.append(f"| {labels.get(name, name)} | " + " | ".join(cells) + f" | {chosen.get(name, '–')} |")
-    return "\n".join(lines)
+    note = edge_note(chosen, rates, labels)
+    return "\n".join(lines + (["", note] if note else []))

@@ -12,6 +12,16 @@ from collections.abc import Sequence
 
 from carl.reproduce.grid import HEADLINE, Job
 
+DEV_KEY = "dev/va_pearson"
+
+
+def finished_metrics(jobs: Sequence[Job]):
+    """(job, metrics.jsonl lines) of every run whose evaluation finished: the one filter every curve uses."""
+    for job in jobs:
+        metrics = job.run_dir / "metrics.jsonl"
+        if job.eval_path.is_file() and metrics.is_file():
+            yield job, metrics.read_text().splitlines()
+
 
 def late_ptd_losses(jobs: Sequence[Job]) -> dict[str, list[tuple[int, float]]]:
     """``{variant: [(seed, mean loss_ptd over the last quarter of steps)]}`` of finished runs, from metrics.jsonl.
@@ -20,11 +30,8 @@ def late_ptd_losses(jobs: Sequence[Job]) -> dict[str, list[tuple[int, float]]]:
     rule; variants without PTD are left out.
     """
     out: dict[str, list[tuple[int, float]]] = {}
-    for job in jobs:
-        metrics = job.run_dir / "metrics.jsonl"
-        if not (job.eval_path.is_file() and metrics.is_file()):
-            continue
-        rows = [json.loads(line) for line in metrics.read_text().splitlines() if '"loss_ptd"' in line]
+    for job, lines in finished_metrics(jobs):
+        rows = [json.loads(line) for line in lines if '"loss_ptd"' in line]
         last = max((row["step"] for row in rows), default=0)
         late = [row["loss_ptd"] for row in rows if row["step"] > 0.75 * last]
         if late and any(value > 0 for value in late):
@@ -45,20 +52,14 @@ def grid_plots(out: pathlib.Path, found, jobs) -> list[pathlib.Path]:
     return figures
 
 
-DEV_KEY = "dev/va_pearson"
-
-
 def mean_dev_curves(jobs: Sequence[Job]) -> dict[str, dict[int, tuple[float, int]]]:
     """``{variant label: {step: (mean dev V-A Pearson over seeds, number of seeds)}}`` from finished runs' metrics.
 
     Only runs whose evaluation is finished count, so a curve never mixes a half-trained seed in.
     """
     values: dict[str, dict[int, list[float]]] = {}
-    for job in jobs:
-        metrics = job.run_dir / "metrics.jsonl"
-        if not (job.eval_path.is_file() and metrics.is_file()):
-            continue
-        for line in metrics.read_text().splitlines():
+    for job, lines in finished_metrics(jobs):
+        for line in lines:
             row = json.loads(line) if DEV_KEY in line else None
             if row is not None:
                 values.setdefault(job.variant.label, {}).setdefault(row["step"], []).append(row[DEV_KEY])

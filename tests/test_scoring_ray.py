@@ -50,7 +50,7 @@ def test_ray_engine_writes_what_the_local_engine_writes(tiny_va, local_ray, data
     assert got.column("id").to_pylist() == [r[0] for i, r in enumerate(rows) if i != 123]
     assert got.schema == expected.schema
     assert got.equals(expected)  # row for row, value for value
-    assert not (tmp_path / "ray.parquet.ray-parts").exists() and not (tmp_path / "ray.parquet.parts").exists()
+    assert not (tmp_path / "ray.parquet.parts").exists()
 
     # --on-bad-row error: the actor stops the job; the driver reports carl's message, not Ray's traceback
     # (one actor: the error path is the same with two, and each actor loads the model)
@@ -58,4 +58,56 @@ def test_ray_engine_writes_what_the_local_engine_writes(tiny_va, local_ray, data
                              "--engine", "ray", "--workers", 1, "--threads", 1)
     assert strict.returncode == 2, strict.stderr[-3000:]
     assert f"carl: error: {source}: a row: empty text (its kept columns: id='{rows[123][0]}'" in strict.stderr
-    assert not (tmp_path / "strict.parquet").exists() and not (tmp_path / "strict.parquet.ray-parts").exists()
+    assert not (tmp_path / "strict.parquet").exists() and not (tmp_path / "strict.parquet.parts").exists()
+
+
+def test_driver_numbers_bad_rows_by_the_rows_before_them_whatever_the_block_sizes(tmp_path):
+    """The driver's half of the Ray engine, without Ray: blocks of any size arrive in order; a bad row is
+    numbered by the rows of every block before it, and the output keeps the good rows in order."""
+    from carl.scoring.job import ScoreJob, Summary
+    from carl.scoring.model import ModelSpec
+    from carl.scoring.ray_engine import BAD, _collect
+    from carl.scoring.sources import Source
+
+    source = tmp_path / "corpus.parquet"
+    ids = [f"r{i}" for i in range(300)]
+    pq.write_table(pa.table({"id": ids, "text": ["t"] * 300}), source)
+    bad_rows = {0: "empty text", 144: "empty text", 299: "not a string"}  # 0-based input positions
+    sizes = [20, 150, 1, 129]  # not the chunk size: what a reordering or a split block would give
+    blocks, start = [], 0
+    for size in sizes:
+        rows = range(start, start + size)
+        blocks.append(pa.table({"id": [ids[i] for i in rows], "valence": [float(i) for i in rows],
+                                BAD: [bad_rows.get(i) for i in rows]}))
+        start += size
+    job = ScoreJob(model=ModelSpec(path="unused"), input=source, output=tmp_path / "out.parquet",
+                   keep_columns=("id",), on_bad_row="skip", chunk_rows=150)
+    summary = Summary(output=job.output)
+    _collect(iter(blocks), job, ".parquet", summary, Source(source, keep_columns=("id",), on_bad_row="skip",
+                                                            chunk_rows=150))
+    assert summary.bad == ["row 1: empty text", "row 145: empty text", "row 300: not a string"]
+    assert (summary.rows, summary.skipped) == (297, 3)
+    written = pq.read_table(job.output)
+    assert written.column_names == ["id", "valence"]
+    assert written.column("id").to_pylist() == [ids[i] for i in range(300) if i not in bad_rows]
+    assert not (tmp_path / "out.parquet.parts").exists()
+
+
+def test_a_failure_inside_ray_discards_the_driver_parts_and_reports_carls_message(tmp_path):
+    from carl.errors import DataError
+    from carl.scoring.job import ScoreJob, Summary
+    from carl.scoring.model import ModelSpec
+    from carl.scoring.ray_engine import BAD, _carry, _collect
+    from carl.scoring.sources import Source
+
+    source = tmp_path / "corpus.parquet"
+    pq.write_table(pa.table({"text": ["a", "b"]}), source)
+
+    def blocks():
+        yield pa.table({"valence": [0.5], BAD: pa.array([None], type=pa.string())})
+        raise RuntimeError("ray.exceptions.UserCodeException: ...\n" + _carry(DataError("a row: empty text")))
+
+    job = ScoreJob(model=ModelSpec(path="unused"), input=source, output=tmp_path / "out.parquet", chunk_rows=1)
+    with pytest.raises(DataError, match="a row: empty text"):
+        _collect(blocks(), job, ".parquet", Summary(output=job.output), Source(source, chunk_rows=1))
+    assert not (tmp_path / "out.parquet").exists() and not (tmp_path / "out.parquet.parts").exists()

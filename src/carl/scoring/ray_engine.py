@@ -1,14 +1,16 @@
 """``--engine ray``: the scoring job on Ray Data, on a local Ray started for the job or an existing cluster.
 
     read_parquet / read_csv / read_json  ->  repartition(chunk_rows, strict)  ->
-    map_batches(RayChunkScorer, actor pool: each actor holds the model)  ->  write_parquet
+    map_batches(RayChunkScorer, actor pool: each actor holds the model)  ->  iter_batches (driver)
 
 ``repartition(target_num_rows_per_block=chunk_rows, strict=True)`` with ordered execution cuts the
 input into exactly the chunks the local engine reads (``chunk_rows`` rows each, the last fewer),
 and each actor scores a chunk with the same length-sorted batches (:class:`ChunkScorer`), so both
-engines write the same numbers. Ray writes its Parquet files into ``OUTPUT.ray-parts/``; the driver
-then streams them, in order, into the output the user asked for (as the local engine does with its
-part files), dropping and counting the bad rows of ``--on-bad-row skip``.
+engines write the same numbers. The driver iterates the scored blocks in the dataset's order (which
+ordered execution guarantees; the names of files from ``write_parquet`` do not) and commits each as a
+part file, as the local engine does, dropping and counting the bad rows of ``--on-bad-row skip``
+and numbering them by a running count of the rows before them; the output the user asked for is
+then written from the parts.
 
 Ray retries failed tasks and restarts failed actors itself; ``--resume`` belongs to the local engine.
 """
@@ -22,11 +24,10 @@ import re
 import time
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from carl.errors import CarlError, ConfigError, DataError
 from carl.scoring.model import ChunkScorer, ModelSpec
-from carl.scoring.sinks import output_kind, output_table, remove_work_dir, write_part
+from carl.scoring.sinks import output_kind, output_table, write_part
 from carl.scoring.sources import Source, _check_text
 
 log = logging.getLogger(__name__)
@@ -135,19 +136,18 @@ def run_ray(job):
     source = Source(job.input, text_column=job.text_column, keep_columns=job.keep_columns,
                     on_bad_row=job.on_bad_row, chunk_rows=job.chunk_rows)
     threads = job.model.threads or default_threads(job.workers)
-    staging = job.output.with_name(job.output.name + ".ray-parts")
-    remove_work_dir(staging)
     started_here = not ray.is_initialized()
     if started_here:
         if job.ray_address:
             ray.init(address=job.ray_address, log_to_driver=False)
         else:
-            # one CPU beyond the actors' for the read, repartition and write tasks (else they wait forever)
+            # one CPU beyond the actors' for the read and repartition tasks (else they wait forever)
             ray.init(num_cpus=job.workers * threads + 1, include_dashboard=False, log_to_driver=False)
     started = time.perf_counter()
+    summary = Summary(output=job.output)
     try:
         context = ray.data.DataContext.get_current()
-        context.execution_options.preserve_order = True  # output rows in input order, chunks as the local engine's
+        context.execution_options.preserve_order = True  # blocks reach the driver in input order
         context.enable_progress_bars = bool(job.progress)
         dataset = _read(ray, source).repartition(target_num_rows_per_block=job.chunk_rows, strict=True)
         dataset = dataset.map_batches(
@@ -156,52 +156,44 @@ def run_ray(job):
                 "with_text": job.with_text, "on_bad_row": job.on_bad_row, "input_name": str(job.input)},
             batch_size=job.chunk_rows, batch_format="pyarrow", compute=ray.data.ActorPoolStrategy(size=job.workers),
             num_cpus=threads)
-        try:
-            dataset.write_parquet(str(staging))
-        except Exception as exc:  # noqa: BLE001 - a user error inside an actor arrives wrapped by Ray
-            remove_work_dir(staging)
-            error = _carl_error(exc)
-            if error is not None:
-                raise error from None
-            raise
+        _collect(dataset.iter_batches(batch_size=None, batch_format="pyarrow"), job, kind, summary, source)
     finally:
         if started_here:
             ray.shutdown()
-    summary = Summary(output=job.output)
-    try:
-        _collect(staging, job, kind, summary, source)
-    finally:
-        remove_work_dir(staging)
     summary.seconds = time.perf_counter() - started
     summary.scored_now = summary.rows
     return summary
 
 
-def _collect(staging: pathlib.Path, job, kind: str, summary, source: Source) -> None:
-    """Ray's files, in order, into part files without the flag column (and without bad rows), then the output."""
-    from carl.scoring.job import SHOWN_BAD, finish, prepare_work_dir
+def _collect(blocks, job, kind: str, summary, source: Source) -> None:
+    """The scored blocks, in input order, into part files without the flag column (and without bad
+    rows), then the output. A failure inside Ray discards the parts: Ray runs have no ``--resume``."""
+    from carl.scoring.job import SHOWN_BAD, discard_work_dir, finish, prepare_work_dir
 
-    written = sorted(staging.glob("*.parquet"))
     manifest = prepare_work_dir(job, kind)
     row = 0
     unit = "line" if source.kind == ".jsonl" else "row"
-    for index, file in enumerate(written):
-        table = pq.read_table(file)
-        flags = table.column(BAD).to_pylist()
-        bad = [i for i, flag in enumerate(flags) if flag is not None]
-        for i in bad:
-            where = row + i + 1
-            message = f"{unit} {where}: {flags[i]}"
-            log.warning("skipped bad row (--on-bad-row skip): %s: %s", job.input, message)
-            if len(summary.bad) < SHOWN_BAD:
-                summary.bad.append(message)
-        good = [i for i, flag in enumerate(flags) if flag is None]
-        table = table.drop_columns([BAD])
-        if bad:
-            table = table.take(pa.array(good, type=pa.int64()))
-        write_part(manifest.folder, index, table)
-        manifest.chunks.append({"index": index, "first_row": row, "input_rows": len(flags), "rows": len(good),
-                                "skipped": len(bad)})
-        row += len(flags)
+    try:
+        for index, table in enumerate(blocks):
+            flags = table.column(BAD).to_pylist()
+            bad = [i for i, flag in enumerate(flags) if flag is not None]
+            for i in bad:
+                message = f"{unit} {row + i + 1}: {flags[i]}"
+                log.warning("skipped bad row (--on-bad-row skip): %s: %s", job.input, message)
+                if len(summary.bad) < SHOWN_BAD:
+                    summary.bad.append(message)
+            table = table.drop_columns([BAD])
+            if bad:
+                table = table.take(pa.array([i for i, flag in enumerate(flags) if flag is None], type=pa.int64()))
+            write_part(manifest.folder, index, table)
+            manifest.chunks.append({"index": index, "first_row": row, "input_rows": len(flags),
+                                    "rows": table.num_rows, "skipped": len(bad)})
+            row += len(flags)
+    except Exception as exc:  # noqa: BLE001 - a user error inside an actor arrives wrapped by Ray
+        discard_work_dir(manifest.folder, kind)
+        error = _carl_error(exc)
+        if error is not None:
+            raise error from None
+        raise
     manifest.save()
     finish(manifest, job, kind, summary)

@@ -23,7 +23,7 @@ from carl.errors import CarlError, ConfigError, DataError, OutputError
 from carl.scoring.model import ChunkScorer, ModelSpec, init_worker, score_in_worker
 from carl.scoring.sinks import FOLDER, assemble, output_kind, output_table, part_files, remove_work_dir, work_dir, \
     write_part
-from carl.scoring.sources import Chunk, Source, bad_row_where
+from carl.scoring.sources import Chunk, Source, bad_row_summary
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ def _progress_bar(total: int | None, initial: int, enabled: bool | None):
 def _report_bad(chunk: Chunk, manifest_entry: dict) -> None:
     for err in chunk.bad:
         log.warning("skipped bad row (--on-bad-row skip): %s", err)
-    manifest_entry["bad"] = [f"{bad_row_where(err)}: {err.message}" for err in chunk.bad[:SHOWN_BAD]]
+    manifest_entry["bad"] = [bad_row_summary(err) for err in chunk.bad[:SHOWN_BAD]]
 
 
 class _Scorers:

@@ -57,6 +57,13 @@ def bad_row_where(err: DataError) -> str:
     return f"line {err.line}" if err.line is not None else getattr(err, "row_label", "?")
 
 
+def bad_row_summary(err: DataError) -> str:
+    """'line 7: the text is empty' / 'row 7: empty text': a row's message already starts with its label."""
+    if err.line is None and getattr(err, "row_label", None):
+        return err.message
+    return f"{bad_row_where(err)}: {err.message}"
+
+
 def parquet_files(path: pathlib.Path) -> list[pathlib.Path]:
     """The Parquet files of a folder, in path order (names starting with '.' or '_' are not data, as in pyarrow)."""
     files = sorted(p for p in path.rglob("*.parquet")

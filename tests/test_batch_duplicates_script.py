@@ -1,16 +1,10 @@
 """scripts/batch_duplicates.py finds the batches that repeat a text, as the trainer's length grouping builds them."""
 
-import importlib.util
-import pathlib
-
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from script_loading import load_script as load_script_named
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("batch_duplicates", ROOT / "scripts" / "batch_duplicates.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script_named("batch_duplicates")
 
 
 def test_repeated_rows_ignore_case_and_surrounding_spaces_but_not_punctuation():

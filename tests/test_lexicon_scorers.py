@@ -1,7 +1,6 @@
 """The zero-shot lexicon baselines (VADER compound, NRC-VAD word means) and
 scripts/lexicon_vs_carl.py end to end on EmoBank and Facebook-VA with tiny trainings."""
 
-import importlib.util
 import json
 import pathlib
 
@@ -10,6 +9,8 @@ import pytest
 from scipy.stats import pearsonr
 
 from carl.evaluation.lexicon_scorers import NEUTRAL, NrcVadScorer, VaderScorer, nrc_tokens
+
+from script_loading import load_script as load_script_named
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -66,10 +67,7 @@ def test_nrc_valence_tracks_emobank_test_ratings(nrc, data_dir):
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("lexicon_vs_carl", ROOT / "scripts" / "lexicon_vs_carl.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script_named("lexicon_vs_carl")
 
 
 @pytest.mark.slow

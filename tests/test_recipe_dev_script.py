@@ -1,17 +1,15 @@
 """scripts/recipe_dev_search.py keeps the committed table's trials whose runs are not on this machine."""
 
-import importlib.util
 import json
 import pathlib
+
+from script_loading import load_script as load_script_named
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("recipe_dev_search", ROOT / "scripts" / "recipe_dev_search.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script_named("recipe_dev_search")
 
 
 def test_a_sitting_on_a_new_machine_keeps_the_committed_trials_and_replicate_rows(tmp_path):

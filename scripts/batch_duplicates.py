@@ -34,8 +34,9 @@ def repeated_rows(texts: list[str]) -> int:
 
 def batch_at(step: int, lengths: list[int], batch_size: int, seed: int, cache: dict[int, list]) -> "list[int]":
     """The indices of the batch trained at logged step ``step`` (steps count from 1), as the trainer drew it."""
-    per_epoch = len(cache.setdefault(0, epoch_batches(lengths, batch_size, seed, 0)))
-    epoch, index = divmod(step - 1, per_epoch)
+    if 0 not in cache:
+        cache[0] = epoch_batches(lengths, batch_size, seed, 0)
+    epoch, index = divmod(step - 1, len(cache[0]))
     if epoch not in cache:
         cache[epoch] = epoch_batches(lengths, batch_size, seed, epoch)
     return list(cache[epoch][index])
@@ -46,17 +47,13 @@ def duplicate_report(texts: list[str], lengths: list[int], batch_size: int, seed
     """Rows (step, loss, repeated rows, longest in tokens) for logged steps whose batch repeats a text or
     whose loss is above ``loss_above``; how many logged steps repeat a text; how many of all steps do."""
     cache: dict[int, list] = {}
-    rows, logged_with_repeats = [], 0
-    for entry in logged:
-        batch = batch_at(entry["step"], lengths, batch_size, seed, cache)
-        repeats = repeated_rows([texts[i] for i in batch])
-        logged_with_repeats += repeats > 0
-        if repeats or entry["loss"] > loss_above:
-            rows.append((entry["step"], entry["loss"], repeats, max(lengths[i] for i in batch)))
     last = max((entry["step"] for entry in logged), default=0)
-    every = sum(repeated_rows([texts[i] for i in batch_at(s, lengths, batch_size, seed, cache)]) > 0
-                for s in range(1, last + 1))
-    return rows, logged_with_repeats, every
+    batches = {s: batch_at(s, lengths, batch_size, seed, cache) for s in range(1, last + 1)}
+    repeats = {s: repeated_rows([texts[i] for i in batch]) for s, batch in batches.items()}
+    rows = [(entry["step"], entry["loss"], repeats[entry["step"]], max(lengths[i] for i in batches[entry["step"]]))
+            for entry in logged if repeats[entry["step"]] or entry["loss"] > loss_above]
+    logged_with_repeats = sum(repeats[entry["step"]] > 0 for entry in logged)
+    return rows, logged_with_repeats, sum(n > 0 for n in repeats.values())
 
 
 def main() -> None:

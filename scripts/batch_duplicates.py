@@ -7,7 +7,9 @@ batches by length (``carl.training.batching.epoch_batches``), which puts the sho
 mega-batch together: "Oh." next to "Oh?", the fifth "Thank you ." next to the sixth. This script
 rebuilds a run's batches exactly as the trainer did (same records, tokenizer, seed, epochs) and
 prints, for each logged step, the loss, the number of rows whose text already occurs in the batch
-(case and surrounding spaces ignored) and the batch's longest text in tokens.
+(case and surrounding spaces ignored), the batch's longest text in tokens and how alike its two
+most alike texts are (difflib's ratio, 1.0 = identical): a sentence repeated with a prefix ("Fact: ...")
+is no exact repeat but as much a false negative.
 
     python scripts/batch_duplicates.py results/union-cpu/runs/simcse/seed0
 """
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import collections
+import difflib
+import itertools
 import json
 import pathlib
 
@@ -32,6 +36,13 @@ def repeated_rows(texts: list[str]) -> int:
     return sum(n - 1 for n in counts.values())
 
 
+def closest_pair_ratio(texts: list[str]) -> float:
+    """The highest ``difflib.SequenceMatcher`` ratio over every pair of the texts (case ignored)."""
+    lowered = [t.strip().lower() for t in texts]
+    return max((difflib.SequenceMatcher(None, a, b).ratio() for a, b in itertools.combinations(lowered, 2)),
+               default=0.0)
+
+
 def batch_at(step: int, lengths: list[int], batch_size: int, seed: int, cache: dict[int, list]) -> "list[int]":
     """The indices of the batch trained at logged step ``step`` (steps count from 1), as the trainer drew it."""
     if 0 not in cache:
@@ -43,14 +54,16 @@ def batch_at(step: int, lengths: list[int], batch_size: int, seed: int, cache: d
 
 
 def duplicate_report(texts: list[str], lengths: list[int], batch_size: int, seed: int, logged: list[dict],
-                     loss_above: float) -> tuple[list[tuple[int, float, int, int]], int, int]:
-    """Rows (step, loss, repeated rows, longest in tokens) for logged steps whose batch repeats a text or
-    whose loss is above ``loss_above``; how many logged steps repeat a text; how many of all steps do."""
+                     loss_above: float) -> tuple[list[tuple[int, float, int, int, float]], int, int]:
+    """Rows (step, loss, repeated rows, longest in tokens, closest pair ratio) for logged steps whose batch
+    repeats a text or whose loss is above ``loss_above``; how many logged steps repeat a text; how many of all
+    steps do."""
     cache: dict[int, list] = {}
     last = max((entry["step"] for entry in logged), default=0)
     batches = {s: batch_at(s, lengths, batch_size, seed, cache) for s in range(1, last + 1)}
     repeats = {s: repeated_rows([texts[i] for i in batch]) for s, batch in batches.items()}
-    rows = [(entry["step"], entry["loss"], repeats[entry["step"]], max(lengths[i] for i in batches[entry["step"]]))
+    rows = [(entry["step"], entry["loss"], repeats[entry["step"]], max(lengths[i] for i in batches[entry["step"]]),
+             closest_pair_ratio([texts[i] for i in batches[entry["step"]]]))
             for entry in logged if repeats[entry["step"]] or entry["loss"] > loss_above]
     logged_with_repeats = sum(repeats[entry["step"]] > 0 for entry in logged)
     return rows, logged_with_repeats, sum(n > 0 for n in repeats.values())
@@ -74,9 +87,9 @@ def main() -> None:
     rows, logged_with_repeats, every = duplicate_report(texts, lengths, config.train.batch_size, config.train.seed,
                                                         logged, args.loss_above)
     print(f"{len(records)} training texts, batch {config.train.batch_size}, {len(logged)} logged steps")
-    print("step  loss      repeated rows  longest (tokens)")
-    for step, loss, repeats, longest in rows:
-        print(f"{step:<5} {loss:<9.4g} {repeats:<14} {longest}")
+    print("step  loss      repeated rows  longest (tokens)  closest pair")
+    for step, loss, repeats, longest, closest in rows:
+        print(f"{step:<5} {loss:<9.4g} {repeats:<14} {longest:<17} {closest:.2f}")
     print(f"logged steps whose batch repeats a text: {logged_with_repeats} of {len(logged)}; "
           f"all steps 1..{max((e['step'] for e in logged), default=0)}: {every}")
 

@@ -13,6 +13,15 @@ def test_repeated_rows_ignore_case_and_surrounding_spaces_but_not_punctuation():
     assert script.repeated_rows(["a", "b"]) == 0
 
 
+def test_closest_pair_ratio_finds_a_sentence_repeated_with_a_prefix():
+    script = load_script()
+    sentence = "The speed of sound in dry air is three hundred and forty-three meters per second."
+    unrelated = ["I lost the final.", "We won!", "Rain again, all week."]
+    assert script.closest_pair_ratio([sentence, *unrelated]) < 0.6
+    assert script.closest_pair_ratio([sentence, "Fact: " + sentence, *unrelated]) > 0.9
+    assert script.closest_pair_ratio(["only one"]) == 0.0
+
+
 def test_length_grouping_puts_the_two_short_copies_in_one_batch_and_the_report_finds_it():
     script = load_script()
     # 96 texts: two copies of a 3-token text, the rest 10-40 tokens long. Length grouping sorts each
@@ -22,8 +31,8 @@ def test_length_grouping_puts_the_two_short_copies_in_one_batch_and_the_report_f
     logged = [{"step": s, "loss": 1e-5} for s in (1, 2, 3)]
     rows, logged_with_repeats, every = script.duplicate_report(texts, lengths, 32, 0, logged, 1e-3)
     assert every == 1 and logged_with_repeats == 1
-    [(step, loss, repeats, longest)] = rows
-    assert repeats == 1 and loss == 1e-5
+    [(step, loss, repeats, longest, closest)] = rows
+    assert repeats == 1 and loss == 1e-5 and closest == 1.0
     batch = script.batch_at(step, lengths, 32, 0, {})
     assert {0, 1} <= set(batch) and longest == max(lengths[i] for i in batch)
     # A high loss is listed even without a repeat; steps past one epoch wrap into the next epoch's batches.

@@ -62,9 +62,12 @@ def duplicate_report(texts: list[str], lengths: list[int], batch_size: int, seed
     last = max((entry["step"] for entry in logged), default=0)
     batches = {s: batch_at(s, lengths, batch_size, seed, cache) for s in range(1, last + 1)}
     repeats = {s: repeated_rows([texts[i] for i in batch]) for s, batch in batches.items()}
-    rows = [(entry["step"], entry["loss"], repeats[entry["step"]], max(lengths[i] for i in batches[entry["step"]]),
-             closest_pair_ratio([texts[i] for i in batches[entry["step"]]]))
-            for entry in logged if repeats[entry["step"]] or entry["loss"] > loss_above]
+    rows = []
+    for entry in logged:
+        step, batch = entry["step"], batches[entry["step"]]
+        if repeats[step] or entry["loss"] > loss_above:
+            rows.append((step, entry["loss"], repeats[step], max(lengths[i] for i in batch),
+                         closest_pair_ratio([texts[i] for i in batch])))
     logged_with_repeats = sum(repeats[entry["step"]] > 0 for entry in logged)
     return rows, logged_with_repeats, sum(n > 0 for n in repeats.values())
 

@@ -1,20 +1,16 @@
 """scripts/batch_duplicates.py finds the batches that repeat a text, as the trainer's length grouping builds them."""
 
-from script_loading import load_script as load_script_named
-
-
-def load_script():
-    return load_script_named("batch_duplicates")
+from script_loading import load_script
 
 
 def test_repeated_rows_ignore_case_and_surrounding_spaces_but_not_punctuation():
-    script = load_script()
+    script = load_script("batch_duplicates")
     assert script.repeated_rows(["Oh.", " oh. ", "Oh?", "OH."]) == 2
     assert script.repeated_rows(["a", "b"]) == 0
 
 
 def test_closest_pair_ratio_finds_a_sentence_repeated_with_a_prefix():
-    script = load_script()
+    script = load_script("batch_duplicates")
     sentence = "The speed of sound in dry air is three hundred and forty-three meters per second."
     unrelated = ["I lost the final.", "We won!", "Rain again, all week."]
     assert script.closest_pair_ratio([sentence, *unrelated]) < 0.6
@@ -23,7 +19,7 @@ def test_closest_pair_ratio_finds_a_sentence_repeated_with_a_prefix():
 
 
 def test_length_grouping_puts_the_two_short_copies_in_one_batch_and_the_report_finds_it():
-    script = load_script()
+    script = load_script("batch_duplicates")
     # 96 texts: two copies of a 3-token text, the rest 10-40 tokens long. Length grouping sorts each
     # mega-batch by length, so the two shortest texts share a batch whatever the shuffle.
     texts = ["Oh."] * 2 + [f"text number {i}" for i in range(94)]

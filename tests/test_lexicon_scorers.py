@@ -10,7 +10,7 @@ from scipy.stats import pearsonr
 
 from carl.evaluation.lexicon_scorers import NEUTRAL, NrcVadScorer, VaderScorer, nrc_tokens
 
-from script_loading import load_script as load_script_named
+from script_loading import load_script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -66,10 +66,6 @@ def test_nrc_valence_tracks_emobank_test_ratings(nrc, data_dir):
     assert 0.3 < r_valence < 0.6  # a real but modest signal: the baseline carl must beat
 
 
-def load_script():
-    return load_script_named("lexicon_vs_carl")
-
-
 @pytest.mark.slow
 def test_report_script_end_to_end(tiny_encoder, data_dir, tmp_path, monkeypatch, capsys):
     """Both CARL recipes trained for 2 steps (tiny encoder), heads fitted on 64 texts per corpus,
@@ -81,7 +77,7 @@ def test_report_script_end_to_end(tiny_encoder, data_dir, tmp_path, monkeypatch,
 
     from carl.data import load_corpus
 
-    script = load_script()
+    script = load_script("lexicon_vs_carl")
     monkeypatch.chdir(tmp_path)
     # The trainings' own checkpoint signal on 40 EmoBank dev texts instead of 1,288 (CPU budget).
     with open("dev.csv", "w", newline="", encoding="utf-8") as f:

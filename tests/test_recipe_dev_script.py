@@ -3,17 +3,13 @@
 import json
 import pathlib
 
-from script_loading import load_script as load_script_named
+from script_loading import load_script
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
-def load_script():
-    return load_script_named("recipe_dev_search")
-
-
 def test_a_sitting_on_a_new_machine_keeps_the_committed_trials_and_replicate_rows(tmp_path):
-    script = load_script()
+    script = load_script("recipe_dev_search")
     assert script.kept_from_table(tmp_path) == ({}, [])
     record = {"name": "queue1024", "dev_va_pearson": 0.69, "dev_tasks": {"sst2": 0.8}}
     (tmp_path / "trials.json").write_text(json.dumps({"trials": [record],
@@ -24,7 +20,7 @@ def test_a_sitting_on_a_new_machine_keeps_the_committed_trials_and_replicate_row
 
 
 def test_kept_replicate_rows_follow_the_grid_rows():
-    script = load_script()
+    script = load_script("recipe_dev_search")
     grid = ROOT / "results" / "reproduce-cpu"  # the committed cpu grid's evaluation records
     kept = ["| trial: queue1024 | 3 | old |", "| trial: queue-llrd0.8 | 3 | old |"]
     lines = script.replicate_table({}, grid, kept)
@@ -46,7 +42,7 @@ def fake_train_job(job):
 
 
 def test_each_trial_keeps_the_command_of_the_sitting_that_trained_it(tmp_path, monkeypatch):
-    script = load_script()
+    script = load_script("recipe_dev_search")
     monkeypatch.setattr(script, "train_job", fake_train_job)
     out, runs, grid = tmp_path / "table", tmp_path / "runs", tmp_path / "grid"
     folders = ["--out", str(out), "--runs", str(runs), "--grid", str(grid), "--no-task-dev"]
@@ -95,7 +91,7 @@ def test_each_trial_keeps_the_command_of_the_sitting_that_trained_it(tmp_path, m
 
 
 def test_trials_without_a_recorded_sitting_are_marked_and_explained():
-    script = load_script()
+    script = load_script("recipe_dev_search")
     sitting = {"command": "python scripts/recipe_dev_search.py --only b", "date": "2026-12-02T00:00+00:00",
                "commit": "abc1234", "machine": "AMD EPYC, 2 cores"}
     lines, labels = script.sitting_lines([{"name": "a"}, {"name": "b", "sitting": sitting},

@@ -34,6 +34,10 @@ LABEL_OF_ROW = {
     "CARL+ queue": "CARL+ queue (recipe)",
     "CARL+ queue, all-mpnet-base-v2": "CARL+ queue (recipe)",
     "CARL, the paper's settings, all-mpnet-base-v2": "CARL",
+    "CARL, the paper's settings, six corpora": "CARL",
+    "CARL online-only, six corpora": "CARL online-only",
+    "CARL+, six corpora": "CARL+ (recipe)",
+    "CARL+ queue, six corpora": "CARL+ queue (recipe)",
     **{label: label for label in ("CARL w/o MCCL", "CARL one-hot labels", "CARL random tokens", "CARL ε=0.01·‖e‖",
                                   "CARL ε=0.1·‖e‖", "CARL ε=1·‖e‖", "CARL top-0.3", "CARL top-0.5",
                                   "CARL momentum 0.99")},
@@ -71,7 +75,7 @@ ROWS = target_table_rows(RESULTS_DOC.read_text(encoding="utf-8"))
 
 def test_the_table_has_every_budget_and_report():
     assert len(ROWS) >= 10
-    assert {row["report_path"].parent.name for row in ROWS} == {"reproduce-cpu", "budget-cpu-long", "base-cpu"}
+    assert {row["report_path"].parent.name for row in ROWS} == {"reproduce-cpu", "budget-cpu-long", "base-cpu", "union-cpu"}
 
 
 @pytest.mark.parametrize("row", ROWS, ids=[f"{r['configuration']} @ {r['budget']}" for r in ROWS])

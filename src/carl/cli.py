@@ -158,6 +158,8 @@ def reproduce(
     keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="Keep each finished run's optimiser "
                                                                             "checkpoints (large)."),
     plots: bool = typer.Option(True, "--plots/--no-plots"),
+    trials_only: bool = typer.Option(False, "--trials-only", help="Run the preset's learning-rate trials (dev "
+                                                                  "only) and stop before the grid trains."),
 ):
     """Train and evaluate CARL, its baselines and ablations over several seeds; write DIR/REPORT.md."""
     from carl.reproduce import reproduce as run_grid
@@ -176,7 +178,8 @@ def reproduce(
             raise CarlError(f"--seeds {seeds!r}: expected integers, e.g. 0,1,2") from None
     report = run_grid(preset, output_dir, variants=[v.strip() for v in variants.split(",") if v.strip()] if variants
                       else None, seeds=seed_list, model=model, data_dir=data_dir, extra=extra,
-                      keep_checkpoints=keep_checkpoints, plots=plots, stop_after_minutes=stop_after_minutes)
+                      keep_checkpoints=keep_checkpoints, plots=plots, stop_after_minutes=stop_after_minutes,
+                      trials_only=trials_only)
     typer.echo(report.read_text())
     typer.echo(f"written: {report}")
 

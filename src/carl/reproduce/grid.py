@@ -49,6 +49,16 @@ VARIANTS: list[Variant] = [
             {"objective.name": "supervised", "data.discrete_labels": "emotion"},
             "cross-entropy fine-tuning on the corpora's own emotion classes, names unified across corpora; "
             "rated-only texts (EmoBank, Facebook-VA) in their 3x3 V-A grid cell"),
+    # Issue 38: the label type x objective square on the union's texts. Supervised on continuous labels:
+    Variant("va-regression", "V-A regression", "baseline", {"objective.name": "regression"},
+            "supervised regression on the continuous V-A labels (linear regressor, mean squared error): the "
+            "counterpart of supervised CE for the labels CARL trains on (NRC-VAD points of class names included)"),
+    # ... and the hybrid of both label types: CARL+ queue on every text plus CE on the texts that have an emotion.
+    *[Variant(f"hybrid-w{w:g}", f"hybrid w={w:g} (recipe)", "recipe",
+              {**RECIPES["carl-plus-queue"], "objective.emotion_weight": w},
+              f"CARL+ queue's V-A loss on every text plus {w:g} x cross-entropy on the emotion classes of the texts "
+              "that have one (rated texts: none, no V-A cell)")
+      for w in (0.2, 1.0)],
     Variant("supcon-emotion", "SupCon (emotion classes)", "baseline",
             {"objective.name": "supcon", "data.discrete_labels": "emotion"},
             "supervised contrastive on the same emotion classes as supervised CE (emotion classes)"),
@@ -128,6 +138,10 @@ class Preset:
     scored on the dev splits of every probe task); each variant then trains with its dev-best
     (carl.reproduce.lr_trial). Empty: the variants' own learning rates."""
     lr_trial_steps: int = 200
+    lr_trial_cut_schedule: bool = False
+    """False: a trial is a run of ``lr_trial_steps`` steps (warm-up and decay over them). True: a
+    trial runs the grid's own schedule (its ``train.max_steps``) and stops after ``lr_trial_steps``
+    steps, so the rate is judged under the learning rates the grid will use there."""
     lr_trial_max_train: int | None = 1000
     lr_trial_max_eval: int | None = 1000
     """The trials' dev probes: at most this many train / dev texts per task (the 200-step cpu
@@ -175,6 +189,14 @@ PRESETS: dict[str, Preset] = {
                                      "data.max_dev_per_corpus": 1000, "train.max_steps": 1000,
                                      "train.eval_every": 100, "train.save_every": 100},
                         max_train=4000, max_eval=2000, variants=UNION_VARIANTS, lr_trial=(3e-5, 1e-4)),
+    # Issue 38, part 1: the label type x objective square and the hybrid on the union study's texts, steps,
+    # batch and probes; each contender's trial brackets the union study's choice (1e-4) and runs the grid's
+    # 1,000-step schedule cut after 200 steps.
+    "cpu-union-labels": Preset("cpu.yaml", {"data.train": UNION_TRAIN, "data.max_train_per_corpus": 8000,
+                                            "data.max_dev_per_corpus": 1000, "train.max_steps": 1000,
+                                            "train.eval_every": 100, "train.save_every": 100},
+                               max_train=4000, max_eval=2000, variants=("va-regression", "hybrid-w0.2", "hybrid-w1"),
+                               lr_trial=(3e-5, 1e-4, 3e-4), lr_trial_cut_schedule=True),
     # GPU: all-mpnet-base-v2, 3 epochs, bf16, full evaluation splits.
     "gpu": Preset("gpu.yaml", finetune_tasks=("emobank", "facebook-va", "carer", "goemotions-10"),
                   finetune_steps=1000),

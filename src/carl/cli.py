@@ -51,6 +51,7 @@ def _top_level_options(
 ):
     pass
 
+
 PACKAGED_CONFIGS = pathlib.Path(__file__).parent / "configs"
 MAIN_RECIPE = "carl-plus-queue"
 """The recipe `carl run` (the README's main job) trains unless told otherwise."""

@@ -175,6 +175,7 @@ def test_preset_changes_one_thing_at_a_time(tmp_path):
     assert configs["carl-plus-queue"].mccl.queue_size == 256
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["carl-plus-queue", "supervised-ce-emotion"])
 def test_each_label_kind_trains_on_the_headlines(variant, tiny_encoder, data_dir, tmp_path):
     _, (job,) = rp.plan(rp.PRESETS["cpu-headlines"], tmp_path, variants=[variant], seeds=[0], model=str(tiny_encoder),

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from carl.errors import CarlError
 
 __all__ = ["MAX_PAIRS", "MIN_TABLE_ROWS", "TASKS", "TaskSpec", "VA_RADIUS", "known_tasks", "report_metrics_of",
-           "resolve_task_names", "table_task", "task_spec"]
+           "named_only_tasks", "resolve_task_names", "table_task", "task_spec"]
 
 VA_RADIUS = 0.05
 """Positive-pair rule for continuous labels: normalised V-A within this Euclidean radius.
@@ -42,6 +42,9 @@ class TaskSpec:
     exclude_label: str | None = None
     lower_is_better: tuple[str, ...] = ()
     options: Mapping[str, object] = field(default_factory=dict)
+    in_all: bool = True
+    """False: scored only when named (``--tasks NAME``), never by ``all``: a task whose texts other
+    models have trained on (the SemEval headlines are EmoBank train rows)."""
 
 
 _VA_METRICS = ("pearson_v", "pearson_a", "pearson_mean", "spearman_mean")
@@ -78,17 +81,36 @@ _TASK_LIST: list[TaskSpec] = [
              "uniformity (t=2) of EmoBank and CARER test embeddings",
              ("alignment_va", "alignment_label", "uniformity_emobank", "uniformity_carer"),
              lower_is_better=("alignment_va", "alignment_label", "uniformity_emobank", "uniformity_carer")),
+    # Issue 38, part 5: one set of headlines, both kinds of human label (carl.data.semeval). Named only: 956 of
+    # these headlines are EmoBank train rows, so "all" would score every EmoBank-trained model on its own texts.
+    TaskSpec("semeval-headlines-va", "va_regression", "semeval-headlines",
+             "SemEval-2007 headlines, EmoBank's V-A ratings (carl's seeded split, not EmoBank's), Ridge probe",
+             _VA_METRICS, in_all=False),
+    TaskSpec("semeval-headlines-emotion", "classification", "semeval-headlines",
+             "SemEval-2007 headlines, dominant of six emotion intensities (the same texts and split as "
+             "semeval-headlines-va), logistic probe", _CLS_METRICS, in_all=False),
 ]
 
 TASKS: dict[str, TaskSpec] = {t.name: t for t in _TASK_LIST}
 
 
 def known_tasks() -> list[str]:
-    return list(TASKS)
+    """The tasks ``all`` means, in registry order (named-only tasks: :func:`named_only_tasks`)."""
+    return [name for name, spec in TASKS.items() if spec.in_all]
+
+
+def named_only_tasks() -> list[str]:
+    """Tasks scored only when named, never by ``all``."""
+    return [name for name, spec in TASKS.items() if not spec.in_all]
+
+
+def _task_list() -> str:
+    return ", ".join(["all", *known_tasks(), *named_only_tasks()])
 
 
 def resolve_task_names(tasks: str | Sequence[str] | None) -> list[str]:
-    """``"all"`` / None -> every task; a comma list or sequence -> those, in registry order,
+    """``"all"`` / None -> every task of :func:`known_tasks` (named-only tasks join it only when
+    named too: ``all,semeval-headlines-va``); a comma list or sequence -> those, in registry order,
     deduplicated, followed by table specs (``mine.csv:text=body,valence=v,arousal=a``, see
     :func:`table_task`) in the order given. An unknown name is a :class:`CarlError` listing
     the known ones."""
@@ -98,17 +120,15 @@ def resolve_task_names(tasks: str | Sequence[str] | None) -> list[str]:
         return known_tasks()
     items = split_specs(tasks if isinstance(tasks, str) else [str(t) for t in tasks], what="--tasks")
     if not items:
-        raise CarlError(f"no task given; tasks are: all, {', '.join(known_tasks())}, or a table spec "
+        raise CarlError(f"no task given; tasks are: {_task_list()}, or a table spec "
                         "mine.csv:text=COL,valence=COL,arousal=COL")
     tables = list(dict.fromkeys(t for t in items if is_table(t)))
     items = [t for t in items if not is_table(t)]
-    if "all" in items:
-        return known_tasks() + tables
-    unknown = [t for t in items if t not in TASKS]
+    unknown = [t for t in items if t not in TASKS and t != "all"]
     if unknown:
-        raise CarlError(f"unknown task(s) {', '.join(unknown)}; tasks are: all, {', '.join(known_tasks())}, or a "
+        raise CarlError(f"unknown task(s) {', '.join(unknown)}; tasks are: {_task_list()}, or a "
                         "table spec such as mine.csv:text=body,valence=v,arousal=a (.csv, .tsv or .jsonl)")
-    wanted = set(items)
+    wanted = set(items) | (set(known_tasks()) if "all" in items else set())
     return [t for t in TASKS if t in wanted] + tables
 
 
@@ -145,7 +165,7 @@ def task_spec(name: str) -> TaskSpec:
         return TASKS[name]
     if is_table(name):
         return table_task(name)
-    raise CarlError(f"unknown task {name!r}; tasks are: {', '.join(known_tasks())}, or a table spec")
+    raise CarlError(f"unknown task {name!r}; tasks are: {_task_list()}, or a table spec")
 
 
 def report_metrics_of(task: str, present: Sequence[str]) -> list[str]:

@@ -345,3 +345,61 @@ def test_a_txt_file_with_cr_only_line_ends_is_one_text_per_line(tiny_va, tmp_pat
     assert done.returncode == 0 and "3 rows scored, 1 skipped" in done.stdout and "line 3: empty text" in done.stderr
     with open(tmp_path / "va.csv", newline="", encoding="utf-8") as fh:
         assert [r["text"] for r in csv.DictReader(fh)] == ["I won", "I lost", "what a day"]
+
+
+# ---------------------------------------------------------------------- the rest of the review
+
+
+def test_predict_va_to_stdout_honours_the_column_options_and_escapes_its_fields(tiny_va, tmp_path, carl_in_process):
+    """Before: without --output, --keep-columns, --no-text and --with-embedding were ignored, and a tab or a line
+    end inside a text broke the table."""
+    source = tmp_path / "in.csv"
+    write_csv(source, [("a1", "I won\tthe match"), ("b2", "two\nlines"), ("c3", "back\\slash and \r return")])
+    full = carl_in_process("predict-va", tiny_va, "--input", source, "--keep-columns", "id", "--with-embedding")
+    assert full.returncode == 0, full.stderr[-2000:]
+    lines = full.stdout.splitlines()
+    assert lines[0] == "valence\tarousal\tid\tembedding\ttext" and len(lines) == 4
+    table = [line.split("\t") for line in lines[1:]]
+    assert all(len(fields) == 5 for fields in table)
+    assert [f[2] for f in table] == ["a1", "b2", "c3"]
+    assert [f[4] for f in table] == ["I won\\tthe match", "two\\nlines", "back\\\\slash and \\r return"]
+    assert all(len(json.loads(f[3])) == 32 for f in table)
+    no_text = carl_in_process("predict-va", tiny_va, "--input", source, "--keep-columns", "id", "--no-text")
+    assert no_text.returncode == 0 and no_text.stdout.splitlines()[0] == "valence\tarousal\tid"
+    assert [line.split("\t")[2] for line in no_text.stdout.splitlines()[1:]] == ["a1", "b2", "c3"]
+
+
+def test_long_texts_are_cut_before_tokenising_in_the_scoring_job(tiny_va):
+    """A fast tokenizer encodes a whole string before truncating: a 2-million-character text cost its encoding's
+    memory although the model reads 64 tokens of it. Cut at the model's maximum x 32 characters (as carl serve
+    cuts), the vector is the same."""
+    from carl.scoring.model import ChunkScorer, ModelSpec
+
+    scorer = ChunkScorer(ModelSpec(path=str(tiny_va), task="embed"))
+    seen = []
+    encode = scorer.embedder.encode
+
+    def spy(texts, **kwargs):
+        seen.extend(len(t) for t in texts)
+        return encode(texts, **kwargs)
+
+    scorer.embedder.encode = spy
+    long_text = "I won the match and everyone cheered. " * 52_000  # about 2 million characters
+    vectors = scorer.score([long_text, "short"])["embedding"]
+    assert max(seen) == 64 * 32 and len(long_text) > 1_900_000
+    scorer.embedder.encode = encode
+    whole_start = scorer.score([long_text[:5000], "short"])["embedding"]  # also past 64 tokens
+    assert (vectors == whole_start).all()
+
+
+def test_no_progress_reads_the_input_once(tiny_va, tmp_path, carl_in_process, monkeypatch):
+    from carl.scoring.sources import Source
+
+    def counted(self):
+        raise AssertionError("the input was read once more, only to count its rows")
+
+    monkeypatch.setattr(Source, "count_rows", counted)
+    source = write_csv(tmp_path / "in.csv", [("1", "I won"), ("2", "I lost")])
+    done = carl_in_process("predict-va", tiny_va, "--input", source, "--output", tmp_path / "va.parquet",
+                           "--no-progress")
+    assert done.returncode == 0, done.stderr[-2000:]

@@ -222,3 +222,23 @@ def test_the_host_check_takes_only_a_name_and_a_port():
     assert host_allowed("[::1]:8000", allowed_hosts("::1", None))
     assert not host_allowed("127.0.0.3:8000", allowed_hosts("127.0.0.2", None))
     assert allowed_hosts("0.0.0.0", None) is None and allowed_hosts("127.0.0.1", ("*",)) is None
+
+
+def test_the_base_encoder_of_compare_reads_cut_texts():
+    """/v1/compare's base encoder tokenised each text whole (no character cut, unlike the served model)."""
+    import numpy as np
+
+    from carl.serving.engine import CHARS_PER_TOKEN_READ, Engine
+
+    class Base:
+        max_seq_length = 128
+        seen: list[int] = []
+
+        def encode(self, texts, batch_size):
+            self.seen.extend(len(t) for t in texts)
+            return np.zeros((len(texts), 4), dtype=np.float32)
+
+    engine = Engine.__new__(Engine)
+    engine.base, engine.max_tokens = Base(), 256
+    engine.base_forward(["x" * 1_000_000, "short"])
+    assert Base.seen == [128 * CHARS_PER_TOKEN_READ, 5]

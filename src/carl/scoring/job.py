@@ -416,8 +416,9 @@ RESUME_HOW = ("once the cause is fixed, run the same command with --resume to co
               "its line, or add --on-bad-row skip; the committed rows are checked against the input)")
 
 
-def run_local(job: ScoreJob) -> Summary:
-    """Score ``job.input`` into ``job.output`` in this process (or ``job.workers`` processes)."""
+def run_local(job: ScoreJob, make_scorers=None) -> Summary:
+    """Score ``job.input`` into ``job.output`` in this process (or ``job.workers`` processes; or, with
+    ``make_scorers(job, on_batch)``, whatever scores the chunks: the Ray engine's actors)."""
     kind = output_kind(job.output, job.model.task)
     if kind == ".npy" and job.keep_columns:
         raise ConfigError("--keep-columns: a .npy output holds the embedding matrix only; write .parquet or .jsonl "
@@ -431,7 +432,8 @@ def run_local(job: ScoreJob) -> Summary:
                         manifest.rows + manifest.skipped, job.progress)
     scorers = None
     try:
-        scorers = _Scorers(job, on_batch=bar.update if job.workers == 1 else None)
+        scorers = (make_scorers or _Scorers)(job, on_batch=bar.update if job.workers == 1 and make_scorers is None
+                                             else None)
         started = time.perf_counter()  # after the model has loaded: texts/s is the scoring rate
         for chunk, results in scorers.map(verified(source.chunks(), manifest, job)):
             table = output_table(chunk.texts if job.with_text else None, chunk.kept, results)
@@ -442,7 +444,7 @@ def run_local(job: ScoreJob) -> Summary:
             _report_bad(chunk, entry)
             manifest.commit(entry)
             summary.scored_now += len(chunk.texts)
-            if job.workers > 1:
+            if job.workers > 1 or make_scorers is not None:
                 bar.update(len(chunk.texts))
             bar.update(len(chunk.bad))
         summary.bad = [b for c in manifest.chunks for b in c.get("bad", [])][:SHOWN_BAD]

@@ -8,6 +8,7 @@ import csv
 import errno
 import json
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -403,3 +404,27 @@ def test_no_progress_reads_the_input_once(tiny_va, tmp_path, carl_in_process, mo
     done = carl_in_process("predict-va", tiny_va, "--input", source, "--output", tmp_path / "va.parquet",
                            "--no-progress")
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_manifest_is_written_at_the_start_and_the_end_not_after_every_chunk(tiny_va, rows, tmp_path,
+                                                                                carl_in_process, monkeypatch):
+    """Before, the whole manifest (every chunk so far) was rewritten after each chunk: I/O quadratic in the job's
+    length. Now each chunk appends one line to the journal."""
+    import carl.io
+
+    writes = []
+    original = carl.io.atomic_write
+
+    def counting(path, write):
+        writes.append(pathlib.Path(path).name)
+        return original(path, write)
+
+    monkeypatch.setattr(carl.io, "atomic_write", counting)
+    source = write_csv(tmp_path / "in.csv", rows)
+    done = carl_in_process("predict-va", tiny_va, "--input", source, "--output", tmp_path / "scores",
+                           "--chunk-rows", 10, "--no-progress")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert writes.count("_carl_manifest.json") == 2  # 10 chunks: the fingerprint at the start, the end
+    manifest = json.loads((tmp_path / "scores" / "_carl_manifest.json").read_text())
+    assert manifest["complete"] is True and len(manifest["chunks"]) == 10
+    assert not (tmp_path / "scores" / "_carl_chunks.jsonl").exists()

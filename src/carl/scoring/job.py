@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from carl.errors import CarlError, ConfigError, DataError, OutputError
+from carl.errors import CarlError, ConfigError, OutputError
 from carl.scoring.model import ChunkScorer, ModelSpec, init_worker, score_in_worker
 from carl.scoring.sinks import FOLDER, assemble, output_kind, output_table, part_files, remove_work_dir, work_dir, \
     write_part
@@ -144,7 +144,11 @@ class Manifest:
             return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            version = data.get("format") if isinstance(data, dict) else None
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            version = data.get("format")
+            if version != FORMAT and data.get("complete") is True:  # a finished output of an older carl: replaceable
+                return cls(folder, data.get("job", {}), data.get("chunks", []), True)
             if version != FORMAT:
                 raise CarlError(f"{path} was written by {'another' if version else 'no'} version of carl (format "
                                 f"{version!r}, this carl writes {FORMAT!r}) and cannot be resumed: delete {folder} "
@@ -188,9 +192,7 @@ class Manifest:
             data["chunks"] = self.chunks  # once, at the end: a finished folder output describes itself
         text = json.dumps(data, indent=1)
         atomic_write(self.folder / MANIFEST, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
-        if self.complete:
-            (self.folder / JOURNAL).unlink(missing_ok=True)
-        elif not self.chunks:
+        if self.complete or not self.chunks:  # the chunks are in the manifest now, or there are none yet
             (self.folder / JOURNAL).unlink(missing_ok=True)
 
     def commit(self, entry: dict) -> None:

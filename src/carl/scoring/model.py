@@ -5,9 +5,10 @@ Inside a chunk the texts run longest first, ``batch_size`` at a time
 the results go back to input order. A text longer than the model's maximum tokens x 32 characters is
 cut to that many characters before it is tokenised, as ``carl serve`` cuts
 (:data:`carl.serving.engine.CHARS_PER_TOKEN_READ`): a fast tokenizer encodes the whole string before
-truncating (hundreds of bytes of memory per character), while the model reads only its first tokens. The batches depend on the chunk's texts alone, and a text's
-vector depends (in its last bits) on the batch it shares a forward pass with, so every engine
-that forms the same chunks writes the same numbers.
+truncating (hundreds of bytes of memory per character), while the model reads only its first tokens.
+The batches depend on the chunk's texts alone, and a text's vector depends (in its last bits) on
+the batch it shares a forward pass with, so every engine that forms the same chunks writes the same
+numbers.
 """
 
 from __future__ import annotations

@@ -43,8 +43,8 @@ STATIC = pathlib.Path(__file__).parent / "static"
 MAX_COMPARE_INPUTS = 32
 OPEN_ROUTES = frozenset({"/health"})
 MODEL_ROUTES = frozenset({"/v1/embeddings", "/embeddings", "/embed", "/", "/v1/affect", "/v1/compare", "/v1/map"})
-TEI_ERROR_TYPES = {400: "Validation", 401: "Unauthorized", 408: "Validation", 413: "Validation", 422: "Validation", 429: "Overloaded",
-                   500: "Backend", 503: "Unhealthy", 504: "Backend"}
+TEI_ERROR_TYPES = {400: "Validation", 401: "Unauthorized", 408: "Validation", 413: "Validation", 422: "Validation",
+                   429: "Overloaded", 500: "Backend", 503: "Unhealthy", 504: "Backend"}
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LARGE_RESPONSE_ROWS = 64
 """Responses of more rows than this are JSON-encoded on a worker thread, not on the event loop."""

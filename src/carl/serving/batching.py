@@ -9,8 +9,9 @@ request that has not been served since it arrived counts from its arrival; ties 
 served least so far, then to the earlier one): a 1-text request that arrives while a 2,048-text one
 is being computed waits for the part in the model, not for the whole request, and a big request
 still gets at least every other pass however many small ones keep arriving (a request served least
-*so far* first, the former order, let a stream of small requests starve it). The pass runs on a single worker thread, so the event loop keeps answering
-(health, metrics, 429s) and the CPU runs one forward pass at a time.
+*so far* first, the former order, let a stream of small requests starve it). The pass runs on a
+single worker thread, so the event loop keeps answering (health, metrics, 429s) and the CPU runs
+one forward pass at a time.
 
 Bounds, all checked with running totals (no walk over the queue per request):
 

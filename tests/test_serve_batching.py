@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from carl.serving.batching import MicroBatcher
-from carl.serving.errors import QueueFullError, ShuttingDownError
+from carl.serving.errors import ForwardPassError, QueueFullError, ShuttingDownError
 
 
 class RecordingForward:
@@ -30,6 +30,26 @@ class RecordingForward:
 
 def run(coro):
     return asyncio.run(coro)
+
+
+def run_bounded(coro, seconds: float = 20.0):
+    """``asyncio.run(coro)`` on a thread, given ``seconds``: a batcher that spins without awaiting holds its
+    event loop for ever (no timeout inside it can fire), so only a join from outside can tell."""
+    result = {}
+
+    def target():
+        try:
+            result["value"] = asyncio.run(coro)
+        except BaseException as exc:  # noqa: BLE001  (re-raised below, on the test's thread)
+            result["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the event loop did not finish within {seconds} s: the batcher hangs"
+    if "error" in result:
+        raise result["error"]
+    return result["value"]
 
 
 def test_concurrent_requests_share_one_forward_pass_and_get_their_own_rows():
@@ -122,7 +142,11 @@ def test_a_model_failure_reaches_every_waiting_request():
         await batcher.close()
         return results
 
-    assert [type(r) for r in run(main())] == [RuntimeError, RuntimeError]
+    results = run(main())
+    assert [type(r) for r in results] == [ForwardPassError, ForwardPassError]
+    assert all(r.status == 500 and r.body()["error"]["code"] == "forward_failed" for r in results)
+    assert all(isinstance(r.original, RuntimeError) and "RuntimeError" in r.message for r in results)
+    assert "boom" not in results[0].message  # the exception's text goes to the log, not to the client
 
 
 # ---------------------------------------------------------------------- nobody waits behind a big request
@@ -253,7 +277,8 @@ def test_a_failing_batch_retries_its_requests_one_by_one():
         return results
 
     good, bad = run(main())
-    assert isinstance(bad, ValueError) and good[:, 0].tolist() == [4, 9]
+    assert isinstance(bad, ForwardPassError) and isinstance(bad.original, ValueError)
+    assert good[:, 0].tolist() == [4, 9]
     assert calls[0] == ["fine", "also fine", "poison"]  # shared pass failed, then each request alone
 
 
@@ -317,3 +342,150 @@ def test_a_request_shows_its_size_not_its_contents():
         loop.close()
     shown = repr(request)
     assert "2048 texts" in shown and len(shown) < 120
+
+
+# ---------------------------------------------------------------------- a failed or ended request never stalls the loop
+
+
+def test_a_failed_part_of_a_multi_part_request_answers_it_and_the_batcher_goes_on():
+    """The request's second pass fails: the request is answered at once (500 forward_failed), its parts not yet
+    started are dropped, and the next request is served. Before, the failed request stayed queued with its
+    parts, the gatherer took nothing from it and looped without awaiting: the event loop spun for ever."""
+    from carl.serving.metrics import Metrics
+
+    calls = []
+    metrics = Metrics()
+
+    def forward(texts, tokens):
+        calls.append(list(texts))
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")
+        return np.array([[len(t), len(calls)] for t in texts], dtype=np.float32)
+
+    async def main():
+        batcher = MicroBatcher(forward, max_batch_tokens=10_000, max_batch_texts=2, max_wait_ms=0, max_queue=10,
+                               metrics=metrics)
+        batcher.start()
+        started = time.monotonic()
+        with pytest.raises(ForwardPassError) as failed:
+            await batcher.submit([f"t{i}" for i in range(8)], [2] * 8)  # four parts of two texts
+        took = time.monotonic() - started
+        depth, queued = batcher.depth, batcher.queued_tokens
+        after = await asyncio.wait_for(batcher.submit(["after"], [2]), 5)
+        await batcher.close()
+        return failed.value, took, depth, queued, after
+
+    error, took, depth, queued, after = run_bounded(main())
+    assert error.status == 500 and error.body()["error"]["code"] == "forward_failed" and took < 5
+    assert (depth, queued) == (0, 0)
+    assert calls == [["t0", "t1"], ["t2", "t3"], ["after"]]  # parts 3 and 4 were never computed
+    assert after[:, 0].tolist() == [5]
+    assert metrics.registry.get_sample_value("carl_dropped_parts_total", {"reason": "failed"}) == 2
+
+
+def test_failures_of_several_multi_part_requests_at_once_answer_each_and_spare_the_others():
+    calls = []
+
+    def forward(texts, tokens):
+        calls.append(list(texts))
+        if any(t.startswith("bad") for t in texts):
+            raise RuntimeError("cannot")
+        return np.array([[len(t), 0] for t in texts], dtype=np.float32)
+
+    async def main():
+        batcher = MicroBatcher(forward, max_batch_tokens=10_000, max_batch_texts=4, max_wait_ms=20, max_queue=10)
+        batcher.start()
+        jobs = [batcher.submit([f"bad{k} {i}" for i in range(6)], [2] * 6) for k in range(3)]
+        jobs += [batcher.submit([f"good{k} {i}" for i in range(6)], [2] * 6) for k in range(2)]
+        results = await asyncio.wait_for(asyncio.gather(*jobs, return_exceptions=True), 10)
+        depth = batcher.depth
+        await batcher.close()
+        return results, depth
+
+    results, depth = run_bounded(main())
+    assert [type(r) for r in results[:3]] == [ForwardPassError] * 3 and depth == 0
+    assert [r[:, 0].tolist() for r in results[3:]] == [[7.0] * 6, [7.0] * 6]
+
+
+def test_a_request_that_ended_in_the_same_turn_leaves_the_queue_before_the_next_pass_is_built():
+    """A request can end (its client gone, its future cancelled) in the same turn of the event loop in which
+    the gatherer builds a pass, before the future's done-callbacks run: taking a pass drops it from the queue
+    instead of skipping it (skipped, it stayed queued and the gatherer looped on it without awaiting)."""
+    forward = RecordingForward()
+
+    async def main():
+        # a pass of 100 texts and a long wait: the gatherer waits for company and takes nothing by itself
+        batcher = MicroBatcher(forward, max_batch_tokens=10_000, max_batch_texts=100, max_wait_ms=10_000, max_queue=10)
+        batcher.start()
+        waiting = asyncio.ensure_future(batcher.submit([f"t{i}" for i in range(6)], [2] * 6))
+        await asyncio.sleep(0.01)
+        request = batcher._pending[0]
+        request.future.cancel()  # its done-callback (which forgets it) is only scheduled, not run
+        taken = batcher._take()
+        depth, queued = batcher.depth, batcher.queued_tokens
+        waiting.cancel()
+        await batcher.close()
+        return taken, depth, queued
+
+    taken, depth, queued = run_bounded(main())
+    assert (taken, depth, queued) == ([], 0, 0) and forward.calls == []
+
+
+def stepped_stream(small_texts: int, n_small: int = 40):
+    """A big request (10 parts of 4 texts) and a new small request of ``small_texts`` texts queued during every
+    pass (passes of at most 4 texts): the passes' texts and, per small request, the pass running when it came."""
+    entered, go = threading.Semaphore(0), threading.Semaphore(0)
+    calls: list[list[str]] = []
+    stepping = threading.Event()
+    stepping.set()
+
+    def forward(texts, tokens):  # each pass waits until the test has queued the next small request
+        calls.append(list(texts))
+        if stepping.is_set():
+            entered.release()
+            assert go.acquire(timeout=10)
+        return np.zeros((len(texts), 2), dtype=np.float32)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        batcher = MicroBatcher(forward, max_batch_tokens=10_000, max_batch_texts=4, max_wait_ms=0, max_queue=100)
+        batcher.start()
+        big = asyncio.ensure_future(batcher.submit([f"big {i}" for i in range(40)], [3] * 40))
+        smalls = []
+        for n in range(n_small):
+            assert await loop.run_in_executor(None, entered.acquire, True, 10)  # a pass is in the model
+            texts = [f"s{n}{x}" for x in "abcd"[:small_texts]]
+            smalls.append((len(calls) - 1, asyncio.ensure_future(batcher.submit(texts, [2] * len(texts)))))
+            await asyncio.sleep(0.01)  # the small request is queued
+            go.release()
+        stepping.clear()
+        for _ in range(100):
+            go.release()
+        await asyncio.wait_for(asyncio.gather(big, *(small for _, small in smalls)), 10)
+        await batcher.close()
+        return [arrived for arrived, _ in smalls]
+
+    arrivals = run_bounded(main())
+    big_passes = [i for i, call in enumerate(calls) if any(t.startswith("big") for t in call)]
+    served = [batch_of(calls, f"s{n}a") for n in range(n_small)]
+    return big_passes, list(zip(arrivals, served))
+
+
+def test_a_stream_of_small_requests_does_not_starve_a_big_one():
+    """A 1-text request arrives during every pass. Served least *so far* first, a big request got its first
+    pass and then none while the small traffic lasted (the review's simulation: 1 of its 10 passes in 2 s);
+    served least *recently* first, it gets every other pass, and each small request rides the next pass or
+    the one after (the small ones that arrived meanwhile share it)."""
+    big_passes, smalls = stepped_stream(small_texts=1)
+    assert big_passes == list(range(0, 20, 2)), big_passes
+    assert all(served - arrived <= 2 for arrived, served in smalls), smalls
+
+
+def test_under_overload_a_big_request_still_gets_its_turn():
+    """Small requests that each fill a pass, one per pass: more work than passes. Every waiting request gets
+    its turn in rotation, so the big one progresses while the stream lasts (before: 1 of its 10 passes in
+    these 40), and none waits longer than the queue is deep."""
+    big_passes, smalls = stepped_stream(small_texts=4)
+    assert len([p for p in big_passes if p < 40]) >= 5, big_passes
+    gaps = [b - a for a, b in zip(big_passes, big_passes[1:])]
+    assert max(gaps) <= 10, big_passes  # at most the 9 small requests ever waiting at once, then its turn

@@ -296,6 +296,8 @@ def serve(
                                                                            "connection stays open."),
     timeout_headers: float = typer.Option(10.0, "--timeout-headers", help="Seconds a connection has to send a "
                                                                           "request's headers."),
+    timeout_body: float = typer.Option(60.0, "--timeout-body", help="Seconds a request's body may take to arrive "
+                                                                    "(more: 408, connection closed)."),
     allowed_hosts: Optional[str] = typer.Option(None, "--allowed-hosts", help="Comma-separated Host names to "
                                                 "answer besides loopback ones ('*': any); bound to 127.0.0.1, "
                                                 "only localhost names are answered (DNS rebinding)."),
@@ -311,7 +313,8 @@ def serve(
                              max_batch_texts=max_batch_texts, max_wait_ms=max_wait_ms, max_queue=max_queue,
                              threads=threads, max_text_chars=max_text_chars, max_body_bytes=max_body_bytes,
                              limit_concurrency=limit_concurrency, timeout_keep_alive_s=timeout_keep_alive,
-                             timeout_headers_s=timeout_headers, max_queue_tokens=max_queue_tokens,
+                             timeout_headers_s=timeout_headers, timeout_body_s=timeout_body,
+                             max_queue_tokens=max_queue_tokens,
                              request_timeout_s=request_timeout,
                              allowed_hosts=tuple(h.strip() for h in allowed_hosts.split(",") if h.strip())
                              if allowed_hosts else None)

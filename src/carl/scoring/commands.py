@@ -149,24 +149,48 @@ def predict_va_command(
     typer.echo(f"predictions (valence, arousal in [0, 1]): {summary.line()}")
 
 
+def _cell(value) -> str:
+    """One field of the stdout table: tabs, line ends and backslashes escaped as \\t, \\n, \\r, \\\\ (the
+    convention of TSV readers such as PostgreSQL's COPY), so every row is one line of tab-separated fields."""
+    text = "" if value is None else str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
 def _predict_to_stdout(folder: str, input: pathlib.Path, job_args: dict) -> None:
-    """The table on stdout, chunk by chunk (no commit, no resume: a pipe has nothing to resume)."""
+    """The table on stdout, chunk by chunk (no commit, no resume: a pipe has nothing to resume): valence,
+    arousal (3 decimals), the --keep-columns, the embedding (--with-embedding, a JSON list) and the text
+    (unless --no-text), tab-separated, fields escaped by :func:`_cell`."""
+    import json
+
     from carl.scoring.model import ChunkScorer, ModelSpec
     from carl.scoring.sources import Source
 
     if job_args["resume"] or job_args["engine"] != "local" or job_args["workers"] != 1:
         raise ConfigError("--resume, --workers and --engine need --output (a file or folder to commit chunks to)")
-    source = Source(input, text_column=job_args["text_column"], on_bad_row=job_args["on_bad_row"],
+    keep = _keep(job_args["keep_columns"])
+    with_text, with_embedding = job_args["with_text"], job_args["with_embedding"]
+    clash = [c for c in keep if c in ("valence", "arousal", "embedding") or (c == "text" and with_text)]
+    if clash:
+        raise ConfigError(f"--keep-columns {clash}: the output already has a column of that name; rename the input "
+                          "column" + (" or pass --no-text" if clash == ["text"] else ""))
+    source = Source(input, text_column=job_args["text_column"], keep_columns=keep, on_bad_row=job_args["on_bad_row"],
                     chunk_rows=job_args["chunk_rows"])
     scorer = ChunkScorer(ModelSpec(path=folder, task="predict-va", backend=job_args["backend"],
                                    onnx_file=job_args["onnx_file"], batch_size=job_args["batch_size"],
-                                   threads=job_args["threads"]))
-    typer.echo("valence\tarousal\ttext")
+                                   with_embedding=with_embedding, threads=job_args["threads"]))
+    typer.echo("\t".join(["valence", "arousal", *keep, *(["embedding"] if with_embedding else []),
+                          *(["text"] if with_text else [])]))
     rows = skipped = 0
     for chunk in source.chunks():
-        va = scorer.score(chunk.texts)["va"]
-        for text, (v, a) in zip(chunk.texts, va):
-            typer.echo(f"{v:.3f}\t{a:.3f}\t{text}")
+        results = scorer.score(chunk.texts)
+        kept = chunk.kept.to_pylist() if keep else [{}] * len(chunk.texts)
+        for i, (text, (v, a)) in enumerate(zip(chunk.texts, results["va"])):
+            fields = [f"{v:.3f}", f"{a:.3f}", *(_cell(kept[i][name]) for name in keep)]
+            if with_embedding:
+                fields.append(json.dumps([round(float(x), 6) for x in results["embedding"][i]], separators=(",", ":")))
+            if with_text:
+                fields.append(_cell(text))
+            typer.echo("\t".join(fields))
         for err in chunk.bad:
             log.warning("skipped bad row (--on-bad-row skip): %s", err)
         rows, skipped = rows + len(chunk.texts), skipped + len(chunk.bad)

@@ -1,16 +1,24 @@
 """A scoring job (``carl predict-va`` / ``carl embed`` with a file output): chunks, commits, resume, summary.
 
 Each chunk is scored, written as one Parquet part file (temporary name, then renamed) and only then
-recorded in ``_carl_manifest.json`` (rewritten atomically). A run killed at any instant leaves
-committed chunks 0..k-1 and at most a stray part file that no manifest names; ``--resume`` checks
-that the job is the same (input file size and time, model, settings), re-reads the input past the
-committed rows and scores from chunk k. With ``--workers N`` chunks are scored in N processes and
-committed in input order, so the output does not depend on N.
+recorded: one line appended (and fsync'd) to ``_carl_chunks.jsonl`` beside ``_carl_manifest.json``,
+which holds the job's fingerprint and is written only at the start and the end (rewriting the whole
+list after every chunk cost I/O quadratic in the job's length). A run killed at any instant leaves
+committed chunks 0..k-1, at most a stray part file that no line names, and at most a torn last line,
+which is ignored. ``--resume`` checks that the job is the same (input path, model files, settings),
+re-reads the input and compares each committed chunk's rows with the rows the input now gives
+(:meth:`Chunk.digest`): a renamed, replaced, reordered or edited input is refused unless the
+committed rows are still exactly the input's; then it scores from chunk k. With ``--workers N``
+chunks are scored in N processes and committed in input order, so the output does not depend on N.
+
+Committed chunks are never deleted because of an error (a bad row, a full disk, a failing model):
+the error says they are kept and how to continue. Only a job that committed nothing leaves nothing.
 """
 
 from __future__ import annotations
 
 import collections
+import hashlib
 import json
 import logging
 import os
@@ -19,7 +27,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from carl.errors import CarlError, ConfigError, DataError, OutputError
+from carl.errors import CarlError, ConfigError, OutputError
 from carl.scoring.model import ChunkScorer, ModelSpec, init_worker, score_in_worker
 from carl.scoring.sinks import FOLDER, assemble, output_kind, output_table, part_files, remove_work_dir, work_dir, \
     write_part
@@ -28,7 +36,8 @@ from carl.scoring.sources import Chunk, Source, bad_row_summary
 log = logging.getLogger(__name__)
 
 MANIFEST = "_carl_manifest.json"
-FORMAT = "carl-scoring/1"
+JOURNAL = "_carl_chunks.jsonl"
+FORMAT = "carl-scoring/2"
 SHOWN_BAD = 10
 ENGINES = ("local", "ray")
 
@@ -68,17 +77,37 @@ class ScoreJob:
             (("embedding",) if self.model.wants_embedding else ())
 
     def fingerprint(self) -> dict:
-        """What must match for ``--resume`` to continue a run (not: workers, engine, progress)."""
-        from carl.scoring.sources import parquet_files
+        """What must match for ``--resume`` to continue a run (not: workers, engine, progress).
 
-        files = parquet_files(self.input) if self.input.is_dir() else [self.input]
-        stats = [f.stat() for f in files]
-        return {"input": str(self.input.resolve()), "input_files": len(files),
-                "input_bytes": sum(s.st_size for s in stats), "input_mtime_ns": max(s.st_mtime_ns for s in stats),
-                "text_column": self.text_column,
+        The input's content is not here: a resumed run compares each committed chunk with the rows the
+        input gives now (chunk digests), which proves more than sizes and times could (a Parquet file
+        renamed with its time kept reorders a folder's rows without changing either)."""
+        return {"input": str(self.input.resolve()), "text_column": self.text_column,
                 "keep_columns": list(self.keep_columns), "with_text": self.with_text, "on_bad_row": self.on_bad_row,
-                "chunk_rows": self.chunk_rows, "model": {**self.model.fingerprint(),
-                                                         "path": str(pathlib.Path(self.model.path).resolve())}}
+                "chunk_rows": self.chunk_rows,
+                "model": {**self.model.fingerprint(), "path": str(pathlib.Path(self.model.path).resolve()),
+                          "files": model_files_digest(self.model)}}
+
+
+def model_files_digest(spec: ModelSpec) -> str:
+    """SHA-256 of the model folder's files (names, sizes, contents): the weights, the V-A head, the tokenizer
+    and configuration, so that a model retrained or refitted in place is a changed job. ``onnx/`` enters
+    only with ``--backend onnx``. Hidden files are skipped. About a second per 500 MB of files."""
+    folder = pathlib.Path(spec.path)
+    if not folder.is_dir():
+        return f"not a folder: {spec.path}"
+    digest = hashlib.sha256()
+    for file in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = file.relative_to(folder)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if relative.parts[0] == "onnx" and spec.backend != "onnx":
+            continue
+        digest.update(f"{relative.as_posix()}\0{file.stat().st_size}\0".encode())
+        with open(file, "rb") as fh:
+            while block := fh.read(1 << 22):
+                digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass
@@ -102,7 +131,8 @@ class Summary:
 
 
 class Manifest:
-    """``_carl_manifest.json``: the job's fingerprint and the committed chunks, rewritten atomically."""
+    """``_carl_manifest.json`` (the job's fingerprint; at the end, ``complete`` and the chunks) and the
+    journal ``_carl_chunks.jsonl`` (one line per committed chunk, appended as each is committed)."""
 
     def __init__(self, folder: pathlib.Path, job: dict, chunks: list[dict] | None = None, complete: bool = False):
         self.folder, self.job, self.chunks, self.complete = folder, job, chunks or [], complete
@@ -114,17 +144,86 @@ class Manifest:
             return None
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            assert data["format"] == FORMAT
-            return cls(folder, data["job"], data["chunks"], data.get("complete", False))
-        except (OSError, ValueError, KeyError, AssertionError):
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            version = data.get("format")
+            if version != FORMAT and data.get("complete") is True:  # a finished output of an older carl: replaceable
+                return cls(folder, data.get("job", {}), data.get("chunks", []), True)
+            if version != FORMAT:
+                raise CarlError(f"{path} was written by {'another' if version else 'no'} version of carl (format "
+                                f"{version!r}, this carl writes {FORMAT!r}) and cannot be resumed: delete {folder} "
+                                "and score again") from None
+            manifest = cls(folder, data["job"], data.get("chunks", []), data.get("complete", False))
+        except (OSError, ValueError, KeyError, TypeError):
             raise CarlError(f"{path} is damaged; delete {folder} and score again") from None
+        if not manifest.complete:
+            manifest.chunks = manifest._journal()
+        return manifest
+
+    def _journal(self) -> list[dict]:
+        path = self.folder / JOURNAL
+        if not path.is_file():
+            return []
+        data = path.read_bytes()
+        lines = data.split(b"\n")
+        chunks, valid = [], 0
+        for number, line in enumerate(lines, start=1):
+            if line.strip():
+                try:
+                    entry = json.loads(line)
+                    assert entry["index"] == len(chunks)
+                except (ValueError, KeyError, TypeError, AssertionError):
+                    if number == len(lines):  # the last line, torn by a crash while it was appended: not committed
+                        with open(path, "r+b") as fh:
+                            fh.truncate(valid)
+                        break
+                    raise CarlError(f"{path}, line {number} is damaged; delete {self.folder} and score "
+                                    "again") from None
+                chunks.append(entry)
+            valid += len(line) + 1
+        return chunks
 
     def save(self) -> None:
+        """Write the fingerprint (at the start, when --resume switches --on-bad-row, and at the end)."""
         from carl.io import atomic_write
 
-        text = json.dumps({"format": FORMAT, "job": self.job, "complete": self.complete, "chunks": self.chunks},
-                          indent=1)
+        data = {"format": FORMAT, "job": self.job, "complete": self.complete}
+        if self.complete:
+            data["chunks"] = self.chunks  # once, at the end: a finished folder output describes itself
+        text = json.dumps(data, indent=1)
         atomic_write(self.folder / MANIFEST, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
+        if self.complete or not self.chunks:  # the chunks are in the manifest now, or there are none yet
+            (self.folder / JOURNAL).unlink(missing_ok=True)
+
+    def commit(self, entry: dict) -> None:
+        """Record one more committed chunk: a line appended to the journal and flushed to disk. A write that
+        fails is taken back (best effort), so the journal names only chunks this run reported committed."""
+        line = json.dumps(entry) + "\n"
+        path = self.folder / JOURNAL
+        start = None
+        try:
+            with open(path, "a", encoding="utf-8") as fh:
+                start = fh.tell()
+                if start and not self._ends_with_newline(path):
+                    fh.write("\n")  # a last line whole but for its newline (a crash between the two)
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            if start is not None:
+                try:
+                    os.truncate(path, start)
+                except OSError:
+                    pass  # then the chunk is recorded after all: its part file is complete, and --resume checks it
+            raise OutputError(f"cannot record chunk {entry['index']} ({exc.strerror or exc})", path=path,
+                              fix="check that the disk has space and the folder is writable") from None
+        self.chunks.append(entry)
+
+    @staticmethod
+    def _ends_with_newline(path: pathlib.Path) -> bool:
+        with open(path, "rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            return fh.read(1) == b"\n"
 
     @property
     def rows(self) -> int:
@@ -133,6 +232,10 @@ class Manifest:
     @property
     def skipped(self) -> int:
         return sum(c["skipped"] for c in self.chunks)
+
+    @property
+    def input_rows(self) -> int:
+        return sum(c["input_rows"] for c in self.chunks)
 
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -145,33 +248,53 @@ def _differences(old: dict, new: dict) -> list[str]:
     return out
 
 
-def prepare_work_dir(job: ScoreJob, kind: str) -> Manifest:
-    """The manifest to continue (``--resume``) or a fresh one; refuses to mix two jobs' chunks."""
+def _resume_differences(old: dict, new: dict) -> list[str]:
+    """What keeps a run from being resumed. ``--on-bad-row skip`` may continue a run made with ``error``:
+    its committed chunks hold no bad row, so they are what skip mode writes for the same rows."""
+    if old.get("on_bad_row") == "error" and new.get("on_bad_row") == "skip":
+        old = {**old, "on_bad_row": "skip"}
+    differ = _differences(old, new)
+    return [FRIENDLY.get(d.split(" (")[0], d) for d in differ]
+
+
+FRIENDLY = {"model.files": "the model folder's files (the weights, the V-A head or the tokenizer: the model was "
+                           "retrained, refitted or replaced in place)"}
+
+
+def prepare_work_dir(job: ScoreJob, kind: str, *, resume_hint: str = "pass --resume to continue it") -> Manifest:
+    """The manifest to continue (``--resume``) or a fresh one; refuses to mix two jobs' chunks, and never
+    deletes committed chunks of an unfinished run (only the user does)."""
     folder = work_dir(job.output, kind)
     fingerprint = job.fingerprint()
-    manifest = Manifest.read(folder) if folder.is_dir() else None
-    if manifest is not None and not manifest.chunks and not manifest.complete:
-        manifest = None  # a run that committed nothing (e.g. the model failed to load): start afresh
+    found = Manifest.read(folder) if folder.is_dir() else None
+    manifest = found if found is not None and (found.chunks or found.complete) else None
     if manifest is not None and not job.resume and not manifest.complete:
         raise CarlError(f"{folder} holds an unfinished run ({len(manifest.chunks)} chunk(s), {manifest.rows} rows "
-                        f"committed): pass --resume to continue it, or delete {folder} to start over")
+                        f"committed): {resume_hint}, or delete {folder} to start over")
     if manifest is not None and job.resume:
-        differ = _differences(manifest.job, fingerprint)
+        differ = _resume_differences(manifest.job, fingerprint)
         if differ:
             raise CarlError(f"--resume: {folder} was written by another job; it differs in " + "; ".join(differ)
                             + f". Run the same command as before, or delete {folder} to start over")
+        if manifest.job != fingerprint:  # --on-bad-row error -> skip: later resumes compare with skip
+            manifest.job = fingerprint
+            manifest.save()
         return manifest
-    leftovers = [p for p in folder.iterdir() if p.name != MANIFEST and not p.name.startswith(".part.")] \
+    # carl's own files: the manifest and journal, part files (named by a manifest, or strays of a run killed
+    # between writing a part and recording it), temporary parts
+    ours = {MANIFEST, JOURNAL}
+    leftovers = [p for p in folder.iterdir() if p.name not in ours and not p.name.startswith(".part.")
+                 and not (found is not None and p.name.startswith("part-") and p.suffix == ".parquet")] \
         if folder.is_dir() else []
-    if kind == FOLDER and manifest is None and leftovers:
+    if kind == FOLDER and found is None and leftovers:
         raise OutputError("is a folder that holds other files", path=folder,
                           fix="give a new folder name (it becomes a Parquet dataset folder) or a file name "
                               "such as scores.parquet")
     if folder.exists() and kind != FOLDER:
         remove_work_dir(folder)
-    elif kind == FOLDER and manifest is not None:  # a finished earlier run: replaced by this one
-        for part in folder.glob("part-*.parquet"):
-            part.unlink()
+    elif kind == FOLDER and found is not None:  # a finished (or empty) earlier run: replaced by this one
+        for part in [*folder.glob("part-*.parquet"), *folder.glob(".part.*"), folder / JOURNAL]:
+            part.unlink(missing_ok=True)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -183,16 +306,31 @@ def prepare_work_dir(job: ScoreJob, kind: str) -> Manifest:
 
 
 def discard_work_dir(folder: pathlib.Path, kind: str) -> None:
-    """Remove a run's part files and manifest (and the folder, unless it holds anything else)."""
+    """Remove a run's part files and manifest (and the folder, unless it holds anything else). Only for a run
+    that committed nothing, or whose every row was bad: no committed work is lost."""
     if kind != FOLDER:
         remove_work_dir(folder)
         return
-    for path in [*folder.glob("part-*.parquet"), *folder.glob(".part.*"), folder / MANIFEST]:
+    for path in [*folder.glob("part-*.parquet"), *folder.glob(".part.*"), folder / MANIFEST, folder / JOURNAL]:
         path.unlink(missing_ok=True)
     try:
         folder.rmdir()
     except OSError:
         pass
+
+
+def keep_committed(manifest: Manifest, kind: str, exc: BaseException, *, how: str) -> None:
+    """A job stopped by ``exc``: a run that committed nothing leaves nothing; committed chunks stay, and the
+    error says so and how to go on (``how``)."""
+    if not manifest.chunks or not (manifest.folder / MANIFEST).is_file():
+        discard_work_dir(manifest.folder, kind)
+        return
+    note = (f"the {len(manifest.chunks)} chunk(s) committed so far ({manifest.rows} rows, input rows 1-"
+            f"{manifest.input_rows}) are kept in {manifest.folder}: {how}")
+    if isinstance(exc, CarlError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
+        exc.args = (f"{exc.args[0]}\n  {note}",)
+    else:
+        log.error("%s", note)
 
 
 def _progress_bar(total: int | None, initial: int, enabled: bool | None):
@@ -248,8 +386,41 @@ def default_threads(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def run_local(job: ScoreJob) -> Summary:
-    """Score ``job.input`` into ``job.output`` in this process (or ``job.workers`` processes)."""
+def _shows_progress(progress: bool | None) -> bool:
+    import sys
+
+    return progress if progress is not None else sys.stderr.isatty()
+
+
+def verified(chunks, manifest: Manifest, job: ScoreJob):
+    """The chunks not committed yet, after proving that each committed one holds the rows the input gives
+    now (same digest): a resumed run then writes what an uninterrupted run over this input writes."""
+    committed = len(manifest.chunks)
+    seen = 0
+    for chunk in chunks:
+        if chunk.index >= committed:
+            yield chunk
+            continue
+        seen += 1
+        if manifest.chunks[chunk.index].get("digest") != chunk.digest():
+            raise CarlError(
+                f"--resume: input rows {chunk.first_row + 1}-{chunk.first_row + chunk.n_rows} of {job.input} are not "
+                f"the rows committed from them (chunk {chunk.index}): the input changed since (a file renamed, "
+                f"replaced, reordered or edited within its first {manifest.input_rows} rows). Restore the input, "
+                f"or delete {manifest.folder} to score the input as it is now")
+    if seen < committed:
+        raise CarlError(f"--resume: {job.input} now gives {seen} chunk(s) of {job.chunk_rows} rows, fewer than the "
+                        f"{committed} committed: the input changed since (rows removed). Restore the input, or "
+                        f"delete {manifest.folder} to score the input as it is now")
+
+
+RESUME_HOW = ("once the cause is fixed, run the same command with --resume to continue after them (a bad row: fix "
+              "its line, or add --on-bad-row skip; the committed rows are checked against the input)")
+
+
+def run_local(job: ScoreJob, make_scorers=None) -> Summary:
+    """Score ``job.input`` into ``job.output`` in this process (or ``job.workers`` processes; or, with
+    ``make_scorers(job, on_batch)``, whatever scores the chunks: the Ray engine's actors)."""
     kind = output_kind(job.output, job.model.task)
     if kind == ".npy" and job.keep_columns:
         raise ConfigError("--keep-columns: a .npy output holds the embedding matrix only; write .parquet or .jsonl "
@@ -258,35 +429,35 @@ def run_local(job: ScoreJob) -> Summary:
                     on_bad_row=job.on_bad_row, chunk_rows=job.chunk_rows)
     manifest = prepare_work_dir(job, kind)
     summary = Summary(output=job.output, resumed_chunks=len(manifest.chunks))
-    committed = len(manifest.chunks)
-    bar = _progress_bar(source.count_rows(), manifest.rows + manifest.skipped, job.progress)
-    scorers = _Scorers(job, on_batch=bar.update if job.workers == 1 else None)
-    started = time.perf_counter()  # after the model has loaded: texts/s is the scoring rate
+    # the input is counted (one more read) only for a bar that shows an ETA
+    bar = _progress_bar(source.count_rows() if _shows_progress(job.progress) else None,
+                        manifest.rows + manifest.skipped, job.progress)
+    scorers = None
     try:
-        todo = (chunk for chunk in source.chunks() if chunk.index >= committed)
-        yield_from = scorers.map(todo)
-        for chunk, results in yield_from:
+        scorers = (make_scorers or _Scorers)(job, on_batch=bar.update if job.workers == 1 and make_scorers is None
+                                             else None)
+        started = time.perf_counter()  # after the model has loaded: texts/s is the scoring rate
+        for chunk, results in scorers.map(verified(source.chunks(), manifest, job)):
             table = output_table(chunk.texts if job.with_text else None, chunk.kept, results)
-            write_part(manifest.folder, chunk.index, table)
+            if table.num_rows:  # a chunk of bad rows only has no part file
+                write_part(manifest.folder, chunk.index, table)
             entry = {"index": chunk.index, "first_row": chunk.first_row, "input_rows": chunk.n_rows,
-                     "rows": len(chunk.texts), "skipped": len(chunk.bad)}
+                     "rows": len(chunk.texts), "skipped": len(chunk.bad), "digest": chunk.digest()}
             _report_bad(chunk, entry)
-            manifest.chunks.append(entry)
-            manifest.save()
+            manifest.commit(entry)
             summary.scored_now += len(chunk.texts)
-            if job.workers > 1:
+            if job.workers > 1 or make_scorers is not None:
                 bar.update(len(chunk.texts))
             bar.update(len(chunk.bad))
-    except DataError:
-        # The input must change before this job can succeed, and a changed input cannot be resumed:
-        # its committed chunks are of no further use.
-        discard_work_dir(manifest.folder, kind)
+        summary.bad = [b for c in manifest.chunks for b in c.get("bad", [])][:SHOWN_BAD]
+        finish(manifest, job, kind, summary)
+    except BaseException as exc:
+        keep_committed(manifest, kind, exc, how=RESUME_HOW)
         raise
     finally:
-        scorers.close()
+        if scorers is not None:
+            scorers.close()
         bar.close()
-    summary.bad = [b for c in manifest.chunks for b in c.get("bad", [])][:SHOWN_BAD]
-    finish(manifest, job, kind, summary)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -300,7 +471,7 @@ def finish(manifest: Manifest, job: ScoreJob, kind: str, summary: Summary) -> No
         first = f" (first: {summary.bad[0]})" if summary.bad else ""
         raise CarlError(f"{job.input}: no usable rows: all {summary.skipped} rows are bad{first}; nothing written"
                         if summary.skipped else f"{job.input}: holds no texts (the file is empty); nothing written")
-    files = part_files(manifest.folder, len(manifest.chunks))
+    files = part_files(manifest.folder, manifest.chunks)
     if kind == FOLDER:
         manifest.complete = True
         manifest.save()

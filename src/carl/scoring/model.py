@@ -2,9 +2,13 @@
 
 Inside a chunk the texts run longest first, ``batch_size`` at a time
 (:func:`carl.model.streaming.length_sorted_batches`), so a batch pads to texts of similar length;
-the results go back to input order. The batches depend on the chunk's texts alone, and a text's
-vector depends (in its last bits) on the batch it shares a forward pass with, so every engine
-that forms the same chunks writes the same numbers.
+the results go back to input order. A text longer than the model's maximum tokens x 32 characters is
+cut to that many characters before it is tokenised, as ``carl serve`` cuts
+(:data:`carl.serving.engine.CHARS_PER_TOKEN_READ`): a fast tokenizer encodes the whole string before
+truncating (hundreds of bytes of memory per character), while the model reads only its first tokens.
+The batches depend on the chunk's texts alone, and a text's vector depends (in its last bits) on
+the batch it shares a forward pass with, so every engine that forms the same chunks writes the same
+numbers.
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ class ChunkScorer:
 
         out: dict[str, np.ndarray] = {}
         vectors = None
+        texts = self.cut(texts)
         for idx in length_sorted_batches(texts, self.spec.batch_size):
             batch = self.embedder.encode([texts[i] for i in idx], batch_size=len(idx), normalize=self.spec.normalize)
             if vectors is None:
@@ -88,6 +93,15 @@ class ChunkScorer:
         if self.head is not None:
             out["va"] = self.head.predict(vectors) if len(vectors) else np.empty((0, 2))
         return out
+
+    def cut(self, texts: list[str]) -> list[str]:
+        from carl.serving.engine import CHARS_PER_TOKEN_READ
+
+        tokens = int(getattr(self.embedder, "max_seq_length", 0) or 0)
+        if tokens <= 0:
+            return texts
+        limit = tokens * CHARS_PER_TOKEN_READ
+        return [t if len(t) <= limit else t[:limit] for t in texts]
 
     @property
     def dimension(self) -> int:

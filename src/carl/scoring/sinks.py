@@ -73,12 +73,15 @@ def output_table(texts: list[str] | None, kept: pa.Table, results: dict[str, np.
 
 
 def write_part(folder: pathlib.Path, index: int, table: pa.Table) -> pathlib.Path:
-    """Write one chunk's part file under a temporary name and rename it into place (never half a file)."""
+    """Write one chunk's part file under a temporary name, flush it to disk and rename it into place (never
+    half a file, and never a journal line naming a part that a power cut could still lose)."""
     target = folder / PART.format(index)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".part.", suffix=".parquet")
     os.close(fd)
     try:
         pq.write_table(table, tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
         os.replace(tmp, target)
     except OSError as exc:
         raise OutputError(f"cannot write the file ({exc.strerror or exc})", path=target,
@@ -88,8 +91,9 @@ def write_part(folder: pathlib.Path, index: int, table: pa.Table) -> pathlib.Pat
     return target
 
 
-def part_files(folder: pathlib.Path, n_chunks: int) -> list[pathlib.Path]:
-    files = [folder / PART.format(i) for i in range(n_chunks)]
+def part_files(folder: pathlib.Path, chunks: list[dict]) -> list[pathlib.Path]:
+    """The part files of the committed chunks, in order (a chunk of bad rows only has none)."""
+    files = [folder / PART.format(c["index"]) for c in chunks if c["rows"]]
     missing = [f.name for f in files if not f.is_file()]
     if missing:
         raise DataError(f"committed part file(s) {missing[:5]} are missing", path=folder,

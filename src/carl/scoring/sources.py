@@ -7,21 +7,35 @@ uninterrupted run writes.
 
 Each row's text is checked as ``carl embed`` always has (:func:`carl.io.read_texts`, whose
 messages these are): an empty, missing or non-string text, a blank line, a row with the wrong
-number of fields, a line that is not a JSON object, a missing field. With ``on_bad_row="error"``
-the first such row raises a :class:`DataError` naming the file and line (row, for Parquet);
-with ``"skip"`` it is left out and reported in :attr:`Chunk.bad`. Problems of the file as a
-whole are always errors: not found, a directory, not UTF-8, no header, a wrong delimiter,
-malformed CSV quoting, a missing column.
+number of fields, a line that is not a JSON object, a missing field; and, per row too, a line
+that is not valid UTF-8, a CSV row whose quoting the csv module cannot parse, a text (or kept
+JSON field) holding an unpaired UTF-16 surrogate (half of an emoji cut in two, from a JSON
+``\\ud83d`` escape), a kept JSON field whose type differs from the type the first rows gave it.
+With ``on_bad_row="error"`` the first such row raises a :class:`DataError` naming the file and
+line (row, for Parquet); with ``"skip"`` it is left out and reported in :attr:`Chunk.bad`.
+Problems of the file as a whole are always errors: not found, a directory, no header (or a header
+that is not UTF-8), a wrong delimiter, a missing column.
+
+Lines end at ``\\n`` (.jsonl) or, for .txt, .csv and .tsv, at ``\\r\\n``, ``\\n`` or a lone ``\\r``
+(as Python's text mode and the csv module read them: a file saved with CR-only line ends is many
+lines, not one text). U+2028 and friends always stay inside a line.
 
 Text formats are parsed line by line with the standard library (the csv module knows the line of
 every row; pyarrow's streaming CSV reader does not); rows are gathered into pyarrow tables, and
 Parquet is read with pyarrow record batch by record batch.
+
+Each chunk has a :meth:`Chunk.digest` of its rows (texts, kept values and types, which rows were
+bad): ``--resume`` compares the digests of the committed chunks with the input as it reads it
+again, which proves the committed rows are still the input's, whatever was renamed or edited.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import pathlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -50,6 +64,23 @@ class Chunk:
     texts: list[str]
     kept: pa.Table
     bad: list[DataError] = field(default_factory=list)
+    bad_rows: list[int] = field(default_factory=list)  # positions in the chunk (0-based) of the bad rows
+
+    def digest(self) -> str:
+        """SHA-256 of what the chunk's output is made of: its rows' count, which were bad, the good rows'
+        texts, and their kept values with the kept columns' names and types."""
+        return chunk_digest(self.n_rows, self.bad_rows, self.texts, self.kept)
+
+
+def chunk_digest(n_rows: int, bad_rows: list[int], texts: list[str], kept: pa.Table) -> str:
+    h = hashlib.sha256(f"{n_rows} rows; bad {sorted(bad_rows)}\n".encode())
+    for text in texts:
+        data = text.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "little") + data)
+    h.update(json.dumps([[name, str(kind)] for name, kind in zip(kept.column_names, kept.schema.types)]).encode())
+    if kept.num_columns:
+        h.update(json.dumps(kept.to_pylist(), default=str, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    return h.hexdigest()
 
 
 def bad_row_where(err: DataError) -> str:
@@ -98,22 +129,127 @@ def _check_text(value: object, column: str, path: pathlib.Path, line: int | None
         raise error(f"field {column!r} is not a string", "the text must be a string")
     if not value.strip():
         raise error("empty text", _FIX_TEXT)
+    at = unpaired_surrogate(value)
+    if at is not None:
+        raise error(f"the text holds an unpaired UTF-16 surrogate (U+{ord(value[at]):04X} at character {at + 1}): "
+                    "half of a character, such as an emoji cut in two", FIX_SURROGATE)
     return value
 
 
-def _decoded_lines(path: pathlib.Path) -> Iterator[tuple[int, str]]:
-    """(line number, line with its newline) split on "\\n" only (U+2028 and friends stay inside a
-    line), decoded one line at a time; a leading byte-order mark is dropped."""
+FIX_SURROGATE = ("drop or replace that character (it cannot be written as UTF-8; a program that cut the text "
+                 "between the two halves of an emoji wrote it)")
+
+
+def unpaired_surrogate(text: str) -> int | None:
+    """The index of the first unpaired UTF-16 surrogate in ``text``, or None. JSON carries one as an
+    escape such as "\\ud83d"; UTF-8 cannot encode it, and neither the tokenizer nor Parquet takes it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return err.start
+    return None
+
+
+_EOL = re.compile(rb"\r\n|\r|\n")
+
+
+def _raw_lines(fh, universal: bool) -> Iterator[bytes]:
+    """A binary file's lines with their ends: split on "\\n" only, or (``universal``) on "\\r\\n", "\\r"
+    and "\\n", as Python's text mode and the csv module split them. Never inside a UTF-8 character (its
+    bytes are all >= 0x80); read in blocks, so a file without "\\n" is not read as one line."""
+    if not universal:
+        yield from fh
+        return
+    pieces: list[bytes] = []  # the current line so far
+    held_cr = False  # the last block ended in "\r": a line end of one byte, or of two if a "\n" comes next
+    while block := fh.read(1 << 20):
+        if held_cr:
+            held_cr = False
+            ending = b"\r\n" if block.startswith(b"\n") else b"\r"
+            block = block[len(ending) - 1:]
+            yield b"".join(pieces) + ending
+            pieces = []
+        start = 0
+        for match in _EOL.finditer(block):
+            if match.group() == b"\r" and match.end() == len(block):
+                pieces.append(block[start:match.start()])
+                held_cr, start = True, len(block)
+                break
+            pieces.append(block[start:match.end()])
+            yield b"".join(pieces)
+            pieces, start = [], match.end()
+        if start < len(block):
+            pieces.append(block[start:])
+    if held_cr:
+        pieces.append(b"\r")
+    if any(pieces):
+        yield b"".join(pieces)
+
+
+def _decoded_lines(path: pathlib.Path, universal: bool = False) -> Iterator[tuple[int, str, DataError | None]]:
+    """(line number, line with its end, None) per line (see :func:`_raw_lines`; U+2028 and friends stay
+    inside a line), decoded one line at a time; a leading byte-order mark is dropped. A line that is not
+    UTF-8 comes as (number, the line decoded with U+FFFD for the bad bytes, its DataError): a bad row,
+    which the reader reports or skips, never a text."""
     offset = 0
     with open(path, "rb") as fh:
-        for number, raw in enumerate(fh, start=1):
+        for number, raw in enumerate(_raw_lines(fh, universal), start=1):
+            encoding = "utf-8-sig" if number == 1 else "utf-8"
             try:
-                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+                text, problem = raw.decode(encoding), None
             except UnicodeDecodeError as err:
-                raise DataError(f"not valid UTF-8 ({err.reason} at byte {offset + err.start})", path=path,
-                                line=number, fix="re-save the file as UTF-8") from None
+                text = raw.decode(encoding, errors="replace")
+                problem = DataError(f"not valid UTF-8 ({err.reason} at byte {offset + err.start})", path=path,
+                                    line=number, fix="re-save the file as UTF-8, or pass --on-bad-row skip to "
+                                                     "skip such lines")
             offset += len(raw)
-            yield number, text
+            yield number, text, problem
+
+
+_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError,
+                 ValueError)
+
+
+def _same(stored, value) -> bool:
+    return stored == value or (isinstance(value, float) and value != value and stored != stored)  # NaN
+
+
+def _fits(value, kind: pa.DataType) -> bool:
+    """``value`` is stored in a column of ``kind`` as it is (pyarrow would also cut 2.5 to 2 in an int64
+    column, or drop an object's unknown keys in a struct column: checked by reading it back)."""
+    if value is None:
+        return True
+    try:
+        return _same(pa.array([value], type=kind).to_pylist()[0], value)
+    except _ARROW_ERRORS:
+        return False
+
+
+def _column_fits(values: list, kind: pa.DataType) -> bool:
+    try:
+        return pa.array(values, type=kind).to_pylist() == values
+    except _ARROW_ERRORS:
+        return False
+
+
+def _infer(values: list) -> pa.DataType:
+    """pyarrow's type for the values; where they mix types, the first value's; string if neither works."""
+    for sample in (values, [next((v for v in values if v is not None), None)]):
+        try:
+            return pa.array(sample).type
+        except _ARROW_ERRORS:
+            continue
+    return pa.string()
+
+
+def _json_kind(value) -> str:
+    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
+            dict: "an object"}.get(type(value), type(value).__name__)
+
+
+def _shown(value) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class Source:
@@ -135,6 +271,7 @@ class Source:
             raise ConfigError(f"--keep-columns {','.join(self.keep_columns)}: {self.path} is read as one text per "
                               "line and has no columns; give a .csv, .tsv, .jsonl or .parquet file")
         self.schema = self._check_header()
+        self._json_schema: pa.Schema | None = None  # .jsonl: the kept fields' types, fixed by the first rows
 
     # ---------------------------------------------------------------- set-up
 
@@ -142,7 +279,7 @@ class Source:
         """Fail on a whole-file problem before any model is loaded; the kept columns' Arrow schema
         where the file fixes it (CSV/TSV: strings; Parquet: the first file's types)."""
         if self.kind in (".csv", ".tsv"):
-            header, _ = self._csv_header()
+            header, _, _ = self._csv_header()
             self._positions(header)
             return pa.schema([(name, pa.string()) for name in self.keep_columns])
         if self.kind in (".parquet", "parquet-folder"):
@@ -155,6 +292,16 @@ class Source:
                     fix = ("name the text column with --text-column" if self.text_column in missing
                            else "correct --keep-columns")
                     raise DataError(missing_columns_message(missing, present), path=file, fix=fix)
+            for file in files[1:]:  # kept columns of another type in a later file: refused now, not when it is read
+                other = pq.read_schema(file)
+                for name in self.keep_columns:
+                    first, here = schema.field(name).type, other.field(name).type
+                    try:
+                        pa.array([], type=here).cast(first)
+                    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                        raise DataError(f"kept column {name!r} holds {here} here but {first} in {files[0].name}",
+                                        path=file, fix="give the kept columns one type in every file of the "
+                                                       "folder") from None
             kind = schema.field(self.text_column).type
             if not (pa.types.is_string(kind) or pa.types.is_large_string(kind)):
                 raise DataError(f"column {self.text_column!r} holds {kind}, not text", path=files[0],
@@ -167,8 +314,19 @@ class Source:
         return parquet_files(self.path) if self.kind == "parquet-folder" else [self.path]
 
     def _csv_header(self):
-        lines = _decoded_lines(self.path)
-        reader = csv.reader((text for _, text in lines), delimiter=_DELIMITERS[self.kind], strict=True)
+        """The header, the csv reader positioned after it, and the lines that were not UTF-8 (filled as the
+        reader goes: line number -> its DataError)."""
+        bad_lines: dict[int, DataError] = {}
+
+        def texts():
+            for number, text, problem in _decoded_lines(self.path, universal=True):
+                if problem is not None:
+                    if number == 1:
+                        raise problem  # the header names the columns: no row can be read without it
+                    bad_lines[number] = problem
+                yield text
+
+        reader = csv.reader(texts(), delimiter=_DELIMITERS[self.kind], strict=True)
         try:
             header = next(reader)
         except StopIteration:
@@ -181,7 +339,7 @@ class Source:
             raise DataError("the first line is empty; a header line was expected", path=self.path, line=1,
                             fix="the first line must name the columns, e.g. id,text")
         _wrong_delimiter(header, _DELIMITERS[self.kind], self.path)
-        return header, reader
+        return header, reader, bad_lines
 
     def _positions(self, header: list[str]) -> dict[str, int]:
         wanted = [self.text_column, *self.keep_columns]
@@ -200,8 +358,10 @@ class Source:
         with open(self.path, "rb") as fh:
             while block := fh.read(1 << 20):
                 count += block.count(b"\n")
+                if self.kind != ".jsonl":  # lone "\r" ends a line too ("\r\n" split by a block: one line off)
+                    count += block.count(b"\r") - block.count(b"\r\n")
                 last = block[-1:]
-        count += last != b"\n"
+        count += last not in (b"\n", b"\r")
         return max(count - (self.kind in (".csv", ".tsv")), 0)
 
     # ---------------------------------------------------------------- rows
@@ -213,26 +373,35 @@ class Source:
         elif self.kind == ".jsonl":
             yield from self._jsonl_rows()
         else:
-            for number, line in _decoded_lines(self.path):
-                line = line[:-1] if line.endswith("\n") else line
-                line = line.rstrip("\r")
+            for number, line, problem in _decoded_lines(self.path, universal=True):
+                if problem is not None:
+                    yield number, None, problem, {}
+                    continue
+                line = line.rstrip("\r\n")
                 try:
                     yield number, None, _check_text(line, "text", self.path, number), {}
                 except DataError as err:
                     yield number, None, err, {}
 
     def _csv_rows(self):
-        header, reader = self._csv_header()
+        header, reader, bad_lines = self._csv_header()
         position = self._positions(header)
         start = reader.line_num + 1
         while True:
+            malformed = None
             try:
                 row = next(reader)
             except StopIteration:
                 return
-            except csv.Error as err:
-                raise malformed_csv(err, self.path, start) from None
+            except csv.Error as err:  # the reader drops the rest of the row and goes on with the next line
+                row, malformed = None, malformed_csv(err, self.path, start)
             line, start = start, reader.line_num + 1
+            undecodable = [bad_lines.pop(n) for n in range(line, start) if n in bad_lines]
+            if undecodable or malformed:
+                yield line, None, (undecodable[0] if undecodable else malformed), {}
+                if start == line:  # nothing consumed: the reader cannot go on (never seen; a guard)
+                    return
+                continue
             problem = field_count_problem(row, header)
             if problem:
                 yield line, None, DataError(problem, path=self.path, line=line,
@@ -246,12 +415,22 @@ class Source:
 
     def _jsonl_rows(self):
         column = self.text_column
-        for number, content in _decoded_lines(self.path):
+        for number, content, problem in _decoded_lines(self.path):
+            if problem is not None:
+                yield number, None, problem, {}
+                continue
             content = content.rstrip("\n").rstrip("\r")
             try:
                 obj = self._json_object(content, number)
-                yield number, None, _check_text(obj[column], column, self.path, number), \
-                    {name: obj.get(name) for name in self.keep_columns}
+                text = _check_text(obj[column], column, self.path, number)
+                kept = {name: obj.get(name) for name in self.keep_columns}
+                for name, value in kept.items():
+                    if isinstance(value, (str, list, dict)) and unpaired_surrogate(
+                            json.dumps(value, ensure_ascii=False)) is not None:
+                        raise DataError(f"field {name!r} holds an unpaired UTF-16 surrogate (half of a character, "
+                                        "such as an emoji cut in two)", path=self.path, line=number,
+                                        fix=FIX_SURROGATE)
+                yield number, None, text, kept
             except DataError as err:
                 yield number, None, err, {}
 
@@ -270,45 +449,74 @@ class Source:
         if self.kind in (".parquet", "parquet-folder"):
             yield from self._parquet_chunks()
             return
-        index = first = 0
-        texts: list[str] = []
-        kept: dict[str, list] = {name: [] for name in self.keep_columns}
-        bad: list[DataError] = []
-        n = 0
+        index = first = n = 0
+        rows: list[tuple[int, int | None, str, dict]] = []  # good rows: (position in the chunk, line, text, kept)
+        bad: list[tuple[int, DataError]] = []
         for line, _, text, values in self._rows():
             if isinstance(text, DataError):
-                self._raise_or_keep(text, bad)
+                self._raise_or_keep(text, [])
+                bad.append((n, text))
             else:
-                texts.append(text)
-                for name in self.keep_columns:
-                    kept[name].append(values.get(name))
+                rows.append((n, line, text, values))
             n += 1
             if n == self.chunk_rows:
-                yield Chunk(index, first, n, texts, self._kept_table(kept, index), bad)
+                yield self._text_chunk(index, first, n, rows, bad)
                 index, first, n = index + 1, first + n, 0
-                texts, kept, bad = [], {name: [] for name in self.keep_columns}, []
+                rows, bad = [], []
         if n or index == 0:
-            yield Chunk(index, first, n, texts, self._kept_table(kept, index), bad)
+            yield self._text_chunk(index, first, n, rows, bad)
+
+    def _text_chunk(self, index: int, first: int, n: int, rows: list, bad: list) -> Chunk:
+        if self.keep_columns and self.schema is None:  # .jsonl
+            rows, bad = self._json_types(index, rows, bad)
+        kept = {name: [values.get(name) for _, _, _, values in rows] for name in self.keep_columns}
+        bad.sort(key=lambda item: item[0])
+        return Chunk(index, first, n, [text for _, _, text, _ in rows], self._kept_table(kept, index),
+                     [err for _, err in bad], [position for position, _ in bad])
+
+    def _json_types(self, index: int, rows: list, bad: list) -> tuple[list, list]:
+        """JSON-lines kept fields keep the types the first rows gave them (pyarrow's inference over the
+        first chunk with rows, or, where it mixes types, the first value's type) in every chunk, so every
+        part file has one schema: a later value of another type (ids that are numbers, then "A-12") is a
+        bad row naming its line and field, not a pyarrow error after the whole corpus was scored."""
+        if self._json_schema is None:
+            if not rows:
+                return rows, bad
+            if index == 0:
+                absent = [name for name in self.keep_columns if all(r[3].get(name) is None for r in rows)]
+                if absent:
+                    raise DataError(f"--keep-columns {absent}: no row among the first {self.chunk_rows} has "
+                                    f"{'this field' if len(absent) == 1 else 'these fields'}", path=self.path,
+                                    fix="correct --keep-columns (a field missing from some lines is kept as null)")
+            self._json_schema = pa.schema([pa.field(name, _infer([r[3].get(name) for r in rows]))
+                                           for name in self.keep_columns])
+        types = {name: self._json_schema.field(name).type for name in self.keep_columns}
+        checked = [name for name in self.keep_columns  # the whole column first; row by row only where it fails
+                   if not _column_fits([r[3].get(name) for r in rows], types[name])]
+        if not checked:
+            return rows, bad
+        good = []
+        for row in rows:
+            position, line, _, values = row
+            wrong = next((name for name in checked if not _fits(values.get(name), types[name])), None)
+            if wrong is None:
+                good.append(row)
+                continue
+            value, kind = values.get(wrong), types[wrong]
+            err = DataError(f"field {wrong!r} holds {_json_kind(value)} {_shown(value)}, but the first rows made it "
+                            f"{kind}", path=self.path, line=line,
+                            fix=f"give {wrong!r} one type on every line (e.g. write every value as a JSON string), "
+                                "or pass --on-bad-row skip to skip such lines")
+            self._raise_or_keep(err, [])
+            bad.append((position, err))
+        return good, bad
 
     def _kept_table(self, kept: dict[str, list], index: int) -> pa.Table:
-        if self.schema is not None:
-            return pa.table({name: pa.array(kept[name], type=self.schema.field(name).type)
-                             for name in self.keep_columns}, schema=self.schema)
-        columns = {}
-        for name in self.keep_columns:  # .jsonl: each chunk's types as pyarrow infers them from the values
-            try:
-                columns[name] = pa.array(kept[name])
-            except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
-                raise DataError(f"field {name!r} mixes value types within rows {index * self.chunk_rows + 1}-"
-                                f"{(index + 1) * self.chunk_rows} ({err})", path=self.path,
-                                fix="a kept field needs one type (all numbers, or all strings)") from None
-        if index == 0 and self.keep_columns and len(kept[self.keep_columns[0]]):
-            absent = [name for name in self.keep_columns if all(v is None for v in kept[name])]
-            if absent:
-                raise DataError(f"--keep-columns {absent}: no row among the first {self.chunk_rows} has "
-                                f"{'this field' if len(absent) == 1 else 'these fields'}", path=self.path,
-                                fix="correct --keep-columns (a field missing from some lines is kept as null)")
-        return pa.table(columns) if columns else pa.table({})
+        schema = self.schema if self.schema is not None else self._json_schema
+        if schema is not None:
+            return pa.table({name: pa.array(kept[name], type=schema.field(name).type)
+                             for name in self.keep_columns}, schema=schema)
+        return pa.table({name: pa.array(kept[name], type=pa.null()) for name in self.keep_columns})
 
     def _parquet_chunks(self) -> Iterator[Chunk]:
         columns = list(dict.fromkeys([self.text_column, *self.keep_columns]))
@@ -345,7 +553,7 @@ class Source:
             yield take(buffered)
 
     def _parquet_chunk(self, index: int, first: int, n: int, pieces) -> Chunk:
-        texts, keep_rows, bad = [], [], []
+        texts, keep_rows, bad, bad_rows = [], [], [], []
         tables = []
         offset = 0
         for file, start, batch in pieces:
@@ -357,6 +565,7 @@ class Source:
                     keep_rows.append(offset + i)
                 except DataError as err:
                     self._raise_or_keep(err, bad)
+                    bad_rows.append(offset + i)
             offset += batch.num_rows
             tables.append(pa.Table.from_batches([batch]).select(list(self.keep_columns)))
         kept = None
@@ -374,4 +583,4 @@ class Source:
             kept = pa.table({})
         elif len(keep_rows) != kept.num_rows:
             kept = kept.take(pa.array(keep_rows, type=pa.int64()))
-        return Chunk(index, first, n, texts, kept, bad)
+        return Chunk(index, first, n, texts, kept, bad, bad_rows)

@@ -43,22 +43,25 @@ STATIC = pathlib.Path(__file__).parent / "static"
 MAX_COMPARE_INPUTS = 32
 OPEN_ROUTES = frozenset({"/health"})
 MODEL_ROUTES = frozenset({"/v1/embeddings", "/embeddings", "/embed", "/", "/v1/affect", "/v1/compare", "/v1/map"})
-TEI_ERROR_TYPES = {400: "Validation", 401: "Unauthorized", 413: "Validation", 422: "Validation", 429: "Overloaded",
-                   500: "Backend", 503: "Unhealthy", 504: "Backend"}
+TEI_ERROR_TYPES = {400: "Validation", 401: "Unauthorized", 408: "Validation", 413: "Validation", 422: "Validation",
+                   429: "Overloaded", 500: "Backend", 503: "Unhealthy", 504: "Backend"}
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 LARGE_RESPONSE_ROWS = 64
 """Responses of more rows than this are JSON-encoded on a worker thread, not on the event loop."""
 
 TEI_ERRORS = {code: {"model": s.TEIErrorResponse, "description": text} for code, text in [
-    (400, "Empty input"), (401, "Missing or wrong API key"), (413, "Too many inputs, or a text too long without "
-                                                                    "truncate"),
+    (400, "Empty input, or a text with an unpaired surrogate"), (401, "Missing or wrong API key"),
+    (408, "The body did not arrive within --timeout-body"), (413, "Too many inputs, or a text too long without "
+                                                                  "truncate"),
     (422, "Request body of the wrong shape or type"), (429, "Queue full: retry after Retry-After seconds"),
     (500, "Server error"), (503, "Shutting down"), (504, "Not answered within --request-timeout")]}
 ERRORS = {code: {"model": s.ErrorResponse, "description": text} for code, text in [
-    (400, "Invalid value (empty input, bad dimensions, ...)"), (401, "Missing or wrong API key"),
+    (400, "Invalid value (empty input, a text with an unpaired surrogate, bad dimensions, ...)"),
+    (401, "Missing or wrong API key"), (408, "The body did not arrive within --timeout-body"),
     (404, "Not found, or V-A routes without a V-A head"), (413, "Too many inputs, a text too long, or a body past --max-body-bytes"),
     (422, "Request body of the wrong shape or type"), (429, "Queue full: retry after Retry-After seconds"),
-    (500, "Server error"), (503, "Shutting down, or the batching worker stopped"),
+    (500, "Server error (the model failed on this request: forward_failed; or a bug: internal_error)"),
+    (503, "Shutting down, or the batching worker stopped"),
     (504, "Not answered within --request-timeout")]}
 
 
@@ -105,14 +108,25 @@ def content_security_policy(*pages: str) -> str:
             "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
 
+def unpaired_surrogate(text: str) -> int | None:
+    """Index of the first unpaired UTF-16 surrogate (from a JSON escape such as "\\ud83d"), or None. (The
+    scoring job's readers have the same check, carl.scoring.sources; not imported: it would load pyarrow.)"""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return err.start
+    return None
+
+
+HOST_HEADER = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[^:\[\]]+)(?::(?P<port>[0-9]{1,5}))?")
+
+
 def host_allowed(host_header: str, allowed: tuple[str, ...]) -> bool:
-    """The Host header's name (port stripped, IPv6 brackets kept) is one of ``allowed``."""
-    name = host_header.strip().lower()
-    if name.startswith("["):
-        name = name[:name.find("]") + 1] if "]" in name else name
-    else:
-        name = name.rsplit(":", 1)[0] if name.count(":") == 1 else name
-    return name in allowed
+    """The Host header is NAME or NAME:PORT (an IPv6 address in brackets) and NAME is one of ``allowed``.
+    Nothing else passes: before, anything after an IPv6 address's "]" ("[::1]evil.example") or a port that
+    was no number went through."""
+    match = HOST_HEADER.fullmatch(host_header.strip().lower())
+    return match is not None and match["name"] in allowed
 
 
 def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI:
@@ -190,21 +204,26 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
-        kind = {404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}.get(exc.status_code, "http_error")
+        kind = {404: "not_found", 405: "method_not_allowed", 408: "body_timeout",
+                413: "body_too_large"}.get(exc.status_code, "http_error")
         message = {404: f"no route {request.url.path}; see /docs for the API",
                    405: f"{request.method} is not allowed on {request.url.path}"}.get(exc.status_code, str(exc.detail))
         return error_response(request, exc.status_code, error_body(message, "invalid_request_error", None, kind),
                               getattr(exc, "headers", None))
 
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception):
+    def crash_response(request: Request) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return error_response(request, 500, error_body("the server failed on this request; see its log",
                                                        "server_error", None, "internal_error"))
 
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception):  # (reached only by errors outside _guard)
+        return crash_response(request)
+
     # ------------------------------------------------------------------ middleware: auth, size, metrics
 
-    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes)  # inside _guard: its 413s are counted
+    # inside _guard: its 413s and 408s are counted
+    app.add_middleware(BodyLimitMiddleware, limit=settings.max_body_bytes, timeout_s=settings.timeout_body_s)
 
     @app.middleware("http")
     async def _guard(request: Request, call_next):
@@ -212,7 +231,12 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         request.state.deadline = time.monotonic() + settings.request_timeout_s
         response = _refuse(request)
         if response is None:
-            response = await call_next(request)
+            try:
+                response = await call_next(request)
+            except Exception:  # noqa: BLE001
+                # answered here, not by Starlette's outermost handler, so that a 500 is counted below and
+                # carries the same headers as every other answer (before, 500s missed /metrics and nosniff)
+                response = crash_response(request)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         # label values from a fixed set: an unknown path or method is "other", so no client can create series
         route = request.scope.get("route")
@@ -257,6 +281,11 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
             where = param if isinstance(value, str) else f"{param}[{i}]"
             if not text.strip():
                 raise bad_request(f"'{where}' is an empty text; every input needs some text", where, "empty_text")
+            at = unpaired_surrogate(text)
+            if at is not None:  # a JSON "\ud83d" escape without its pair: no UTF-8, no tokenizer takes it
+                raise bad_request(f"'{where}' holds an unpaired UTF-16 surrogate (U+{ord(text[at]):04X} at character "
+                                  f"{at + 1}): half of a character, such as an emoji cut in two; drop or replace it",
+                                  where, "invalid_text")
             if len(text) > settings.max_text_chars:
                 raise too_large(f"'{where}' has {len(text)} characters; at most {settings.max_text_chars} "
                                 "(--max-text-chars)", where, "text_too_long")

@@ -4,10 +4,14 @@ never holds the model while small ones wait.
 Each request is split into *parts* of at most one forward pass each (``max_batch_texts`` texts,
 ``max_batch_tokens`` padded tokens). One asyncio task (the gatherer) waits for the first request,
 lets others join for at most ``max_wait_ms`` or until the waiting parts fill a pass, then builds
-the pass from one part per request, requests served least so far first: a 1-text request that
-arrives while a 2,048-text one is being computed waits for the part in the model, not for the
-whole request. The pass runs on a single worker thread, so the event loop keeps answering
-(health, metrics, 429s) and the CPU runs one forward pass at a time.
+the pass from one part per request, the request served least recently first (counted in passes: a
+request that has not been served since it arrived counts from its arrival; ties go to the request
+served least so far, then to the earlier one): a 1-text request that arrives while a 2,048-text one
+is being computed waits for the part in the model, not for the whole request, and a big request
+still gets at least every other pass however many small ones keep arriving (a request served least
+*so far* first, the former order, let a stream of small requests starve it). The pass runs on a
+single worker thread, so the event loop keeps answering (health, metrics, 429s) and the CPU runs
+one forward pass at a time.
 
 Bounds, all checked with running totals (no walk over the queue per request):
 
@@ -15,7 +19,12 @@ Bounds, all checked with running totals (no walk over the queue per request):
   one more request is refused at once with :class:`QueueFullError` (HTTP 429 + ``Retry-After``);
 * a request whose deadline passes gets :class:`RequestTimeoutError` (504) and its parts not yet
   started are dropped; so are those of a request whose client went away (its task cancelled);
-* a pass that fails is retried request by request, so one bad input fails alone;
+* a pass that fails is retried request by request, so one bad input fails alone; a request whose
+  part fails is answered at once with :class:`ForwardPassError` (500) and its other parts are dropped;
+* every way a request ends (answered, failed, cancelled, timed out) takes it out of the queue at
+  once, in the same turn of the event loop: the gatherer never finds a finished request waiting (it
+  used to, for a failed multi-part request or one cancelled in the same turn, and then looped
+  without ever awaiting, holding the event loop and so the whole server);
 * if the gatherer itself dies, every waiting request fails at once and :attr:`healthy` turns false.
 
 Shutdown: :meth:`MicroBatcher.close` refuses new requests but finishes every queued one.
@@ -35,7 +44,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from carl.serving.errors import QueueFullError, RequestTimeoutError, ShuttingDownError
+from carl.serving.errors import ForwardPassError, QueueFullError, RequestTimeoutError, ShuttingDownError
 
 log = logging.getLogger("carl.serving")
 _arrivals = itertools.count()
@@ -51,6 +60,7 @@ class _Request:
     unfinished: int  # parts started or not, without a result yet
     out: np.ndarray | None = None
     served: int = 0
+    last_pass: int = 0  # the pass that last served it (on arrival: the passes so far)
     drop_reason: str = "cancelled"
     arrival: int = field(default_factory=lambda: next(_arrivals))
     enqueued: float = field(default_factory=time.monotonic)
@@ -96,6 +106,7 @@ class MicroBatcher:
         self._closing = False
         self._failure: BaseException | None = None
         self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="carl-forward")
+        self._passes = 0
         self._seconds_per_token = 1e-4  # running estimate, only used to suggest a Retry-After
 
     @property
@@ -154,7 +165,7 @@ class MicroBatcher:
             raise self.queue_full_error()
         parts = split_into_parts(tokens, self.max_batch_texts, self.max_batch_tokens)
         request = _Request(texts, tokens, collections.deque(parts), asyncio.get_running_loop().create_future(),
-                           queued_tokens=total, unfinished=len(parts))
+                           queued_tokens=total, unfinished=len(parts), last_pass=self._passes)
         request.future.add_done_callback(lambda _: self._forget(request))
         self._pending.append(request)
         self.queued_tokens += total
@@ -165,13 +176,19 @@ class MicroBatcher:
         except asyncio.TimeoutError:
             request.drop_reason = "timeout"
             request.future.cancel()
+            self._forget(request)
             raise RequestTimeoutError(timeout_s) from None
         except asyncio.CancelledError:
             request.future.cancel()  # the client went away: its parts not yet started are dropped
+            self._forget(request)
             raise
 
     def _forget(self, request: _Request) -> None:
-        """A request is answered, failed or cancelled: its parts not yet started leave the queue."""
+        """A request is answered, failed or cancelled: its parts not yet started leave the queue.
+
+        Called directly wherever a request ends, not only as its future's done-callback: a callback
+        runs in a later turn of the event loop, and until then the gatherer would find the finished
+        request still queued. Idempotent (the callback calls it again)."""
         if request.parts:
             if self.metrics and (request.future.cancelled() or request.future.exception() is not None):
                 self.metrics.dropped.labels(reason=request.drop_reason).inc(len(request.parts))
@@ -204,13 +221,15 @@ class MicroBatcher:
         return False
 
     def _take(self) -> list[tuple[_Request, list[int]]]:
-        """Parts for one pass: one per request, requests served least so far first (then by arrival),
-        while they fit the budgets; the first always goes."""
+        """Parts for one pass: one per request, the request served least recently first (in passes;
+        then the one served least so far, then by arrival), while they fit the budgets; the first
+        always goes, so a pass is never empty while a request waits."""
         taken: list[tuple[_Request, list[int]]] = []
         texts, longest = 0, 0
-        for request in sorted(self._pending, key=lambda r: (r.served, r.arrival)):
-            if request.future.done():
-                continue
+        for request in [r for r in self._pending if r.future.done()]:
+            self._forget(request)  # (cannot happen since every end calls _forget; kept as a guard)
+        self._passes += 1
+        for request in sorted(self._pending, key=lambda r: (r.last_pass, r.served, r.arrival)):
             n, most = self._part_size(request, request.parts[0])
             if taken and (texts + n > self.max_batch_texts or (texts + n) * max(longest, most) > self.max_batch_tokens):
                 continue
@@ -219,6 +238,7 @@ class MicroBatcher:
             request.queued_tokens -= part_tokens
             self.queued_tokens -= part_tokens
             request.served += 1
+            request.last_pass = self._passes
             if not request.parts:
                 self._pending.remove(request)
                 request.waiting = False
@@ -238,6 +258,7 @@ class MicroBatcher:
                 request.drop_reason = "server_error"
                 request.future.set_exception(
                     ShuttingDownError(f"the batching worker stopped ({self.failure}); restart the server"))
+            self._forget(request)
 
     async def _gather_forever(self) -> None:
         loop = asyncio.get_running_loop()
@@ -261,6 +282,8 @@ class MicroBatcher:
             parts = self._take()
             if parts:
                 await self._run(loop, parts)
+            else:  # never loop without awaiting: the event loop (health, SIGTERM, every request) would stop
+                await asyncio.sleep(0)
 
     async def _pass(self, loop, parts: list[tuple[_Request, list[int]]]) -> np.ndarray:
         texts = [request.texts[i] for request, part in parts for i in part]
@@ -297,14 +320,15 @@ class MicroBatcher:
             self.metrics.forward_seconds.observe(seconds)
         self._deliver(parts, vectors)
 
-    @staticmethod
-    def _fail(request: _Request, exc: BaseException) -> None:
+    def _fail(self, request: _Request, exc: BaseException) -> None:
+        """The request's part failed: it is answered at once (its other parts are dropped, not computed)."""
         if not request.future.done():
+            log.error("a forward pass failed for %r: %s: %s", request, type(exc).__name__, exc, exc_info=exc)
             request.drop_reason = "failed"
-            request.future.set_exception(exc)
+            request.future.set_exception(exc if isinstance(exc, ForwardPassError) else ForwardPassError(exc))
+        self._forget(request)
 
-    @staticmethod
-    def _deliver(parts: list[tuple[_Request, list[int]]], vectors: np.ndarray) -> None:
+    def _deliver(self, parts: list[tuple[_Request, list[int]]], vectors: np.ndarray) -> None:
         row = 0
         for request, part in parts:
             rows = vectors[row:row + len(part)]
@@ -317,3 +341,4 @@ class MicroBatcher:
             request.unfinished -= 1
             if request.unfinished == 0:
                 request.future.set_result(request.out)
+                self._forget(request)

@@ -167,9 +167,12 @@ class Engine:
         return out
 
     def base_forward(self, texts: Sequence[str]) -> np.ndarray:
+        """The base encoder's embeddings, each text cut first as :meth:`cut` cuts for the served model (at the
+        base's own maximum tokens x CHARS_PER_TOKEN_READ): before, /v1/compare tokenised its texts whole."""
         if self.base is None:
             raise ModelError("no base model loaded")
-        return self.base.encode(list(texts), batch_size=32)
+        limit = int(getattr(self.base, "max_seq_length", 0) or self.max_tokens) * CHARS_PER_TOKEN_READ
+        return self.base.encode([t if len(t) <= limit else t[:limit] for t in texts], batch_size=32)
 
 
 def display_name(model: str, folder: pathlib.Path | None = None) -> str:

@@ -69,6 +69,21 @@ class RequestTimeoutError(APIError):
                               "texts per request or retry later", type="server_error", code="request_timeout")
 
 
+class ForwardPassError(APIError):
+    """500: the model's forward pass failed on this request (out of memory, an ONNX Runtime error, a bug).
+
+    The input was already checked by the routes (types, empty and over-long texts, unpaired
+    surrogates), so what is left is the server's fault; the exception goes to the server's log, the
+    client learns only its type. The request's other parts are dropped, every other request goes on."""
+
+    def __init__(self, original: BaseException):
+        super().__init__(500, f"the model failed on this request ({type(original).__name__}); the server's log has "
+                              "the details. Retry, or send fewer or shorter texts per request", type="server_error",
+                         code="forward_failed")
+        self.original = original
+        self.__cause__ = original
+
+
 _UNION_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none"})
 
 

@@ -1,7 +1,7 @@
 """Limits enforced below the routes: the request body's size, counted on the bytes that actually
-arrive (a chunked upload has no ``Content-Length`` to trust), and uvicorn's connection limits with a
-deadline for a request's headers (a client that trickles headers in would otherwise hold a
-connection for ever).
+arrive (a chunked upload has no ``Content-Length`` to trust), and its time (a body trickled in a byte
+a second would otherwise hold a connection, and a ``--limit-concurrency`` slot, for ever); uvicorn's
+connection limits with a deadline for a request's headers (likewise for headers).
 """
 
 from __future__ import annotations
@@ -28,13 +28,23 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, body_too_large_message(limit))
 
 
+class BodyTimeout(HTTPException):
+    """Raised from ``receive`` when the body is not complete within the deadline: 408, connection closed."""
+
+    def __init__(self, timeout_s: float):
+        super().__init__(408, f"the request body did not arrive within {timeout_s:g} s (--timeout-body); send it "
+                              "at once, or fewer texts per request", headers={"Connection": "close"})
+
+
 class BodyLimitMiddleware:
     """Refuse a body past ``limit`` bytes: at once when ``Content-Length`` says so, otherwise as soon
-    as the bytes received pass it (the rest is never read, the connection is closed)."""
+    as the bytes received pass it (the rest is never read, the connection is closed); and one not
+    complete within ``timeout_s`` of the app asking for it (408)."""
 
-    def __init__(self, app: ASGIApp, limit: int):
+    def __init__(self, app: ASGIApp, limit: int, timeout_s: float | None = None):
         self.app = app
         self.limit = limit
+        self.timeout_s = timeout_s
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -46,14 +56,29 @@ class BodyLimitMiddleware:
                                                   "body_too_large"), {b"connection": b"close"})
             return
         received = 0
+        body_done = False
+        deadline = None
 
         async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done, deadline
+            if body_done or self.timeout_s is None:
+                # after the body, receive() only waits for the client to go away (watched while the model
+                # works): no deadline there
+                message = await receive()
+            else:
+                loop = asyncio.get_running_loop()
+                deadline = deadline if deadline is not None else loop.time() + self.timeout_s
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                except asyncio.TimeoutError:
+                    raise BodyTimeout(self.timeout_s) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
                     raise BodyTooLarge(self.limit)
+                body_done = not message.get("more_body", False)
+            else:
+                body_done = True
             return message
 
         await self.app(scope, limited_receive, send)

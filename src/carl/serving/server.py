@@ -47,13 +47,16 @@ def is_loopback(host: str) -> bool:
 
 
 def allowed_hosts(host: str, extra: tuple[str, ...] | None) -> tuple[str, ...] | None:
-    """Host names answered: bound to loopback, the loopback names (plus ``extra``), so that a web page
+    """Host names answered: bound to loopback, the loopback names and the bound address itself (127.0.0.2
+    is a loopback address too: before, its own address was refused), plus ``extra``, so that a web page
     whose name an attacker re-points at 127.0.0.1 (DNS rebinding) cannot read the API; bound to other
     addresses, any name unless ``extra`` lists them. ``*`` in ``extra``: any name."""
     if extra and "*" in extra:
         return None
     if is_loopback(host):
-        return (*LOOPBACK_NAMES, *(extra or ()))
+        bare = host.strip("[]").lower()
+        own = f"[{bare}]" if ":" in bare else bare
+        return tuple(dict.fromkeys((*LOOPBACK_NAMES, own, *(extra or ()))))
     return tuple(extra) if extra else None
 
 

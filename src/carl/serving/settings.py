@@ -56,6 +56,9 @@ class ServeSettings:
     """An idle keep-alive connection is closed after this many seconds (uvicorn's)."""
     timeout_headers_s: float = 10.0
     """A connection must send a request's complete headers within this many seconds (slow-loris)."""
+    timeout_body_s: float = 60.0
+    """A request's body must arrive within this many seconds of the server starting to read it; then 408 and
+    the connection is closed (a body trickled in a byte a second held a --limit-concurrency slot for ever)."""
     allowed_hosts: tuple[str, ...] | None = None
     """Host header names answered (any port); None: any. ``carl serve`` bound to a loopback address
     answers only loopback names unless told otherwise (DNS rebinding)."""
@@ -94,6 +97,7 @@ class ServeSettings:
             (self.limit_concurrency >= 1, "--limit-concurrency", "must be at least 1"),
             (self.timeout_keep_alive_s >= 1, "--timeout-keep-alive", "must be at least 1 second"),
             (self.timeout_headers_s > 0, "--timeout-headers", "must be more than 0 seconds"),
+            (self.timeout_body_s > 0, "--timeout-body", "must be more than 0 seconds"),
         ]
         for ok, option, problem in checks:
             if not ok:

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from carl.errors import CarlError
 
-__all__ = ["MAX_PAIRS", "MIN_TABLE_ROWS", "TASKS", "TaskSpec", "VA_RADIUS", "known_tasks", "report_metrics_of",
-           "resolve_task_names", "table_task", "task_spec"]
+__all__ = ["MAX_PAIRS", "MIN_TABLE_ROWS", "TASKS", "TaskSpec", "VA_RADIUS", "known_tasks", "named_only_tasks",
+           "report_metrics_of", "resolve_task_names", "table_task", "task_spec"]
 
 VA_RADIUS = 0.05
 """Positive-pair rule for continuous labels: normalised V-A within this Euclidean radius.
@@ -31,6 +31,8 @@ class TaskSpec:
     ``exclude_label``: also report macro-F1 without this label.
     ``report_metrics``: the metrics shown in Markdown tables (the JSON keeps all).
     ``lower_is_better``: metrics of this task where smaller is better.
+    ``in_all``: part of ``--tasks all``; False for tasks too large to run by default
+    (``sentiment140``: 100,000 tweets), which run only when named.
     """
 
     name: str
@@ -42,6 +44,7 @@ class TaskSpec:
     exclude_label: str | None = None
     lower_is_better: tuple[str, ...] = ()
     options: Mapping[str, object] = field(default_factory=dict)
+    in_all: bool = True
 
 
 _VA_METRICS = ("pearson_v", "pearson_a", "pearson_mean", "spearman_mean")
@@ -69,6 +72,8 @@ _TASK_LIST: list[TaskSpec] = [
     _cls("mr", "MR movie-review polarity (transfer, seeded split)"),
     _cls("cr", "CR customer-review polarity (transfer, seeded split)"),
     _cls("mpqa", "MPQA opinion polarity (transfer, seeded split)"),
+    _cls("sentiment140", "Sentiment140-100k tweet polarity by emoticon (seeded 80/10/10 split; scale checks, "
+         "learning curves); not part of 'all'", in_all=False),
     TaskSpec("carer-mteb", "mteb_classification", "carer",
              "MTEB EmotionClassification run by the mteb library on the local CARER files: 10 experiments x 16 "
              "examples per label, logistic regression (max_iter 100), test split",
@@ -84,7 +89,18 @@ TASKS: dict[str, TaskSpec] = {t.name: t for t in _TASK_LIST}
 
 
 def known_tasks() -> list[str]:
-    return list(TASKS)
+    """The tasks of ``--tasks all``, in registry order (named-only tasks: :func:`named_only_tasks`)."""
+    return [name for name, spec in TASKS.items() if spec.in_all]
+
+
+def named_only_tasks() -> list[str]:
+    """Registry tasks that run only when named (not part of ``all``)."""
+    return [name for name, spec in TASKS.items() if not spec.in_all]
+
+
+def _task_list() -> str:
+    extra = named_only_tasks()
+    return ", ".join(known_tasks()) + (f" (named only: {', '.join(extra)})" if extra else "")
 
 
 def resolve_task_names(tasks: str | Sequence[str] | None) -> list[str]:
@@ -98,17 +114,15 @@ def resolve_task_names(tasks: str | Sequence[str] | None) -> list[str]:
         return known_tasks()
     items = split_specs(tasks if isinstance(tasks, str) else [str(t) for t in tasks], what="--tasks")
     if not items:
-        raise CarlError(f"no task given; tasks are: all, {', '.join(known_tasks())}, or a table spec "
+        raise CarlError(f"no task given; tasks are: all, {_task_list()}, or a table spec "
                         "mine.csv:text=COL,valence=COL,arousal=COL")
     tables = list(dict.fromkeys(t for t in items if is_table(t)))
     items = [t for t in items if not is_table(t)]
-    if "all" in items:
-        return known_tasks() + tables
-    unknown = [t for t in items if t not in TASKS]
+    unknown = [t for t in items if t not in TASKS and t != "all"]
     if unknown:
-        raise CarlError(f"unknown task(s) {', '.join(unknown)}; tasks are: all, {', '.join(known_tasks())}, or a "
+        raise CarlError(f"unknown task(s) {', '.join(unknown)}; tasks are: all, {_task_list()}, or a "
                         "table spec such as mine.csv:text=body,valence=v,arousal=a (.csv, .tsv or .jsonl)")
-    wanted = set(items)
+    wanted = set(items) | (set(known_tasks()) if "all" in items else set())
     return [t for t in TASKS if t in wanted] + tables
 
 
@@ -145,7 +159,7 @@ def task_spec(name: str) -> TaskSpec:
         return TASKS[name]
     if is_table(name):
         return table_task(name)
-    raise CarlError(f"unknown task {name!r}; tasks are: {', '.join(known_tasks())}, or a table spec")
+    raise CarlError(f"unknown task {name!r}; tasks are: {_task_list()}, or a table spec")
 
 
 def report_metrics_of(task: str, present: Sequence[str]) -> list[str]:

@@ -123,6 +123,47 @@ def test_embeddings_are_computed_once_per_model_and_streamed_in_chunks(curve, da
     np.testing.assert_allclose(mapped[:100], direct, atol=1e-5)
 
 
+class _StubStore:
+    """What StreamedEmbeddings needs of an EmbeddingStore, with an instant 'model'."""
+
+    fingerprint, batch_size = "f" * 64, 64
+
+    def __init__(self):
+        self.calls = []
+        self.embedder = self
+
+    def path_for(self, corpus, split, texts):
+        return None  # no cache folder: the scratch folder
+
+    def encode(self, texts, batch_size):
+        self.calls.append(len(texts))
+        return np.tile(np.arange(len(texts), dtype=np.float64)[:, None], (1, 384))
+
+
+def test_streaming_holds_one_chunk_in_memory_not_the_matrix(tmp_path):
+    """60,000 x 384 float32 is 92 MB: embedded in chunks straight into the memory-mapped file,
+    the process allocates about one chunk at a time."""
+    import tracemalloc
+
+    import carl.evaluation.embedding_store  # noqa: F401  (imported before measuring: torch's import is not data)
+
+    texts = [f"text {i}" for i in range(60_000)]
+    store = _StubStore()
+    streamed = LC.StreamedEmbeddings(store, tmp_path, chunk_size=2048)
+    tracemalloc.start()
+    base, _ = tracemalloc.get_traced_memory()
+    x = streamed.embed("big", "train", texts)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    peak -= base
+    assert x.shape == (60_000, 384) and isinstance(x, np.memmap)
+    assert store.calls == [2048] * 29 + [60_000 - 29 * 2048] and streamed.embedded_texts == 60_000
+    assert peak < 20e6, peak  # float64 chunk (6.3 MB) + its float32 copy; the matrix would be 92 MB
+    assert x[12_345, 7] == 12_345 - 6 * 2048 and x[-1, 0] == 60_000 - 1 - 29 * 2048  # rows in order
+    again = LC.StreamedEmbeddings(store, tmp_path).embed("big", "train", texts)
+    assert again.shape == x.shape and streamed.embedded_texts == 60_000 and len(store.calls) == 30  # read back
+
+
 def test_points_draws_and_the_fixed_test_split(curve):
     assert curve["kind"] == "classification" and curve["metric"] == "macro_f1"
     assert curve["classes"] == ["negative", "positive"]

@@ -166,6 +166,7 @@ def test_streaming_holds_one_chunk_in_memory_not_the_matrix(tmp_path):
 
 def test_points_draws_and_the_fixed_test_split(curve):
     assert curve["kind"] == "classification" and curve["metric"] == "macro_f1"
+    assert curve["metrics"] == ["macro_f1", "accuracy"]
     assert curve["classes"] == ["negative", "positive"]
     n_train = curve["n_train_pool"]
     assert curve["sizes"] == [30, 100, n_train] and curve["reference"] == "frozen"

@@ -31,6 +31,7 @@ def _query_weight(state: dict) -> torch.Tensor:
 
 @pytest.mark.parametrize("name, overrides", [
     ("supervised", {"objective.name": "supervised", "data.discrete_labels": "va_grid"}),
+    ("regression", {"objective.name": "regression"}),
     ("simcse", {"objective.name": "simcse"}),
     ("supcon", {"objective.name": "supcon", "data.discrete_labels": "va_grid"}),
     ("one-hot", {"mccl.label_mode": "one_hot", "data.discrete_labels": "va_grid"}),
@@ -72,7 +73,8 @@ def test_class_baselines_on_va_corpus_need_va_grid(objective, tiny_encoder, data
 def test_training_label_mode():
     assert training_label_mode(CarlConfig()) == "continuous"
     assert training_label_mode(CarlConfig().override({"mccl.label_mode": "one_hot"})) == "one_hot"
-    for name, mode in {"simcse": "none", "supervised": "one_hot", "supcon": "one_hot"}.items():
+    for name, mode in {"simcse": "none", "supervised": "one_hot", "supcon": "one_hot",
+                       "regression": "continuous"}.items():
         for label_mode in ("continuous", "one_hot"):
             cfg = CarlConfig().override({"objective.name": name, "mccl.label_mode": label_mode})
             assert training_label_mode(cfg) == mode, (name, label_mode)

@@ -91,3 +91,14 @@ def test_instance_weight_must_be_a_fraction():
     with pytest.raises(ConfigError, match=r"mccl.instance_weight must be in \[0, 1\]"):
         CarlConfig().override({"mccl.instance_weight": 1.5}).validate()
     assert CarlConfig().override({"mccl.instance_weight": 0.3}).validate().mccl.instance_weight == 0.3
+
+
+def test_the_emotion_term_is_refused_where_it_cannot_train():
+    from carl.errors import ConfigError
+
+    assert CarlConfig().override({"objective.emotion_weight": 0.5}).validate().objective.emotion_weight == 0.5
+    for bad, message in [({"objective.emotion_weight": -1}, "must be >= 0"),
+                         ({"objective.emotion_weight": 1, "objective.name": "supervised"}, "objective.name=carl"),
+                         ({"objective.emotion_weight": 1, "mccl.enabled": False}, "mccl.enabled=true")]:
+        with pytest.raises(ConfigError, match=message):
+            CarlConfig().override(bad).validate()

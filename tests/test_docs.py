@@ -33,8 +33,8 @@ Directives: HTML comment lines immediately before a block's opening fence (they 
 
 The working folder (one per session; blocks run in document order: README.md,
 CONTRIBUTING.md, then docs/*.md alphabetically, each block sees what earlier ones made)
-    * holds links to the checkout's ``src``, ``scripts``, ``.venv`` and ``pyproject.toml``,
-      so that ``bash scripts/main.sh`` and ``--config src/carl/configs/cpu.yaml`` work as in
+    * holds links to the checkout's ``src``, ``scripts``, ``.venv``, ``pyproject.toml`` and
+      ``requirements`` (the lock scripts/bootstrap.sh reads), so that ``bash scripts/main.sh`` and ``--config src/carl/configs/cpu.yaml`` work as in
       the repository root while writing ``runs/`` here;
     * ``CARL_DATA_DIR`` points at a **miniature copy of the corpora** made by
       :func:`make_mini_corpora`: a few rows of every file (EmoBank: 64 / 24 / 24 rows of
@@ -319,7 +319,7 @@ class Workspace:
 @pytest.fixture(scope="session")
 def workspace(tmp_path_factory, data_dir):
     path = tmp_path_factory.mktemp("docs-work")
-    for name in ("src", "scripts", ".venv", "pyproject.toml"):
+    for name in ("src", "scripts", ".venv", "pyproject.toml", "requirements"):
         if (REPO / name).exists():
             (path / name).symlink_to(REPO / name)
     mini = path / "mini-data"

@@ -229,6 +229,20 @@ CORPORA = {
     "sentiment140": ({"sentiment140-100k/negative.txt": "so sad today\n",
                       "sentiment140-100k/positive.txt": "great day\n"},
                      ["day", "&quot;", "@user", " "], ["a day", "@you http://x.y &quot;hi&quot; "]),
+    "semeval-headlines": ({
+        "semeval2007-affective/affectivetext_trial.xml": ('<corpus task="affective text">\n<instance id="1">Mortar '
+                                                          'kills 18</instance>\n<instance id="2">A tie</instance>\n'
+                                                          '</corpus>\n'),
+        "semeval2007-affective/affectivetext_trial.emotions.gold": "1 22 2 60 0 64 0\n2 0 0 5 5 0 0\n",
+        "semeval2007-affective/affectivetext_test.xml": ('<corpus task="affective text">\n<instance id="500">Posh & '
+                                                         'Becks\t </instance>\n</corpus>\n'),
+        "semeval2007-affective/affectivetext_test.emotions.gold": "500 0 0 0 47 0 22\n",
+        "emobank/corpus_emobank.csv": ("id,split,V,A,D,text\nSemEval_1,train,2.3,3.3,2.9,Mortar kills 18\n"
+                                       "SemEval_500,test,3.8,3.3,3.2,Posh & Becks\nx,dev,1,5,3,other\n")},
+        ['<instance id="', '">', "</instance>", '<corpus task="affective text">', "</corpus>", "100", "101", "&",
+         "SemEval_1", "SemEval_2"],
+        ['<instance id="2">A tie</instance>', '<instance id="3">New</instance>', "3 0 0 0 9 0 0", "1 0 0 0 0 0 0",
+         "SemEval_2,dev,3,3,3,A tie"]),
     "iemocap": (iemocap_files(),
                 ["[", "]", " - ", "\t", "Ses01F_impro01_F000", "neu", "xxx", "joy", "[2.5000, 2.5000, 2.5000]",
                  "0.0000", ": ", "C-E1:", "%"],

@@ -394,3 +394,25 @@ def test_mccl_loss_with_a_vanishing_arousal_weight_ignores_arousal():
     assert torch.allclose(loss(online, target, labels), loss(online, target, flat), atol=1e-6)
     plain = MCCLLoss(label_similarity="neg_sq_distance")
     assert not torch.allclose(plain(online, target, labels), plain(online, target, flat), atol=1e-3)
+
+
+def test_va_regression_loss_is_the_mean_squared_error_to_the_centred_labels():
+    labels = torch.tensor([[0.0, 1.0], [0.5, 0.25]])
+    predicted = torch.tensor([[-1.0, 1.0], [0.0, -0.5]])  # exactly 2y - 1
+    assert float(CF.va_regression_loss(predicted, labels)) == 0.0
+    off = predicted + torch.tensor([[0.5, 0.0], [0.0, -1.0]])
+    assert math.isclose(float(CF.va_regression_loss(off, labels)), (0.25 + 1.0) / 4)
+    # An untrained regressor (outputs 0) predicts the neutral origin: labels at 0.5 cost nothing.
+    assert float(CF.va_regression_loss(torch.zeros(3, 2), torch.full((3, 2), 0.5))) == 0.0
+
+
+def test_labelled_cross_entropy_counts_only_texts_with_a_class():
+    logits = torch.tensor([[2.0, 0.0, -1.0], [0.0, 3.0, 0.0], [5.0, -5.0, 0.0]], requires_grad=True)
+    classes = torch.tensor([0, -1, 2])
+    expected = torch.nn.functional.cross_entropy(logits[[0, 2]], torch.tensor([0, 2]))
+    loss = CF.labelled_cross_entropy(logits, classes)
+    assert torch.allclose(loss, expected)
+    loss.backward()
+    assert torch.equal(logits.grad[1], torch.zeros(3))  # the unlabelled row gets no gradient
+    none = CF.labelled_cross_entropy(logits, torch.full((3,), -1))
+    assert float(none.detach()) == 0.0 and none.requires_grad  # a batch of rated texts only: 0, not NaN

@@ -109,3 +109,36 @@ def test_the_edge_note_names_choices_at_the_ends_of_the_trial():
     assert lr_trial.edge_note({"carl": 1e-4, "simcse": 1e-4}, (3e-5, 1e-4), labels).startswith(
         "At the trial's edge: every variant chose the largest rate tried (0.0001)")
     assert lr_trial.edge_note({"carl": 1e-4}, (1e-4,), labels) == ""  # one rate: nothing was chosen
+
+
+def test_a_cut_schedule_trial_runs_the_grid_schedule_and_stops_early(fakes, tmp_path, monkeypatch):
+    monkeypatch.setitem(rp.PRESETS, "cut-test", rp.Preset("cpu.yaml", {"train.max_steps": 50}, seeds=(0,),
+                                                           tasks="emobank", lr_trial=(3e-5, 1e-4), lr_trial_steps=7,
+                                                           lr_trial_cut_schedule=True))
+    trials = lr_trial.trial_jobs(rp.PRESETS["cut-test"], tmp_path, ["carl"], model=None, data_dir=None, extra=None)
+    assert [(t.job.config.train.max_steps, t.job.config.train.stop_after) for t in trials] == [(50, 7), (50, 7)]
+    short = lr_trial.trial_jobs(rp.PRESETS["trial-test"], tmp_path, ["carl"], model=None, data_dir=None, extra=None)
+    assert {(t.job.config.train.max_steps, t.job.config.train.stop_after) for t in short} == {(7, None)}
+
+
+def test_finish_cut_trial_writes_the_summary_by_the_trainers_best_step_rule(tmp_path):
+    CarlConfig().override({"train.log_every": 5}).save(tmp_path / "config.yaml")
+    rows = [{"step": 0, "dev/va_pearson": 0.9}, {"step": 5, "loss": 1.0, "seconds_per_step": 2.0},
+            {"step": 5, "dev/va_pearson": 0.4}, {"step": 10, "loss": 0.9, "seconds_per_step": 3.0},
+            {"step": 10, "dev/va_pearson": 0.6}, {"step": 15, "dev/va_pearson": 0.6}]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "checkpoints" / "step-15").mkdir(parents=True)
+    lr_trial.finish_cut_trial(tmp_path)
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    # Step 0 (the pretrained encoder) is no candidate; a tie keeps the earlier step.
+    assert summary["best_dev_va_pearson"] == 0.6 and summary["best_step"] == 10 and summary["steps"] == 15
+    assert summary["seconds"] == 5 * 2.0 + 5 * 3.0 and summary["cut_from_schedule"] is True
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_trials_only_stops_before_the_grid(fakes, tmp_path):
+    rp.reproduce("trial-test", tmp_path, variants=["carl"], plots=False, command="carl reproduce test", trials_only=True)
+    assert [(name, steps) for name, _, steps, _ in fakes.trained] == [("carl", 7), ("carl", 7)]
+    assert "| CARL |" in (tmp_path / "REPORT.md").read_text()
+    rp.reproduce("trial-test", tmp_path, variants=["carl"], plots=False, command="carl reproduce test")
+    assert [(lr, steps, seed) for _, lr, steps, seed in fakes.trained[2:]] == [(3e-5, 50, 0), (3e-5, 50, 1)]

@@ -3,13 +3,14 @@ discrete-label baseline trained on the same texts as CARL (real corpora, tiny en
 
 import collections
 import json
+import math
 
 import numpy as np
 import pytest
 
 from carl.config import CarlConfig
 from carl.data import load_corpus
-from carl.data.emotion_classes import emotion_classes
+from carl.data.emotion_classes import NO_EMOTION_CLASS, emotion_class_ids, emotion_classes
 from carl.data.va_grid import CELLS
 from carl.errors import DataError
 from carl.training.trainer import capped, load_records, train
@@ -79,3 +80,38 @@ def test_emotion_class_baseline_trains_on_the_union(tiny_encoder, data_dir, tmp_
     assert start["train_texts"] == 5 * 64 + 64  # Facebook-VA too is capped at 64
     assert start["dev_texts"] == 6 * 16
     assert np.isfinite(result.best_dev)
+
+
+def test_emotion_class_ids_leave_rated_texts_out(data_dir):
+    train = load_records(UNION, data_dir, "train", 0, max_per_spec=200)
+    ids, names = emotion_class_ids(train)
+    assert len(ids) == len(train) and names == sorted(names)
+    rated = np.array([r.corpus in ("emobank", "facebook-va") for r in train])
+    assert (ids[rated] == NO_EMOTION_CLASS).all() and (ids[~rated] >= 0).all()
+    assert "no emotion" not in names and "neutral" in names and len(names) <= 28  # GoEmotions: 27 + neutral
+    first_tec = next(i for i, r in enumerate(train) if r.corpus == "tec")
+    assert names[ids[first_tec]] == emotion_classes([train[first_tec]], [])[0][0].labels[0]
+    with pytest.raises(DataError, match="emotion_weight=0"):
+        emotion_class_ids([r for r in train if r.corpus == "emobank"])
+
+
+@pytest.mark.slow
+def test_hybrid_trains_mccl_plus_the_emotion_term_on_the_union(tiny_encoder, data_dir, tmp_path):
+    from carl.config import RECIPES
+
+    def run(weight, out):
+        cfg = CarlConfig().override({
+            **RECIPES["carl-plus-queue"], "mccl.queue_size": 32, "objective.emotion_weight": weight,
+            "data.train": UNION, "data.data_dir": str(data_dir), "data.max_length": 24,
+            "data.max_train_per_corpus": 64, "data.max_dev_per_corpus": 16,
+            "model.name_or_path": str(tiny_encoder), "train.batch_size": 16, "train.max_steps": 3,
+            "train.eval_every": 3, "train.save_every": 3, "train.log_every": 1, "train.output_dir": str(out)})
+        assert train(cfg, progress=False).steps == 3
+        return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+
+    plain, hybrid = run(0.0, tmp_path / "plain"), run(1.0, tmp_path / "hybrid")
+    # Same seed, batches and weights: the first step's MCCL is identical, and the hybrid's total adds
+    # the emotion cross-entropy (about ln 28 for an untrained classifier) on top of 0.8 x MCCL.
+    assert math.isclose(plain[0]["loss_mccl"], hybrid[0]["loss_mccl"], rel_tol=1e-5)
+    assert math.isclose(plain[0]["loss"], 0.8 * plain[0]["loss_mccl"], rel_tol=1e-5)
+    assert 1.5 < hybrid[0]["loss"] - 0.8 * hybrid[0]["loss_mccl"] < 6.0

@@ -1,21 +1,56 @@
-"""The ``carl`` command line: train, run (the main job), embed, serve, export-onnx, data list / fetch."""
+"""The ``carl`` command line: train, run (the main job), embed, serve, export-onnx, data list / fetch, version."""
 
 from __future__ import annotations
 
 import logging
 import os
 import pathlib
+import platform
 import sys
+from importlib import metadata
 from typing import List, Optional
 
 import typer
 
+import carl
 from carl.errors import CarlError
+from carl.usage_errors import context_of_words, describe, is_click_exception
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="CARL: emotion-aware text embeddings (MCCL + PTD). See README.md.")
 data_app = typer.Typer(no_args_is_help=True, help="Corpora: what is known, what is present, fetching.")
 app.add_typer(data_app, name="data")
+
+VERSION_REPORT_PACKAGES = ("torch", "transformers", "sentence-transformers", "typer")
+"""Besides carl and Python, the installed versions a bug report needs (typer: it parses the command line)."""
+
+
+def version_report() -> str:
+    """carl's version and those of Python and VERSION_REPORT_PACKAGES, one per line. Read from the
+    packages' metadata: importing torch or transformers to ask them would take seconds."""
+    lines = [f"carl {carl.__version__}", f"python {platform.python_version()}"]
+    for name in VERSION_REPORT_PACKAGES:
+        try:
+            lines.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            lines.append(f"{name} not installed")
+    return "\n".join(lines)
+
+
+def _print_version_and_exit(value: bool) -> None:
+    if value:
+        typer.echo(version_report())
+        raise typer.Exit()
+
+
+@app.callback()
+def _top_level_options(
+    version: bool = typer.Option(False, "--version", callback=_print_version_and_exit, is_eager=True,
+                                 help="Print the versions of carl, Python, torch, transformers, "
+                                      "sentence-transformers and typer, and exit."),
+):
+    pass
+
 
 PACKAGED_CONFIGS = pathlib.Path(__file__).parent / "configs"
 MAIN_RECIPE = "carl-plus-queue"
@@ -158,6 +193,8 @@ def reproduce(
     keep_checkpoints: bool = typer.Option(False, "--keep-checkpoints", help="Keep each finished run's optimiser "
                                                                             "checkpoints (large)."),
     plots: bool = typer.Option(True, "--plots/--no-plots"),
+    trials_only: bool = typer.Option(False, "--trials-only", help="Run the preset's learning-rate trials (dev "
+                                                                  "only) and stop before the grid trains."),
 ):
     """Train and evaluate CARL, its baselines and ablations over several seeds; write DIR/REPORT.md."""
     from carl.reproduce import reproduce as run_grid
@@ -176,7 +213,8 @@ def reproduce(
             raise CarlError(f"--seeds {seeds!r}: expected integers, e.g. 0,1,2") from None
     report = run_grid(preset, output_dir, variants=[v.strip() for v in variants.split(",") if v.strip()] if variants
                       else None, seeds=seed_list, model=model, data_dir=data_dir, extra=extra,
-                      keep_checkpoints=keep_checkpoints, plots=plots, stop_after_minutes=stop_after_minutes)
+                      keep_checkpoints=keep_checkpoints, plots=plots, stop_after_minutes=stop_after_minutes,
+                      trials_only=trials_only)
     typer.echo(report.read_text())
     typer.echo(f"written: {report}")
 
@@ -335,26 +373,54 @@ from carl.evaluation.va_plot_command import plot_va_command  # noqa: E402  (ligh
 app.command("plot-va", help="Picture a scored table: V-A density per group (--by) or over time (--time).")(plot_va_command)
 
 
+@app.command("version")
+def version_command():
+    """Print the versions of carl, Python, torch, transformers, sentence-transformers and typer (for bug reports)."""
+    typer.echo(version_report())
+
+
+def execute(cli, args: Optional[List[str]] = None) -> int:
+    """Run ``cli`` (a typer app or a click command) as the ``carl`` command on ``args`` (default: the
+    process's arguments) and return its exit code. An error the user can cause ends as a short
+    message on stderr, never a traceback: carl's own errors and usage errors exit with 2."""
+    try:
+        outcome = cli(args=args, prog_name="carl", standalone_mode=False)
+    except CarlError as exc:
+        typer.echo(f"carl: error: {exc}", err=True)
+        return 2
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("carl: interrupted", err=True)
+        return 130
+    except Exception as exc:
+        if not is_click_exception(exc):
+            raise
+        text, exit_code = describe(exc, fallback_ctx=_context_of_arguments(cli, args))
+        typer.echo(text, err=True)
+        return exit_code
+    # Without standalone mode click returns the code of a typer.Exit instead of exiting (carl's commands
+    # return None); typer 0.29 turns Ctrl-C into Exit(130) on the way.
+    if isinstance(outcome, int) and not isinstance(outcome, bool):
+        if outcome == 130:
+            typer.echo("carl: interrupted", err=True)
+        return outcome
+    return 0
+
+
+def _context_of_arguments(cli, args: Optional[List[str]]):
+    """The context of the (sub)command the arguments name; None where it cannot be told."""
+    command = typer.main.get_command(cli) if isinstance(cli, typer.Typer) else cli
+    try:
+        return context_of_words(command, list(sys.argv[1:] if args is None else args))
+    except Exception:  # only improves a message: never turn a usage error into a traceback
+        return None
+
+
 def main() -> None:
     logging.basicConfig(level=os.environ.get("CARL_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-file "Loading weights" bars drown carl's own progress
-    try:
-        app(standalone_mode=False)
-    except CarlError as exc:
-        typer.echo(f"carl: error: {exc}", err=True)
-        sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("carl: interrupted", err=True)
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    sys.exit(execute(app))
 
 
 if __name__ == "__main__":

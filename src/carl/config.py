@@ -134,11 +134,19 @@ class PTDConfig:
 class ObjectiveConfig:
     """What is trained: CARL, or a baseline on the same encoder, data, batches and budget."""
 
-    name: Literal["carl", "supervised", "simcse", "supcon"] = "carl"
+    name: Literal["carl", "supervised", "regression", "simcse", "supcon"] = "carl"
     """``supervised``: cross-entropy fine-tuning with a linear classifier over the discrete
-    labels; ``simcse``: unsupervised SimCSE (dropout views, sentence-transformers'
+    labels; ``regression``: the supervised counterpart for continuous labels, a linear
+    regressor from the pooled embedding to the centred V-A labels trained with mean squared
+    error; ``simcse``: unsupervised SimCSE (dropout views, sentence-transformers'
     MultipleNegativesRankingLoss); ``supcon``: supervised contrastive learning with the
     discrete labels (pytorch-metric-learning's SupConLoss). See docs/method.md."""
+    emotion_weight: float = 0.0
+    """``carl`` only, the hybrid of the two label types: adds ``emotion_weight`` times the
+    cross-entropy of a linear classifier over the pooled embedding against each text's emotion
+    class (names unified across corpora, carl.data.emotion_classes). Only texts with an emotion
+    label count: rated texts (EmoBank, Facebook-VA) have none and train through MCCL alone.
+    0: no emotion term."""
     simcse_temperature: float = 0.05
     """SimCSE's temperature (its paper's 0.05; MultipleNegativesRankingLoss scale = 1/temperature)."""
     supcon_temperature: float = 0.1
@@ -241,6 +249,13 @@ class CarlConfig:
         for name in ("simcse_temperature", "supcon_temperature"):
             if getattr(self.objective, name) <= 0:
                 raise ConfigError(f"objective.{name} must be > 0")
+        if self.objective.emotion_weight < 0:
+            raise ConfigError(f"objective.emotion_weight must be >= 0 (0: no emotion term), "
+                              f"got {self.objective.emotion_weight}")
+        if self.objective.emotion_weight > 0 and not (self.objective.name == "carl" and self.mccl.enabled):
+            raise ConfigError("objective.emotion_weight > 0 adds an emotion-class term to MCCL's backward pass: it "
+                              "needs objective.name=carl with mccl.enabled=true; set objective.emotion_weight=0 "
+                              "otherwise (objective.name=supervised trains on classes alone)")
         if self.objective.name == "carl" and not (self.mccl.enabled or self.ptd.enabled):
             raise ConfigError("both objectives are disabled: set mccl.enabled or ptd.enabled to true")
         if not 0 < self.ptd.top_fraction <= 1:

@@ -15,6 +15,8 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
+import numpy as np
+
 from carl.data.records import Record
 from carl.data.va_grid import VAGrid
 from carl.errors import DataError
@@ -51,3 +53,25 @@ def emotion_classes(train: Sequence[Record], dev: Sequence[Record]) -> tuple[lis
         return out
 
     return relabel(train), relabel(dev)
+
+
+#: The class id of a text without an emotion label (a rated text) in :func:`emotion_class_ids`.
+NO_EMOTION_CLASS = -1
+
+
+def emotion_class_ids(records: Sequence[Record]) -> tuple[np.ndarray, list[str]]:
+    """Each record's unified emotion as an index into the sorted class names, or
+    :data:`NO_EMOTION_CLASS` for a record without an emotion label (the hybrid's emotion term
+    leaves rated texts out rather than giving them a V-A grid cell)."""
+    for record in records:
+        if len(record.labels) > 1:
+            raise DataError(f"text {record.id!r} of corpus {record.corpus!r} has {len(record.labels)} emotion labels; "
+                            "the emotion term (objective.emotion_weight) needs at most one per text",
+                            fix="train on single-label corpora (goemotions-single instead of goemotions)")
+    names = sorted({unified(r.labels[0]) for r in records if r.labels})
+    if not names:
+        raise DataError("no training text has an emotion label, so objective.emotion_weight has nothing to learn from",
+                        fix="add an emotion corpus (e.g. goemotions-single, carer) or set objective.emotion_weight=0")
+    index = {name: i for i, name in enumerate(names)}
+    ids = np.array([index[unified(r.labels[0])] if r.labels else NO_EMOTION_CLASS for r in records], dtype=np.int64)
+    return ids, names

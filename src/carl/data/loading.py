@@ -10,6 +10,7 @@ from carl.data.dimensional import read_emobank, read_facebook_va
 from carl.data.emotions import (read_carer, read_dailydialog, read_goemotions_10, read_goemotions_single,
                                 read_goemotions_variant, read_tec)
 from carl.data.iemocap import read_iemocap
+from carl.data.semeval import read_semeval_headlines
 from carl.data.records import SPLITS, Record
 from carl.data.registry import corpus_info, resolve_data_dir
 from carl.data.sentiment import read_cr, read_mpqa, read_mr, read_sst2, read_sst5
@@ -25,6 +26,7 @@ def _goemotions(name: str) -> Callable[[Path, int], list[Record]]:
 _READERS: dict[str, Callable[[Path, int], list[Record]]] = {
     "emobank": read_emobank,
     "facebook-va": read_facebook_va,
+    "semeval-headlines": read_semeval_headlines,
     "goemotions": _goemotions("goemotions"),
     "goemotions-ekman": _goemotions("goemotions-ekman"),
     "goemotions-group": _goemotions("goemotions-group"),

@@ -284,6 +284,30 @@ NRC_VAD = CorpusInfo(
             "NRC-VAD-Lexicon.txt to <data dir>/nrc-vad/NRC-VAD-Lexicon.txt"),
 )
 
+# --- SemEval-2007 headlines joined with EmoBank's ratings (issue 38, part 5; carl.data.semeval) ---------------
+_SEMEVAL_COMMIT = "58a821314b50709b5c1d8d3e3ebc6f168284d881"
+_SHA256.update({
+    "semeval2007-affective/affectivetext_test.emotions.gold":
+        "551dd5077fa3ffc0576db4f91a87b82824ae9b92b6d8fe48867ac958ee21f05c",
+    "semeval2007-affective/affectivetext_test.xml": "34e2d815c9b18a3abddbac8f6e6b4515242010df4e24af30f3e464fc624b0345",
+    "semeval2007-affective/affectivetext_trial.emotions.gold":
+        "232f3d75bc84a3cb5e67fd40d6331b2f2106d778ab0264856a70fda57a8f8bfb",
+    "semeval2007-affective/affectivetext_trial.xml": "b41b9910d6bd70b4b5f18e73b2e0e2c06bb1ab0ad3d638f498c89b5ee4992983",
+})
+CORPORA["semeval-headlines"] = CorpusInfo(
+    name="semeval-headlines",
+    description=("SemEval-2007 Affective Text headlines rated by EmoBank: V-A ratings and the dominant of six "
+                 "emotion intensities on the same texts"),
+    licence="SemEval-2007: research use; EmoBank's ratings: CC BY-SA 4.0",
+    files=(*_splits("semeval2007-affective", "affectivetext_{}", ("trial.xml", "trial.emotions.gold", "test.xml",
+                                                                   "test.emotions.gold")),
+           "emobank/corpus_emobank.csv"),
+    homepage="https://aclanthology.org/S07-1013/",
+    obtain=("copy affectivetext_{trial,test}.{xml,emotions.gold} from github.com/nakamura41/emotion_detection_notebooks "
+            f"at commit {_SEMEVAL_COMMIT} (data/AffectiveText.trial/, data/AffectiveText.test/; later commits edited "
+            "the test XML) into <data dir>/semeval2007-affective/, and run `carl data fetch emobank`"),
+)
+
 
 def known_corpora() -> list[str]:
     """Names ``load_corpus`` accepts."""

@@ -96,9 +96,10 @@ def evaluate_command(
                                           "per training seed) is reported as mean ± std."),
     tasks: str = typer.Option("all", "--tasks", help="'all' or a comma list: emobank, facebook-va, goemotions-10, "
                                                      "goemotions-ekman, dailydialog, tec, carer, sst2, sst5, mr, cr, "
-                                                     "mpqa, carer-mteb, geometry, sentiment140 (named only, "
-                                                     "not in 'all'), and your own tables as "
-                                                     "PATH:text=COL,valence=COL,arousal=COL (split 80/10/10)."),
+                                                     "mpqa, carer-mteb, geometry (these are 'all'); semeval-headlines-va, "
+                                                     "semeval-headlines-emotion, sentiment140 (only when named); and "
+                                                     "your own tables as PATH:text=COL,valence=COL,arousal=COL (split "
+                                                     "80/10/10)."),
     output: pathlib.Path = typer.Option(..., "--output", help="Report .json; the Markdown table goes beside it (.md)."),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Corpus folder (default: $CARL_DATA_DIR, else "
                                                                      "the user data folder)."),

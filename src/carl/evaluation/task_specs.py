@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 
 from carl.errors import CarlError
 
-__all__ = ["MAX_PAIRS", "MIN_TABLE_ROWS", "TASKS", "TaskSpec", "VA_RADIUS", "known_tasks", "named_only_tasks",
-           "report_metrics_of", "resolve_task_names", "table_task", "task_spec"]
+__all__ = ["MAX_PAIRS", "MIN_TABLE_ROWS", "TASKS", "TaskSpec", "VA_RADIUS", "known_tasks", "report_metrics_of",
+           "named_only_tasks", "resolve_task_names", "table_task", "task_spec"]
 
 VA_RADIUS = 0.05
 """Positive-pair rule for continuous labels: normalised V-A within this Euclidean radius.
@@ -31,8 +31,6 @@ class TaskSpec:
     ``exclude_label``: also report macro-F1 without this label.
     ``report_metrics``: the metrics shown in Markdown tables (the JSON keeps all).
     ``lower_is_better``: metrics of this task where smaller is better.
-    ``in_all``: part of ``--tasks all``; False for tasks too large to run by default
-    (``sentiment140``: 100,000 tweets), which run only when named.
     """
 
     name: str
@@ -45,6 +43,9 @@ class TaskSpec:
     lower_is_better: tuple[str, ...] = ()
     options: Mapping[str, object] = field(default_factory=dict)
     in_all: bool = True
+    """False: scored only when named (``--tasks NAME``), never by ``all``: a task whose texts other
+    models have trained on (the SemEval headlines are EmoBank train rows), or one too large to run by
+    default (``sentiment140``: 100,000 tweets)."""
 
 
 _VA_METRICS = ("pearson_v", "pearson_a", "pearson_mean", "spearman_mean")
@@ -73,7 +74,7 @@ _TASK_LIST: list[TaskSpec] = [
     _cls("cr", "CR customer-review polarity (transfer, seeded split)"),
     _cls("mpqa", "MPQA opinion polarity (transfer, seeded split)"),
     _cls("sentiment140", "Sentiment140-100k tweet polarity by emoticon (seeded 80/10/10 split; scale checks, "
-         "learning curves); not part of 'all'", in_all=False),
+         "learning curves); only when named", in_all=False),
     TaskSpec("carer-mteb", "mteb_classification", "carer",
              "MTEB EmotionClassification run by the mteb library on the local CARER files: 10 experiments x 16 "
              "examples per label, logistic regression (max_iter 100), test split",
@@ -83,28 +84,36 @@ _TASK_LIST: list[TaskSpec] = [
              "uniformity (t=2) of EmoBank and CARER test embeddings",
              ("alignment_va", "alignment_label", "uniformity_emobank", "uniformity_carer"),
              lower_is_better=("alignment_va", "alignment_label", "uniformity_emobank", "uniformity_carer")),
+    # Issue 38, part 5: one set of headlines, both kinds of human label (carl.data.semeval). Named only: 956 of
+    # these headlines are EmoBank train rows, so "all" would score every EmoBank-trained model on its own texts.
+    TaskSpec("semeval-headlines-va", "va_regression", "semeval-headlines",
+             "SemEval-2007 headlines, EmoBank's V-A ratings (carl's seeded split, not EmoBank's), Ridge probe",
+             _VA_METRICS, in_all=False),
+    TaskSpec("semeval-headlines-emotion", "classification", "semeval-headlines",
+             "SemEval-2007 headlines, dominant of six emotion intensities (the same texts and split as "
+             "semeval-headlines-va), logistic probe", _CLS_METRICS, in_all=False),
 ]
 
 TASKS: dict[str, TaskSpec] = {t.name: t for t in _TASK_LIST}
 
 
 def known_tasks() -> list[str]:
-    """The tasks of ``--tasks all``, in registry order (named-only tasks: :func:`named_only_tasks`)."""
+    """The tasks ``all`` means, in registry order (named-only tasks: :func:`named_only_tasks`)."""
     return [name for name, spec in TASKS.items() if spec.in_all]
 
 
 def named_only_tasks() -> list[str]:
-    """Registry tasks that run only when named (not part of ``all``)."""
+    """Tasks scored only when named, never by ``all``."""
     return [name for name, spec in TASKS.items() if not spec.in_all]
 
 
 def _task_list() -> str:
-    extra = named_only_tasks()
-    return ", ".join(known_tasks()) + (f" (named only: {', '.join(extra)})" if extra else "")
+    return ", ".join(["all", *known_tasks(), *named_only_tasks()])
 
 
 def resolve_task_names(tasks: str | Sequence[str] | None) -> list[str]:
-    """``"all"`` / None -> every task; a comma list or sequence -> those, in registry order,
+    """``"all"`` / None -> every task of :func:`known_tasks` (named-only tasks join it only when
+    named too: ``all,semeval-headlines-va``); a comma list or sequence -> those, in registry order,
     deduplicated, followed by table specs (``mine.csv:text=body,valence=v,arousal=a``, see
     :func:`table_task`) in the order given. An unknown name is a :class:`CarlError` listing
     the known ones."""
@@ -114,13 +123,13 @@ def resolve_task_names(tasks: str | Sequence[str] | None) -> list[str]:
         return known_tasks()
     items = split_specs(tasks if isinstance(tasks, str) else [str(t) for t in tasks], what="--tasks")
     if not items:
-        raise CarlError(f"no task given; tasks are: all, {_task_list()}, or a table spec "
+        raise CarlError(f"no task given; tasks are: {_task_list()}, or a table spec "
                         "mine.csv:text=COL,valence=COL,arousal=COL")
     tables = list(dict.fromkeys(t for t in items if is_table(t)))
     items = [t for t in items if not is_table(t)]
     unknown = [t for t in items if t not in TASKS and t != "all"]
     if unknown:
-        raise CarlError(f"unknown task(s) {', '.join(unknown)}; tasks are: all, {_task_list()}, or a "
+        raise CarlError(f"unknown task(s) {', '.join(unknown)}; tasks are: {_task_list()}, or a "
                         "table spec such as mine.csv:text=body,valence=v,arousal=a (.csv, .tsv or .jsonl)")
     wanted = set(items) | (set(known_tasks()) if "all" in items else set())
     return [t for t in TASKS if t in wanted] + tables

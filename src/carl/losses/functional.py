@@ -193,6 +193,35 @@ def ema_update_(target: list[torch.Tensor], online: list[torch.Tensor], momentum
 
 
 # ---------------------------------------------------------------------------
+# Supervised sentence-level terms: V-A regression and the emotion-class term of the hybrid
+# ---------------------------------------------------------------------------
+
+
+def va_regression_loss(predicted: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean squared error to the centred V-A labels, (1 / N d) sum_i ||y_hat_i - (2 y_i - 1)||^2.
+
+    The supervised counterpart of cross-entropy for continuous labels (objective
+    ``regression``). predicted: (N, d) regressor outputs; labels: (N, d) normalised to [0, 1]
+    and centred here (:func:`centre_labels`), so an untrained regressor (outputs near 0)
+    predicts the neutral origin.
+    """
+    return F.mse_loss(predicted.float(), centre_labels(labels.float()))
+
+
+def labelled_cross_entropy(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy -log softmax(logits_i)[c_i], averaged over the rows that have a class.
+
+    The hybrid's emotion term (``objective.emotion_weight``). logits: (N, C); classes: (N,)
+    class ids, -1 for a text without an emotion class (a rated text). A batch without any
+    class gives 0 (with a gradient of zeros), not the NaN of an empty mean.
+    """
+    labelled = classes >= 0
+    if not bool(labelled.any()):
+        return logits.float().sum() * 0.0
+    return F.cross_entropy(logits[labelled].float(), classes[labelled])
+
+
+# ---------------------------------------------------------------------------
 # PTD: perturbed token detection (token level)
 # ---------------------------------------------------------------------------
 

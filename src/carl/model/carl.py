@@ -27,7 +27,7 @@ class CarlModel(nn.Module):
     """
 
     def __init__(self, encoder: nn.Module, model_config: ModelConfig, use_momentum: bool = True,
-                 projection_heads: bool = True):
+                 projection_heads: bool = True, num_emotions: int = 0):
         super().__init__()
         hidden = encoder.config.hidden_size
         self.pooling = model_config.pooling
@@ -39,14 +39,21 @@ class CarlModel(nn.Module):
         else:
             self.projection = self.prediction = None
         self.discriminator = TokenDiscriminator(hidden)
+        # The hybrid's emotion classifier on the pooled embedding (objective.emotion_weight > 0), initialised
+        # off the global random stream, so that the hybrid draws the same dropout masks as the run without it.
+        self.emotion_classifier = None
+        if num_emotions:
+            with torch.random.fork_rng(devices=[]):
+                self.emotion_classifier = nn.Linear(hidden, num_emotions)
         self.target_encoder = copy.deepcopy(encoder).requires_grad_(False) if use_momentum else None
         self.target_projection = (copy.deepcopy(self.projection).requires_grad_(False)
                                   if use_momentum and projection_heads else None)
 
     @classmethod
-    def from_config(cls, encoder: nn.Module, model_config: ModelConfig, mccl_config: MCCLConfig) -> "CarlModel":
+    def from_config(cls, encoder: nn.Module, model_config: ModelConfig, mccl_config: MCCLConfig,
+                    num_emotions: int = 0) -> "CarlModel":
         return cls(encoder, model_config, use_momentum=mccl_config.momentum,
-                   projection_heads=mccl_config.projection_heads)
+                   projection_heads=mccl_config.projection_heads, num_emotions=num_emotions)
 
     # -- pieces -------------------------------------------------------------
 
@@ -104,6 +111,7 @@ class CarlModel(nn.Module):
     def trainable_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
         """(encoder parameters, head parameters): heads learn with their own, larger learning rate."""
         encoder = [p for p in self.encoder.parameters() if p.requires_grad]
-        heads = [p for m in (self.projection, self.prediction, self.discriminator) if m is not None
+        heads = [p for m in (self.projection, self.prediction, self.discriminator, self.emotion_classifier)
+                 if m is not None
                  for p in m.parameters()]
         return encoder, heads

@@ -94,11 +94,13 @@ def _relative_if_inside(path: pathlib.Path, cwd: pathlib.Path) -> pathlib.Path:
 def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[str] | None = None,
               seeds: Sequence[int] | None = None, model: str | None = None, data_dir: str | None = None,
               extra: Mapping[str, object] | None = None, keep_checkpoints: bool = False, plots: bool = True,
-              command: str | None = None, stop_after_minutes: float | None = None) -> pathlib.Path:
+              command: str | None = None, stop_after_minutes: float | None = None,
+              trials_only: bool = False) -> pathlib.Path:
     """Run (or continue) the grid and write DIR/REPORT.md after every finished job.
 
     ``stop_after_minutes``: start no new job after this long (a sitting's budget); re-run
-    the same command to continue.
+    the same command to continue. ``trials_only``: stop after the learning-rate trials (to
+    choose between variants on dev before the grid trains any of them).
     """
     if preset_name not in PRESETS:
         raise ConfigError(f"unknown preset {preset_name!r}; presets: {', '.join(PRESETS)}")
@@ -128,7 +130,7 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
         trials_done = lr_trial.run_trials(trials, preset, data_dir, commit, out_of_time)
         chosen = lr_trial.choose(trials, preset)
         table = lr_trial.trial_table(trials, preset, labels)
-        if not trials_done or set(chosen) != set(trained):
+        if trials_only or not trials_done or set(chosen) != set(trained):
             return write_grid_report(out, preset_name, preset, base, jobs, command, plots=False, lr_trials=table)
         base, jobs = plan(preset, out, variants=variants, seeds=seeds, model=model, data_dir=data_dir, extra=extra,
                           learning_rates=chosen)

@@ -21,6 +21,7 @@ import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from carl.config import CarlConfig
 from carl.reproduce import grid
 from carl.reproduce.grid import Job, Preset, plan
 
@@ -41,10 +42,38 @@ def trial_jobs(preset: Preset, out: pathlib.Path, variants: Sequence[str], *, mo
     trials = []
     for lr in preset.lr_trial:
         _, jobs = plan(preset, out / TRIAL_DIR / f"lr{lr:g}", variants=variants, seeds=(0,), model=model,
-                       data_dir=data_dir, extra={**dict(extra or {}), "train.max_steps": preset.lr_trial_steps},
+                       data_dir=data_dir, extra={**dict(extra or {}), **trial_budget(preset)},
                        learning_rates={name: lr for name in variants})
         trials += [Trial(lr, job) for job in jobs]
     return trials
+
+
+def trial_budget(preset: Preset) -> dict[str, object]:
+    """The settings that make a grid run a trial: a short schedule of its own, or the grid's cut short."""
+    if preset.lr_trial_cut_schedule:
+        return {"train.stop_after": preset.lr_trial_steps}
+    return {"train.max_steps": preset.lr_trial_steps}
+
+
+def finish_cut_trial(run_dir: pathlib.Path) -> None:
+    """A trial cut from the grid's schedule stops with a checkpoint and no summary: write the summary
+    from its dev checks (the same best-step rule as a finished run), drop the checkpoints."""
+    import shutil
+
+    if (run_dir / "summary.json").is_file():
+        return
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    best, best_step = None, None
+    for row in rows:  # the trainer's rule: the first step with the highest dev V-A Pearson (step 0 is no candidate)
+        if "dev/va_pearson" in row and row["step"] > 0 and (best is None or row["dev/va_pearson"] > best):
+            best, best_step = row["dev/va_pearson"], row["step"]
+    steps = max(row["step"] for row in rows)
+    log_every = CarlConfig.load(run_dir / "config.yaml").train.log_every
+    seconds = sum(row["seconds_per_step"] * log_every for row in rows if "seconds_per_step" in row)
+    (run_dir / "summary.json").write_text(json.dumps({"steps": steps, "best_dev_va_pearson": best,
+                                                      "best_step": best_step, "seconds": seconds,
+                                                      "cut_from_schedule": True}, indent=1))
+    shutil.rmtree(run_dir / "checkpoints", ignore_errors=True)
 
 
 def dev_mean(record: Mapping) -> float:
@@ -66,6 +95,8 @@ def run_trials(trials: Sequence[Trial], preset: Preset, data_dir: str | None, co
             return False
         log.warning("lr trial: %s at lr %g", job.variant.name, trial.learning_rate)
         grid.train_job(job)
+        if preset.lr_trial_cut_schedule:
+            finish_cut_trial(job.run_dir)
         summary = json.loads((job.run_dir / "summary.json").read_text())
         result = run_tasks(str(job.run_dir / "model"), dev_scored_tasks(), data_dir, seed=preset.eval_seed,
                            max_train=preset.lr_trial_max_train, max_eval=preset.lr_trial_max_eval,

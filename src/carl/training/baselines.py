@@ -3,6 +3,8 @@ budget as CARL (``objective.name``), so a comparison changes the objective and n
 
 * ``supervised``: cross-entropy fine-tuning, pooled embedding -> linear classifier over the
   discrete labels (``data.discrete_labels``).
+* ``regression``: the same with continuous labels, pooled embedding -> linear regressor onto
+  the centred V-A labels, mean squared error (:func:`carl.losses.functional.va_regression_loss`).
 * ``simcse``: unsupervised SimCSE; the batch is encoded twice with dropout on, and
   :class:`carl.losses.SimCSELoss` (sentence-transformers) pulls the two views together.
 * ``supcon``: supervised contrastive learning on two dropout views with the discrete labels
@@ -26,27 +28,32 @@ from torch import nn
 
 from carl.config import CarlConfig
 from carl.losses import SimCSELoss, SupConLoss
+from carl.losses.functional import va_regression_loss
 from carl.model.embedding import POOLERS
 from carl.training.step import StepOutput, embedding_spread, gather_rows, raise_if_not_finite
 
 NEEDS_CLASSES = ("supervised", "supcon")
+#: Dimension of the regression baseline's output: valence and arousal.
+VA_DIM = 2
 
 
 class BaselineModel(nn.Module):
-    """Encoder + pooling, plus a linear classifier for the supervised baseline."""
+    """Encoder + pooling, plus a linear classifier (supervised baseline) or a linear V-A
+    regressor (regression baseline)."""
 
-    def __init__(self, encoder: nn.Module, pooling: str, num_classes: int | None = None):
+    def __init__(self, encoder: nn.Module, pooling: str, num_classes: int | None = None, va_regressor: bool = False):
         super().__init__()
         self.encoder = encoder
         self.pooling = pooling
         self.classifier = nn.Linear(encoder.config.hidden_size, num_classes) if num_classes else None
+        self.regressor = nn.Linear(encoder.config.hidden_size, VA_DIM) if va_regressor else None
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return POOLERS[self.pooling](hidden, attention_mask)
 
     def trainable_groups(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-        heads = list(self.classifier.parameters()) if self.classifier is not None else []
+        heads = [p for m in (self.classifier, self.regressor) if m is not None for p in m.parameters()]
         return [p for p in self.encoder.parameters() if p.requires_grad], heads
 
     def update_target(self, momentum: float) -> None:
@@ -69,6 +76,8 @@ class BaselineStep:
         view_a = model.embed(ids, mask)
         if self.name == "supervised":
             loss = nn.functional.cross_entropy(model.classifier(view_a).float(), classes)
+        elif self.name == "regression":
+            loss = va_regression_loss(model.regressor(view_a), batch["labels"])
         else:
             # Second dropout view; gathered so that every process contrasts against the global batch.
             view_b = model.embed(ids, mask)

@@ -116,15 +116,23 @@ class CarlStep:
         all_anchors = gather_rows(batch["anchors"], differentiable=False) if "anchors" in batch else None
         mccl = self.global_mccl(model, pooled, target, all_labels, all_classes, all_anchors)
         self._check(mccl, "MCCL", step)
+        emotion = self.emotion_term(model, pooled, batch)
+        if emotion is not None:
+            self._check(emotion, "emotion-class", step)
 
         if mccl_cfg.enabled:
-            self.backward(mccl * mccl_cfg.weight)
+            # The hybrid's emotion term joins MCCL's backward pass (so PTD's saliency, if on, reads both).
+            sentence_loss = mccl * mccl_cfg.weight
+            if emotion is not None:
+                sentence_loss = sentence_loss + emotion * self.config.objective.emotion_weight
+            self.backward(sentence_loss)
             embedding_grad = embeddings.grad if ptd_cfg.enabled else None
         else:
             embedding_grad = torch.autograd.grad(mccl, embeddings)[0] if ptd_cfg.enabled else None
+        extra = emotion.detach() * self.config.objective.emotion_weight if emotion is not None else zero
         if not ptd_cfg.enabled:
             self._enqueue(target, all_labels)
-            return StepOutput(mccl.detach() * mccl_cfg.weight, mccl.detach(), zero, zero, spread)
+            return StepOutput(mccl.detach() * mccl_cfg.weight + extra, mccl.detach(), zero, zero, spread)
 
         selected = self.select_tokens(embedding_grad, batch["candidates"])
         delta = perturb_salient_tokens(
@@ -148,10 +156,18 @@ class CarlStep:
         ptd_report = global_sum(ptd.detach()) / world_size()
         weight = mccl_cfg.weight if mccl_cfg.enabled else 0.0
         return StepOutput(
-            (mccl.detach() * weight + ptd_report * ptd_cfg.weight),
+            (mccl.detach() * weight + extra + ptd_report * ptd_cfg.weight),
             mccl.detach(), ptd_report,
             selected.sum() / valid.sum().clamp_min(1), spread,
         )
+
+    def emotion_term(self, model: CarlModel, pooled: torch.Tensor, batch: dict[str, torch.Tensor]):
+        """The hybrid's cross-entropy over this process's texts that have an emotion class
+        (None without ``objective.emotion_weight``). Local, not gathered: the gradient average
+        over processes makes it the mean of the processes' means."""
+        if model.emotion_classifier is None:
+            return None
+        return CF.labelled_cross_entropy(model.emotion_classifier(pooled), batch["emotions"])
 
     def _enqueue(self, target: torch.Tensor, labels: torch.Tensor) -> None:
         if self.queue is not None:

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from carl.config import FP16_REFUSED, CarlConfig
 from carl.data import VAGrid, load_corpus, resolve_data_dir
-from carl.data.emotion_classes import emotion_classes
+from carl.data.emotion_classes import emotion_class_ids, emotion_classes
 from carl.data.specs import is_table, read_spec
 from carl.data.specs import parse_table_spec as _parse_table_spec
 from carl.errors import CarlError, CheckpointError, ConfigError, DataError
@@ -88,6 +88,8 @@ def training_label_mode(config: CarlConfig) -> str:
         return "none"
     if name in NEEDS_CLASSES:
         return "one_hot"
+    if name == "regression":
+        return "continuous"
     return config.mccl.label_mode
 
 
@@ -220,6 +222,10 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
         raise ConfigError(f"only {len(train_records)} training texts, fewer than one batch of {tc.batch_size}; "
                           "lower train.batch_size or add data")
 
+    # The hybrid's emotion term: each text's own emotion class (none for rated texts), read before
+    # any relabelling below gives rated texts a V-A grid cell.
+    emotion_ids, emotion_names = (emotion_class_ids(train_records) if config.objective.emotion_weight > 0
+                                  else (None, []))
     if config.data.discrete_labels == "va_grid":
         grid = VAGrid.fit(train_records)
         train_records, dev_records = grid.relabel(train_records), grid.relabel(dev_records)
@@ -235,12 +241,12 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
     encoder, tokenizer = load_encoder(config.model.name_or_path)
     encoded = encode_records(train_records, tokenizer, config.data.max_length, label_mode, vocabulary)
     if config.objective.name == "carl":
-        model = CarlModel.from_config(encoder, config.model, config.mccl)
+        model = CarlModel.from_config(encoder, config.model, config.mccl, num_emotions=len(emotion_names))
     else:
         if config.objective.name in NEEDS_CLASSES:
             require_single_label(encoded.labels, train_records, config.objective.name)
         classes = len(vocabulary) if config.objective.name == "supervised" else None
-        model = BaselineModel(encoder, config.model.pooling, classes)
+        model = BaselineModel(encoder, config.model.pooling, classes, va_regressor=config.objective.name == "regression")
     model = model.to(accelerator.device)
     if tc.compile:
         model.encoder.compile(dynamic=True)  # in place: parameter names, EMA pairs and export are unchanged
@@ -328,6 +334,8 @@ def train(config: CarlConfig, *, progress: bool = True) -> TrainResult:
         batch["labels"] = torch.from_numpy(encoded.labels[indices])
         if grid_classes is not None:
             batch["classes"] = torch.from_numpy(grid_classes[indices])
+        if emotion_ids is not None:
+            batch["emotions"] = torch.from_numpy(emotion_ids[indices])
         if anchors is not None:
             batch["anchors"] = anchors[torch.as_tensor(indices)]
         batch = {k: v.to(accelerator.device) for k, v in batch.items()}

@@ -1,0 +1,44 @@
+"""scripts/setfit_union.py (issue 38, part 1): SetFit's training texts are the union study's texts with an
+emotion label, and its drawn pairs follow SetFit's pair rule. SetFit itself is not installed in carl's
+environment (scripts/setfit_env.sh puts it beside it), so only the script's own parts are tested here."""
+
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from script_loading import load_script
+
+S = load_script("setfit_union")
+
+
+def test_pairs_are_half_positive_half_negative_interleaved_and_seeded():
+    texts = [f"t{i}" for i in range(60)]
+    labels = [i % 3 for i in range(50)] + [3] * 10
+    pairs = S.sampled_pairs(texts, labels, 1000, seed=0)
+    assert len(pairs) == 1000 and [p["label"] for p in pairs[:4]] == [1.0, 0.0, 1.0, 0.0]
+    label_of = dict(zip(texts, labels))
+    for pair in pairs:
+        same = label_of[pair["sentence_1"]] == label_of[pair["sentence_2"]]
+        assert same == (pair["label"] == 1.0)
+    assert pairs == S.sampled_pairs(texts, labels, 1000, seed=0) != S.sampled_pairs(texts, labels, 1000, seed=1)
+    # positive pairs come from each class in proportion to its number of pairs, n(n+1)/2
+    by_class = collections.Counter(label_of[p["sentence_1"]] for p in pairs if p["label"] == 1.0)
+    assert by_class[3] < by_class[0]
+
+
+@pytest.mark.parametrize("with_cells", [False, True])
+def test_union_texts_are_the_union_studys(data_dir, with_cells):
+    texts, labels, facts = S.union_texts(data_dir, 0, 8000, with_va_cells=with_cells)
+    assert facts["union_texts_per_corpus"] == {"emobank": 8000, "facebook-va": 2317, "goemotions-single": 8000,
+                                               "dailydialog": 8000, "tec": 8000, "carer": 8000}
+    if with_cells:
+        assert len(texts) == 42317 and len(set(labels)) == 28 + 9
+    else:
+        assert len(texts) == 32000 and set(facts["texts_per_corpus"]) == {"goemotions-single", "dailydialog", "tec",
+                                                                           "carer"}
+        assert len(set(labels)) == 28 and "no emotion" not in labels and "happiness" not in labels
+    assert len(labels) == len(texts) and sum(facts["classes"].values()) == len(texts)
+    few, few_labels, _ = S.union_texts(data_dir, 0, 8000, with_va_cells=with_cells, max_texts=200)
+    assert len(few) == len(few_labels) == 200 and set(few) <= set(texts)  # a validation run's seeded sample

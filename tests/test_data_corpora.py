@@ -32,7 +32,8 @@ OFFICIAL_SPLITS = {
     "goemotions-10": {"train": 15647, "dev": 1994, "test": 1993},  # carl's derived corpus (regression value)
 }
 # Published totals minus the documented text-less rows each reader drops.
-SEEDED_TOTALS = {"facebook-va": 2895 - 1, "tec": 21051, "mr": 5331 + 5331, "cr": 3775 - 4, "mpqa": 10606 - 3}
+SEEDED_TOTALS = {"facebook-va": 2895 - 1, "tec": 21051, "mr": 5331 + 5331, "cr": 3775 - 4, "mpqa": 10606 - 3,
+                 "sentiment140": 100000}
 LABEL_CORPORA = sorted(set(EMOTION_VA_WORDS) - {"iemocap"})
 REAL_CORPORA = [name for name in known_corpora() if name != "iemocap"]
 
@@ -182,7 +183,7 @@ def test_every_mapped_word_is_in_the_lexicon(data_dir):
 
 @pytest.mark.parametrize("name,group_key", [
     ("facebook-va", lambda r: r.text), ("mr", lambda r: r.text), ("cr", lambda r: r.text),
-    ("mpqa", lambda r: r.text), ("tec", lambda r: r.id.split("/")[0]),
+    ("mpqa", lambda r: r.text), ("tec", lambda r: r.id.split("/")[0]), ("sentiment140", lambda r: r.text),
 ])
 def test_seeded_split_is_deterministic_disjoint_and_grouped(corpus, data_dir, name, group_key):
     records = corpus(name)

@@ -226,6 +226,9 @@ CORPORA = {
     "mr": ({"mr/rt-polarity.pos": "a fine film\n", "mr/rt-polarity.neg": "a dull film\n"}, ["film"], ["a film"]),
     "cr": ({"senteval-classic/custrev.all": "1 good\n0 bad\n"}, ["0 ", "1 "], ["1 good", "0 bad"]),
     "mpqa": ({"senteval-classic/mpqa.all": "1 good\n0 bad\n"}, ["0 ", "1 "], ["1 good", "0 bad"]),
+    "sentiment140": ({"sentiment140-100k/negative.txt": "so sad today\n",
+                      "sentiment140-100k/positive.txt": "great day\n"},
+                     ["day", "&quot;", "@user", " "], ["a day", "@you http://x.y &quot;hi&quot; "]),
     "semeval-headlines": ({
         "semeval2007-affective/affectivetext_trial.xml": ('<corpus task="affective text">\n<instance id="1">Mortar '
                                                           'kills 18</instance>\n<instance id="2">A tie</instance>\n'

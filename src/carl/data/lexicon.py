@@ -55,6 +55,7 @@ EMOTION_VA_WORDS: dict[str, dict[str, str]] = {
     "mr": dict(_POLARITY),
     "cr": dict(_POLARITY),
     "mpqa": dict(_POLARITY),
+    "sentiment140": dict(_POLARITY),
     # IEMOCAP rows carry their own V-A ratings, which load_corpus uses; this mapping is
     # for label-derived coordinates (e.g. a "discrete labels" ablation) via label_coordinates.
     "iemocap": {"neutral": "neutral", "happiness": "happiness", "sadness": "sadness", "anger": "anger",

@@ -14,6 +14,7 @@ from carl.data.semeval import read_semeval_headlines
 from carl.data.records import SPLITS, Record
 from carl.data.registry import corpus_info, resolve_data_dir
 from carl.data.sentiment import read_cr, read_mpqa, read_mr, read_sst2, read_sst5
+from carl.data.sentiment140 import read_sentiment140
 from carl.errors import DataError
 
 
@@ -39,6 +40,7 @@ _READERS: dict[str, Callable[[Path, int], list[Record]]] = {
     "mr": read_mr,
     "cr": read_cr,
     "mpqa": read_mpqa,
+    "sentiment140": read_sentiment140,
     "iemocap": read_iemocap,
 }
 
@@ -58,7 +60,7 @@ def load_corpus(name: str, data_dir: str | os.PathLike | None, splits: Sequence[
     """Records of corpus ``name`` from ``data_dir`` (resolved as in resolve_data_dir).
 
     ``splits=None`` returns all splits. ``seed`` only matters for corpora without a
-    published split (facebook-va, tec, mr, cr, mpqa): the same seed always gives the
+    published split (facebook-va, tec, mr, cr, mpqa, sentiment140): the same seed always gives the
     same split. Records keep the order of the corpus files.
     """
     corpus_info(name)

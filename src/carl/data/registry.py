@@ -47,6 +47,8 @@ _SHA256 = {
     "nrc-vad/NRC-VAD-Lexicon.txt": "7ca443b2aed2d3fc62f65987783ea08bc95726a1fe3bb66ef551439786fb1125",
     "senteval-classic/custrev.all": "a3839a79bd3285177a07158c6104b49038a7a06ab2abe897734cde5d22e5e325",
     "senteval-classic/mpqa.all": "661de8a069da4b9845fc8b9ae59cc97ffe554f3018fa6bf0e640e3d626a4eaf7",
+    "sentiment140-100k/negative.txt": "91305124952116f2a29e1b1024eb74f74f6bfdf566189ffed2f0bfa9b181a3b7",
+    "sentiment140-100k/positive.txt": "9974fca006a8ba35d363f2444712b16479948ba2fc9613a2d42cdd143251769d",
     "sst/sst2-sentences/stsa.binary.dev": "02fedc82855dbdcabe82c65ed1af6c6570788eaac51073cdb35ee8c7784426d1",
     "sst/sst2-sentences/stsa.binary.test": "6a80dc9b9a0db2d3b37f2f809304febad31c90ab67a5b4157b7d9f881c53ef5b",
     "sst/sst2-sentences/stsa.binary.train": "71c04bcc41291fa47454dd670df701b14ee9249156babeaac404cfe2c8d74338",
@@ -245,6 +247,16 @@ _CORPUS_LIST = [
         files=("senteval-classic/mpqa.all",),
         homepage="https://mpqa.cs.pitt.edu/",
         obtain=_SENTEVAL_OBTAIN,
+    ),
+    CorpusInfo(
+        name="sentiment140",
+        description="Sentiment140-100k: 100k tweets, positive/negative by emoticon (Go et al. 2009; scale checks)",
+        licence="research use (terms of the original release)",
+        files=("sentiment140-100k/negative.txt", "sentiment140-100k/positive.txt"),
+        homepage="http://help.sentiment140.com/for-students",
+        obtain=("download trainingandtestdata.zip from the homepage; the first 50,000 rows of label 0 and of label 4 "
+                "of training.1600000.processed.noemoticon.csv, one tweet text per line, go to "
+                "<data dir>/sentiment140-100k/negative.txt and positive.txt (docs/data.md)"),
     ),
     CorpusInfo(
         name="iemocap",

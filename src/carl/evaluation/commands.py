@@ -97,8 +97,8 @@ def evaluate_command(
     tasks: str = typer.Option("all", "--tasks", help="'all' or a comma list: emobank, facebook-va, goemotions-10, "
                                                      "goemotions-ekman, dailydialog, tec, carer, sst2, sst5, mr, cr, "
                                                      "mpqa, carer-mteb, geometry (these are 'all'); semeval-headlines-va, "
-                                                     "semeval-headlines-emotion (only when named); and your own "
-                                                     "tables as PATH:text=COL,valence=COL,arousal=COL (split "
+                                                     "semeval-headlines-emotion, sentiment140 (only when named); and "
+                                                     "your own tables as PATH:text=COL,valence=COL,arousal=COL (split "
                                                      "80/10/10)."),
     output: pathlib.Path = typer.Option(..., "--output", help="Report .json; the Markdown table goes beside it (.md)."),
     data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Corpus folder (default: $CARL_DATA_DIR, else "
@@ -120,6 +120,20 @@ def evaluate_command(
                                                                                "$CARL_CACHE_DIR/embeddings)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not read or write cached embeddings."),
     batch_size: int = typer.Option(64, "--batch-size"),
+    learning_curve: bool = typer.Option(False, "--learning-curve", help="Draw learning curves instead: the probe "
+                                        "fitted on n train texts for each of --sizes (several seeded --draws each), "
+                                        "the test split fixed; each model's metric and its gap to --reference with "
+                                        "intervals; JSON, Markdown and a plot per task (docs/evaluation.md)."),
+    sizes: Optional[str] = typer.Option(None, "--sizes", help="Learning-curve train sizes, comma list (1k, 1M "
+                                        "allowed; default 100,300,1k,3k,10k,30k,100k,300k,1M); sizes above the "
+                                        "train split are replaced by the whole train split."),
+    draws: int = typer.Option(5, "--draws", help="Learning curve: seeded train subsamples per size (the same "
+                                                 "for every model: gaps are paired)."),
+    reference: Optional[str] = typer.Option(None, "--reference", help="Learning curve: the model name gaps are "
+                                            "measured against (default: the first model carl did not train, else "
+                                            "the frozen base encoder of the first model)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", help="Learning curve: bootstrap replicates over draws and "
+                                                            "test rows for the intervals (0: t-interval over draws)."),
 ):
     """Score models on the evaluation tasks (frozen-embedding probes); write JSON + Markdown, print the table."""
     from carl.evaluation.report import markdown_table, write_report
@@ -132,6 +146,15 @@ def evaluate_command(
     models = parse_models(model)
     seeds = list(dict.fromkeys(seed or [0]))
     cache = None if no_cache else (cache_dir or default_cache_dir())
+    if learning_curve:
+        from carl.evaluation.learning_curves import learning_curves_command
+
+        return learning_curves_command(models, tasks, names, output=output, data_dir=data_dir, seeds=seeds,
+                                       max_train=max_train, max_eval=max_eval, split_seed=split_seed,
+                                       plots_dir=plots_dir, cache=cache, batch_size=batch_size, sizes=sizes,
+                                       draws=draws, reference=reference, bootstrap=bootstrap)
+    if sizes is not None or reference is not None:
+        raise CarlError("--sizes and --reference belong to --learning-curve; add --learning-curve, or drop them")
     stores: dict[str, EmbeddingStore] = {}
     for _, path in models:
         if path not in stores:

@@ -44,7 +44,8 @@ class TaskSpec:
     options: Mapping[str, object] = field(default_factory=dict)
     in_all: bool = True
     """False: scored only when named (``--tasks NAME``), never by ``all``: a task whose texts other
-    models have trained on (the SemEval headlines are EmoBank train rows)."""
+    models have trained on (the SemEval headlines are EmoBank train rows), or one too large to run by
+    default (``sentiment140``: 100,000 tweets)."""
 
 
 _VA_METRICS = ("pearson_v", "pearson_a", "pearson_mean", "spearman_mean")
@@ -72,6 +73,8 @@ _TASK_LIST: list[TaskSpec] = [
     _cls("mr", "MR movie-review polarity (transfer, seeded split)"),
     _cls("cr", "CR customer-review polarity (transfer, seeded split)"),
     _cls("mpqa", "MPQA opinion polarity (transfer, seeded split)"),
+    _cls("sentiment140", "Sentiment140-100k tweet polarity by emoticon (seeded 80/10/10 split; scale checks, "
+         "learning curves); only when named", in_all=False),
     TaskSpec("carer-mteb", "mteb_classification", "carer",
              "MTEB EmotionClassification run by the mteb library on the local CARER files: 10 experiments x 16 "
              "examples per label, logistic regression (max_iter 100), test split",

@@ -284,7 +284,7 @@ _RUNNERS = {"va_regression": _run_va, "classification": _run_classification, "mt
             "geometry": _run_geometry}
 
 
-SEEDED_SPLIT_CORPORA = ("facebook-va", "tec", "mr", "cr", "mpqa", "semeval-headlines")
+SEEDED_SPLIT_CORPORA = ("facebook-va", "tec", "mr", "cr", "mpqa", "semeval-headlines", "sentiment140")
 """Corpora without a published split: ``load_corpus(..., seed=split_seed)`` cuts them 80/10/10."""
 
 

@@ -8,8 +8,10 @@ import typer
 from typer.testing import CliRunner
 
 from carl.errors import CarlError, ModelError
-from carl.evaluation.commands import predict_va_command
-from carl.va_head import HEAD_FILE, VAHead, fit_va_head, main, predict_va, train_va_head
+from carl.scoring.commands import predict_va_command
+from carl.evaluation.head_fitting import fit_va_head, main, train_va_head
+from carl.inference.embedder import predict_va
+from carl.inference.heads.va import HEAD_FILE, VAHead
 
 
 

@@ -1,6 +1,8 @@
-"""Encoders, heads and the CARL network."""
+"""The training network: encoder with projection / prediction heads, EMA target, token discriminator.
 
-from carl.model.carl import CarlModel
-from carl.model.encoder import load_encoder, resolve_model_path
+What users load after training is not this but the exported encoder: :mod:`carl.inference`.
+"""
 
-__all__ = ["CarlModel", "load_encoder", "resolve_model_path"]
+from carl.network.carl import CarlModel
+
+__all__ = ["CarlModel"]

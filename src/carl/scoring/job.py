@@ -20,10 +20,11 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from carl.errors import CarlError, ConfigError, DataError, OutputError
+from carl.io import atomic_write
 from carl.scoring.model import ChunkScorer, ModelSpec, init_worker, score_in_worker
 from carl.scoring.sinks import FOLDER, assemble, output_kind, output_table, part_files, remove_work_dir, work_dir, \
     write_part
-from carl.scoring.sources import Chunk, Source, bad_row_summary
+from carl.scoring.sources import Chunk, Source, bad_row_summary, parquet_files
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,6 @@ class ScoreJob:
 
     def fingerprint(self) -> dict:
         """What must match for ``--resume`` to continue a run (not: workers, engine, progress)."""
-        from carl.scoring.sources import parquet_files
-
         files = parquet_files(self.input) if self.input.is_dir() else [self.input]
         stats = [f.stat() for f in files]
         return {"input": str(self.input.resolve()), "input_files": len(files),
@@ -120,8 +119,6 @@ class Manifest:
             raise CarlError(f"{path} is damaged; delete {folder} and score again") from None
 
     def save(self) -> None:
-        from carl.io import atomic_write
-
         text = json.dumps({"format": FORMAT, "job": self.job, "complete": self.complete, "chunks": self.chunks},
                           indent=1)
         atomic_write(self.folder / MANIFEST, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
@@ -313,13 +310,4 @@ def finish(manifest: Manifest, job: ScoreJob, kind: str, summary: Summary) -> No
     return summary
 
 
-def run(job: ScoreJob) -> Summary:
-    """Run ``job`` on its engine."""
-    if job.engine == "ray":
-        from carl.scoring.ray_engine import run_ray
-
-        return run_ray(job)
-    return run_local(job)
-
-
-__all__ = ["ScoreJob", "Summary", "finish", "run", "run_local"]
+__all__ = ["ScoreJob", "Summary", "finish", "run_local"]

@@ -26,6 +26,7 @@ import time
 import pyarrow as pa
 
 from carl.errors import CarlError, ConfigError, DataError
+from carl.scoring.job import SHOWN_BAD, Summary, default_threads, discard_work_dir, finish, prepare_work_dir
 from carl.scoring.model import ChunkScorer, ModelSpec
 from carl.scoring.sinks import output_kind, output_table, write_part
 from carl.scoring.sources import Source, _check_text
@@ -121,8 +122,6 @@ def _carl_error(exc: BaseException) -> CarlError | None:
 
 
 def run_ray(job):
-    from carl.scoring.job import Summary, default_threads
-
     try:
         import ray
         import ray.data
@@ -168,8 +167,6 @@ def run_ray(job):
 def _collect(blocks, job, kind: str, summary, source: Source) -> None:
     """The scored blocks, in input order, into part files without the flag column (and without bad
     rows), then the output. A failure inside Ray discards the parts: Ray runs have no ``--resume``."""
-    from carl.scoring.job import SHOWN_BAD, discard_work_dir, finish, prepare_work_dir
-
     manifest = prepare_work_dir(job, kind)
     row = 0
     unit = "line" if source.kind == ".jsonl" else "row"

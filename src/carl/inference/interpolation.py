@@ -6,7 +6,7 @@ of the fine-tuning's gain on its own task and much of the pretrained model's tra
 Here it is a post-hoc step on an exported model folder (no training;
 :func:`interpolate_with_base` writes the folder), used by
 ``scripts/weight_interpolation_dev.py`` to test on dev whether it softens the trade-off between
-affect and sentence polarity (docs/method.md, "A fifth round").
+affect and sentence polarity (results/recipe-dev/NOTES.md, "A fifth round").
 """
 
 from __future__ import annotations

@@ -161,7 +161,7 @@ def load_bench_encoder(name: str, weights: str = "auto", seed: int = 0) -> Loade
     the same cost per step, used on the GPU machine, to which the weights cannot travel), or
     ``auto`` (pretrained when a local copy resolves, else random).
     """
-    from carl.model.encoder import load_encoder, resolve_model_path
+    from carl.inference.encoders import load_encoder, resolve_model_path
 
     if weights in ("auto", "pretrained"):
         resolved = resolve_model_path(name)

@@ -61,7 +61,7 @@ def one_model(name: str, path: str, data_dir) -> dict:
     from carl.evaluation.mteb_tasks import run_emotion_classification
     from carl.evaluation.embedding_store import EmbeddingStore
     from carl.evaluation.tasks import run_tasks
-    from carl.model.encoder import ALIASES
+    from carl.inference.encoders import ALIASES
 
     out: dict = {"name": name, "model": path}
     t0 = time.time()

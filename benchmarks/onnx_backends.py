@@ -3,7 +3,7 @@
 For one carl model folder (default: the embedded all-MiniLM-L6-v2 exported with carl's exporter into
 /tmp/carl-bench/minilm-onnx), the script
 
-1. writes ``onnx/model.onnx`` and ``onnx/model_qint8.onnx`` with :func:`carl.onnx_backend.export_onnx`
+1. writes ``onnx/model.onnx`` and ``onnx/model_qint8.onnx`` with :func:`carl.inference.onnx_backend.export_onnx`
    (what ``carl export-onnx MODEL --quantize int8`` runs), unless present;
 2. embeds the same EmoBank texts with each backend, interleaved round by round (torch, onnx, onnx-int8,
    torch, ...) after an untimed warm-up each, batch size 64: median texts/s over rounds;
@@ -35,15 +35,15 @@ DEFAULT_MODEL_DIR = pathlib.Path("/tmp/carl-bench/minilm-onnx")
 
 
 def prepare_model(folder: pathlib.Path | None) -> pathlib.Path:
-    from carl.onnx_backend import FLOAT_FILE, INT8_FILE, export_onnx
+    from carl.inference.onnx_backend import FLOAT_FILE, INT8_FILE, export_onnx
 
     if folder is None:
         folder = DEFAULT_MODEL_DIR
         if not (folder / "modules.json").is_file():
             from transformers import AutoModel, AutoTokenizer
 
-            from carl.export import export_sentence_transformer
-            from carl.model.encoder import resolve_model_path
+            from carl.inference.export import export_sentence_transformer
+            from carl.inference.encoders import resolve_model_path
 
             source = resolve_model_path("minilm")
             export_sentence_transformer(AutoModel.from_pretrained(source), AutoTokenizer.from_pretrained(source),
@@ -56,7 +56,7 @@ def prepare_model(folder: pathlib.Path | None) -> pathlib.Path:
 
 def load_backends(folder: pathlib.Path) -> dict:
     import carl
-    from carl.onnx_backend import INT8_FILE
+    from carl.inference.onnx_backend import INT8_FILE
 
     return {"torch": carl.load(folder), "onnx": carl.load(folder, backend="onnx"),
             "onnx-int8": carl.load(folder, backend="onnx", onnx_file=INT8_FILE)}

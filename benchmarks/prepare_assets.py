@@ -34,7 +34,7 @@ def main(argv=None) -> None:
     p.add_argument("--emobank", default=str(B.REPO.parent / "shared" / "data" / "emobank" / "corpus_emobank.csv"))
     p.add_argument("--sentences", type=int, default=1024)
     args = p.parse_args(argv)
-    from carl.model.encoder import resolve_model_path
+    from carl.inference.encoders import resolve_model_path
 
     B.ASSETS.mkdir(parents=True, exist_ok=True)
     for name in ("minilm", "mpnet"):

@@ -49,7 +49,7 @@ MB = 1024 * 1024
 
 
 def prepare_model(folder: pathlib.Path) -> pathlib.Path:
-    from carl.onnx_backend import FLOAT_FILE, INT8_FILE, export_onnx
+    from carl.inference.onnx_backend import FLOAT_FILE, INT8_FILE, export_onnx
 
     if not (folder / "va_head.json").is_file():
         import numpy as np
@@ -57,9 +57,9 @@ def prepare_model(folder: pathlib.Path) -> pathlib.Path:
 
         import carl
         from carl.data import load_corpus, resolve_data_dir
-        from carl.export import export_sentence_transformer
-        from carl.model.encoder import resolve_model_path
-        from carl.va_head import fit_va_head
+        from carl.inference.export import export_sentence_transformer
+        from carl.inference.encoders import resolve_model_path
+        from carl.evaluation.head_fitting import fit_va_head
 
         source = resolve_model_path("minilm")
         export_sentence_transformer(AutoModel.from_pretrained(source), AutoTokenizer.from_pretrained(source), folder,

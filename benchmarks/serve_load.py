@@ -54,8 +54,8 @@ def prepare_model(folder: pathlib.Path | None) -> pathlib.Path:
     if not (folder / "modules.json").is_file():
         from transformers import AutoModel, AutoTokenizer
 
-        from carl.export import export_sentence_transformer
-        from carl.model.encoder import resolve_model_path
+        from carl.inference.export import export_sentence_transformer
+        from carl.inference.encoders import resolve_model_path
 
         source = resolve_model_path("minilm")
         export_sentence_transformer(AutoModel.from_pretrained(source), AutoTokenizer.from_pretrained(source), folder,

@@ -45,7 +45,7 @@ import _bench as B
 from carl.config import CarlConfig
 from carl.losses import perturb_salient_tokens
 from carl.losses.functional import cosine_momentum, mean_pool
-from carl.model.carl import CarlModel
+from carl.network.carl import CarlModel
 from carl.training.step import CarlStep, embedding_spread
 from carl.training.trainer import build_optimizer
 

@@ -14,7 +14,7 @@ Training (one fresh subprocess per encoder, so that memory peaks belong to that 
          ru_maxrss of the process. (tracemalloc does not see torch's allocations.)
 
 Embedding (this process): a MiniLM model folder is exported once with
-  ``carl.export.export_sentence_transformer(encoder, tokenizer, path, pooling="mean",
+  ``carl.inference.export.export_sentence_transformer(encoder, tokenizer, path, pooling="mean",
   max_seq_length=256)``; then ``carl.load(path).encode(texts)`` (what ``carl embed`` runs) and
   ``SentenceTransformer(path).encode(texts)`` embed the same texts with the same batch size,
   alternating (A B, B A, ...), after one untimed warm-up each. Ratio carl/ST (target >= 0.95).
@@ -212,7 +212,7 @@ def run_train(args, model: str) -> dict:
 
 
 def export_once(args) -> tuple[pathlib.Path, dict]:
-    from carl.export import export_sentence_transformer
+    from carl.inference.export import export_sentence_transformer
 
     loaded = B.load_bench_encoder(args.embed_model, args.weights, args.seed)
     kind = "pretrained" if loaded.pretrained else "random"
@@ -328,7 +328,7 @@ def main(argv=None):
     env = B.environment(device)
     payload = {"benchmark": "throughput", "quick": args.quick, "environment": env, "training": [], "embedding": None}
     if not args.skip_train:
-        from carl.model.encoder import resolve_model_path
+        from carl.inference.encoders import resolve_model_path
 
         for model in [m.strip() for m in args.models.split(",") if m.strip()]:
             if args.weights == "auto" and device.type == "cpu" and not pathlib.Path(resolve_model_path(model)).is_dir():

@@ -25,7 +25,7 @@ import pathlib
 
 from carl.config import CarlConfig
 from carl.data.registry import resolve_data_dir
-from carl.model.encoder import load_encoder
+from carl.inference.encoders import load_encoder
 from carl.training.batching import epoch_batches, tokenise
 from carl.training.trainer import load_records
 

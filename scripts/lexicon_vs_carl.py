@@ -10,7 +10,7 @@ Scorers (every number is Pearson r against the gold ratings of a test split):
 
 * VADER compound and NRC-VAD word means (``carl.evaluation.lexicon_scorers``): zero-shot, no
   training data; VADER has valence only.
-* frozen encoder / CARL / CARL+ queue, each with a V-A head (``carl.va_head.fit_va_head``: Ridge
+* frozen encoder / CARL / CARL+ queue, each with a V-A head (``carl.evaluation.head_fitting.fit_va_head``: Ridge
   on L2-normalised embeddings, alpha chosen on the dev splits of the head's own training corpora,
   fitted on their train splits; never a test split). In-corpus: the head carl ships with a model
   (trained on EmoBank + Facebook-VA train), and a head trained on the scored corpus alone.
@@ -206,7 +206,7 @@ def encoder_scores(model_ref: str, splits: dict, cache_dir: pathlib.Path, batch_
     Returns {head: {"alpha", "dev": metrics, "test": {corpus: {"valence": .., "arousal": ..}}}};
     ``predictions`` (if given) receives {(head, corpus): (N, 2) test predictions}."""
     from carl.evaluation.embedding_store import EmbeddingStore
-    from carl.va_head import fit_va_head
+    from carl.evaluation.head_fitting import fit_va_head
 
     store = EmbeddingStore(model_ref, cache_dir, batch_size=batch_size)
     x = {c: {s: store.embed(c, s, splits[c][s][0]) for s in ("train", "dev", "test")} for c in CORPORA}
@@ -417,7 +417,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
         "encoders": encoders,
         "differences_to_best_lexicon": differences_to_lexicons(lexicons, lexicon_pred, encoder_pred, splits),
     }
-    from carl.va_head import _finite_or_none
+    from carl.inference.heads.base import finite_or_none as _finite_or_none
 
     report = _finite_or_none(report)
     args.output_dir.mkdir(parents=True, exist_ok=True)

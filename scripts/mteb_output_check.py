@@ -29,7 +29,7 @@ import sys
 import tempfile
 
 from carl.evaluation.tasks import run_tasks
-from carl.model.encoder import resolve_model_path
+from carl.inference.encoders import resolve_model_path
 from carl.reproduce import FROZEN, PRESETS, _write_record, git_commit
 from carl.config import CarlConfig
 

@@ -4,7 +4,7 @@ In the cpu grid (results/reproduce-cpu) the discriminator's late focal loss is t
 paper's radius (5e-9, below float32 resolution of the embeddings) and for a radius as large as
 the token embedding (ε = 1·‖e‖), yet higher when random tokens are perturbed. This script
 separates the two explanations on a frozen encoder, with a fresh discriminator head
-(``carl.model.heads.TokenDiscriminator``) per condition:
+(``carl.network.heads.TokenDiscriminator``) per condition:
 
     selection ∈ {saliency (top 10 % by ‖∂L_MCCL/∂e_t‖², CARL), random (same count)}
     radius    ∈ {0 (clean input), ε·‖e_t‖ for each --epsilons}
@@ -49,9 +49,9 @@ from carl.data.registry import resolve_data_dir
 from carl.evaluation.report import cpu_model
 from carl.losses import MCCLLoss, perturb_salient_tokens
 from carl.losses import functional as CF
-from carl.model.carl import CarlModel
-from carl.model.encoder import load_encoder
-from carl.model.heads import TokenDiscriminator
+from carl.network.carl import CarlModel
+from carl.inference.encoders import load_encoder
+from carl.network.heads import TokenDiscriminator
 from carl.reproduce import git_commit
 from carl.training.batching import collate, tokenise
 

@@ -305,7 +305,8 @@ def sitting_lines(trials: Sequence[dict]) -> tuple[list[str], dict[str, str]]:
             lines.append(f"{numbers[key]}. {describe_sitting(sitting)}")
         labels[t["name"]] = str(numbers[key])
     if any(label == "–" for label in labels.values()):
-        lines.append("- –: trained before trials recorded their sitting; docs/method.md names each round's command.")
+        lines.append("- –: trained before trials recorded their sitting; docs/method.md (round 1) and "
+                     "results/recipe-dev/NOTES.md (rounds 2–7) name each round's command.")
     return lines, labels
 
 

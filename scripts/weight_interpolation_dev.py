@@ -26,8 +26,8 @@ import sys
 from recipe_dev_search import BASELINES, ROOT, dev_task_scores, grid_dev_task_scores, task_dev_table
 
 from carl.evaluation.report import machine_label
-from carl.export import interpolate_with_base
-from carl.model.encoder import resolve_model_path
+from carl.inference.interpolation import interpolate_with_base
+from carl.inference.encoders import resolve_model_path
 from carl.reproduce import PRESETS, git_commit, plan, train_job
 
 

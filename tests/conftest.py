@@ -22,7 +22,7 @@ def tiny_encoder(tmp_path_factory) -> pathlib.Path:
     from transformers import AutoTokenizer, BertConfig, BertModel
     import torch
 
-    from carl.model.encoder import resolve_model_path
+    from carl.inference.encoders import resolve_model_path
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny-bert")
@@ -39,7 +39,7 @@ def export_tiny_model(tiny_encoder, tmp_path_factory):
     """Export the tiny encoder as a fresh sentence-transformers folder (one per call)."""
     from transformers import AutoModel, AutoTokenizer
 
-    from carl.export import export_sentence_transformer
+    from carl.inference.export import export_sentence_transformer
 
     def export(name: str) -> pathlib.Path:
         path = tmp_path_factory.mktemp(name) / "model"

@@ -20,7 +20,7 @@ def fit_small_head(folder: pathlib.Path, data_dir: pathlib.Path, *, n_train: int
 
     import carl
     from carl.data import load_corpus
-    from carl.va_head import fit_va_head
+    from carl.evaluation.head_fitting import fit_va_head
 
     records = [r for r in load_corpus("emobank", data_dir, ["train", "dev"]) if r.valence is not None]
     train = [r for r in records if r.split == "train"][:n_train]
@@ -39,8 +39,8 @@ def build_minilm_model(root: pathlib.Path, data_dir: pathlib.Path, *, n_train: i
         return folder
     from transformers import AutoModel, AutoTokenizer
 
-    from carl.export import export_sentence_transformer
-    from carl.model.encoder import resolve_model_path
+    from carl.inference.export import export_sentence_transformer
+    from carl.inference.encoders import resolve_model_path
 
     source = resolve_model_path("minilm")
     export_sentence_transformer(AutoModel.from_pretrained(source), AutoTokenizer.from_pretrained(source), folder,
@@ -55,7 +55,7 @@ def build_tiny_model(root: pathlib.Path, export_tiny_model, data_dir: pathlib.Pa
     folder = root / "tiny-va"
     if (folder / READY).is_file():
         return folder
-    from carl.export import copy_model
+    from carl.inference.export import copy_model
 
     root.mkdir(parents=True, exist_ok=True)
     copy_model(export_tiny_model("serve-tiny"), folder)

@@ -84,7 +84,7 @@ def test_training_label_mode():
 def test_contrastive_baselines_contrast_two_different_dropout_views(objective, tiny_encoder):
     """SimCSE's and SupCon's positives are the same text encoded twice with dropout on: in train mode
     the two views differ (else the loss would contrast a vector with itself), in eval mode they match."""
-    from carl.model.encoder import load_encoder
+    from carl.inference.encoders import load_encoder
     from carl.training.baselines import BaselineModel, BaselineStep
 
     encoder, tokenizer = load_encoder(str(tiny_encoder))

@@ -22,7 +22,7 @@ def dropout_free_encoder(tmp_path_factory):
     """Dropout draws differ between processes by design; without it the runs must agree."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from carl.model.encoder import resolve_model_path
+    from carl.inference.encoders import resolve_model_path
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny-bert-nodropout")

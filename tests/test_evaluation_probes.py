@@ -248,7 +248,7 @@ def test_classification_probe_nan_float_labels(class_data):
 def test_va_ties_go_to_the_largest_alpha_whatever_the_grid_order(va_data, alphas):
     """Constant training targets give constant predictions for every alpha: every dev score is
     NaN, a tie; the strongest Ridge regularisation (largest alpha) must win, not the first."""
-    from carl.va_head import fit_va_head
+    from carl.evaluation.head_fitting import fit_va_head
 
     (trx, _), (dvx, dvy), (tex, tey) = va_data
     constant = np.full((len(trx), 2), 0.5)

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 from carl.errors import CarlError, ModelError
 from carl.evaluation import embedding_store
 from carl.evaluation import tasks as T
-from carl.evaluation.commands import evaluate_command, parse_models, predict_va_command
+from carl.evaluation.commands import evaluate_command, parse_models
+from carl.scoring.commands import predict_va_command
 from carl.evaluation.report import build_report, markdown_table, merge_reports, shown_path, summarise
 
 MAX_TRAIN, MAX_EVAL = 40, 50
@@ -117,7 +118,7 @@ def test_meta_records_arguments_and_subsampling(evaluated, st_model, data_dir, c
 
 
 def test_second_run_reads_the_cache_and_never_embeds(evaluated, st_model, data_dir, cache_dir, monkeypatch):
-    from carl.export import CarlEmbedder
+    from carl.inference.embedder import CarlEmbedder
 
     def no_embedding(*args, **kwargs):
         raise AssertionError("re-embedded although the cache holds these texts")

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from carl.config import CarlConfig
-from carl.export import base_normalizes, export_sentence_transformer, load
+from carl.inference.embedder import load
+from carl.inference.export import base_normalizes, export_sentence_transformer
 
 TEXTS = ["I won the final!", "I lost everything today.", "The meeting is at noon.", "Terrified of what comes next."]
 

@@ -82,7 +82,8 @@ def test_resume_without_checkpoint_says_so(tiny_encoder, data_dir, tmp_path):
 
 
 def test_non_finite_loss_stops_before_any_update_naming_step_and_component(tiny_encoder):
-    from carl.model import CarlModel, load_encoder
+    from carl.inference.encoders import load_encoder
+    from carl.network import CarlModel
     from carl.training.batching import collate
     from carl.training.step import CarlStep, NonFiniteLossError
 
@@ -131,7 +132,8 @@ def test_corpus_smaller_than_one_batch_is_a_clear_error(tiny_encoder, data_dir, 
 
 
 def test_batch_with_identical_labels_gives_finite_losses(tiny_encoder):
-    from carl.model import CarlModel, load_encoder
+    from carl.inference.encoders import load_encoder
+    from carl.network import CarlModel
     from carl.training.batching import collate
     from carl.training.step import CarlStep
 

@@ -7,8 +7,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from carl.errors import ModelError
-from carl.export import interpolate_with_base
-from carl.model.interpolation import interpolate_weights
+from carl.inference.interpolation import interpolate_with_base
+from carl.inference.interpolation import interpolate_weights
 
 
 def _weights(value: float) -> dict[str, torch.Tensor]:

@@ -79,7 +79,7 @@ def _reference(embedder, carer, test, seed):
 
 
 def test_mteb_library_equals_the_hand_written_protocol(tiny, carer, no_network):
-    from carl.export import load
+    from carl.inference.embedder import load
 
     test = carer["test"][:N_TEST]
     assert len({r.labels[0] for r in test}) == 6

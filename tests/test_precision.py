@@ -48,7 +48,8 @@ def one_step(model, tokenizer, config, autocast_dtype=None):
 
 @pytest.fixture(scope="module")
 def carl_model(tiny_encoder):
-    from carl.model import CarlModel, load_encoder
+    from carl.inference.encoders import load_encoder
+    from carl.network import CarlModel
 
     config = CarlConfig().override({"model.projection_hidden": 32, "model.projection_dim": 16,
                                     "ptd.relative_epsilon": True, "ptd.epsilon": 0.05})

@@ -349,7 +349,7 @@ def test_atomic_write_failure_keeps_the_old_file_and_leaves_no_temporary(tmp_pat
 
 def test_long_and_multilingual_texts_embed_to_one_vector_each(tiny_encoder, tmp_path):
     """A text far past the model maximum is truncated by the tokenizer (max_seq_length), not an error."""
-    from carl.export import load
+    from carl.inference.embedder import load
 
     model = load(tiny_encoder)
     long_text = ("emotion " * 12_500)[:100_000]
@@ -365,8 +365,8 @@ def test_long_and_multilingual_texts_embed_to_one_vector_each(tiny_encoder, tmp_
 
 @pytest.mark.parametrize("kind", ["missing", "empty-folder", "a-file"])
 def test_model_paths_that_are_not_models(tmp_path, kind):
-    from carl.export import load
-    from carl.model.encoder import load_encoder
+    from carl.inference.embedder import load
+    from carl.inference.encoders import load_encoder
 
     path = {"missing": tmp_path / "nothing", "empty-folder": tmp_path, "a-file": write(tmp_path / "m.bin", "x")}[kind]
     for loader in (load, load_encoder):

@@ -12,7 +12,7 @@ import carl  # noqa: E402
 from carl.errors import ModelError  # noqa: E402
 from carl.serving import ServeSettings, create_app  # noqa: E402
 from carl.serving.affect import EMOTION_WORDS, FRAME  # noqa: E402
-from carl.va_head import VAHead  # noqa: E402
+from carl.inference.heads.va import VAHead  # noqa: E402
 from serve_models import build_minilm_model  # noqa: E402
 
 TEXTS = ["I won the match!", "I lost everything today.", "The report is due on Monday."]

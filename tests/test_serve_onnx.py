@@ -12,7 +12,7 @@ pytest.importorskip("onnxscript")
 
 import carl  # noqa: E402
 from carl.errors import CarlError, ModelError  # noqa: E402
-from carl.onnx_backend import FLOAT_FILE, INT8_FILE, OnnxEmbedder, export_onnx  # noqa: E402
+from carl.inference.onnx_backend import FLOAT_FILE, INT8_FILE, OnnxEmbedder, export_onnx  # noqa: E402
 
 TEXTS = ["I won", "I lost everything I had, and I am so sad about it, really sad",
          "ok", "The weather is nice today; we should go to the beach."]

@@ -83,7 +83,7 @@ def test_exported_model_loads_everywhere_with_same_embeddings(uninterrupted):
     from transformers import AutoModel, AutoTokenizer
 
     import carl
-    from carl.model.embedding import encode_texts
+    from carl.network.embedding import encode_texts
 
     out, _ = uninterrupted
     path = out / "model"
@@ -123,7 +123,7 @@ def test_without_projection_heads_mccl_contrasts_the_pooled_embeddings(tiny_enco
     from transformers import AutoModel
 
     from carl.config import MCCLConfig, ModelConfig
-    from carl.model.carl import CarlModel
+    from carl.network.carl import CarlModel
 
     encoder = AutoModel.from_pretrained(tiny_encoder)
     model = CarlModel.from_config(encoder, ModelConfig(), MCCLConfig(projection_heads=False)).eval()
@@ -143,7 +143,7 @@ def test_without_projection_heads_mccl_contrasts_the_pooled_embeddings(tiny_enco
 def test_queue_holds_the_last_targets_with_their_labels_and_enters_the_next_loss(tiny_encoder):
     from transformers import AutoModel
 
-    from carl.model.carl import CarlModel
+    from carl.network.carl import CarlModel
     from carl.training.step import CarlStep
 
     cfg = CarlConfig().override({"mccl.queue_size": 3, "mccl.projection_heads": False, "mccl.momentum": False,
@@ -170,7 +170,7 @@ def test_class_term_adds_supcon_on_grid_cells_and_pulls_same_cell_rows_together(
     from transformers import AutoModel
 
     from carl.losses import SupConLoss
-    from carl.model.carl import CarlModel
+    from carl.network.carl import CarlModel
     from carl.training.step import CarlStep
 
     cfg = CarlConfig().override({"mccl.projection_heads": False, "mccl.momentum": False, "ptd.enabled": False,

@@ -5,7 +5,7 @@ import torch
 
 from carl.config import CarlConfig
 from carl.errors import ConfigError
-from carl.model.carl import CarlModel
+from carl.network.carl import CarlModel
 from carl.training.layer_decay import layer_decay_groups, layer_depth, layer_scale
 from carl.training.trainer import build_optimizer
 

@@ -8,10 +8,10 @@ import typer
 from typer.testing import CliRunner
 
 from carl.errors import CarlError, ModelError
-from carl.evaluation.commands import predict_va_command
-from carl.va_head import HEAD_FILE, VAHead, fit_va_head, main, predict_va, train_va_head
-
-
+from carl.evaluation.head_fitting import fit_va_head, main, train_va_head
+from carl.inference.embedder import predict_va
+from carl.inference.heads.va import HEAD_FILE, VAHead
+from carl.scoring.commands import predict_va_command
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
@@ -149,3 +149,21 @@ def test_predict_va_cli_without_head_is_a_carl_error(st_model, tmp_path):
 def test_module_entry_point_reports_errors_with_exit_2(tmp_path, capsys):
     assert main([str(tmp_path / "missing")]) == 2
     assert "not a model folder" in capsys.readouterr().err
+
+
+def test_a_head_file_written_before_the_inference_package_still_loads(tmp_path):
+    """va_head.json as carl 0.1 wrote it (carl.va_head.VAHead.save, format carl-va-head/1, before issue
+    42 moved the class to carl.inference.heads.va): read as before, the same predictions."""
+    old = {"format": "carl-va-head/1", "input": "sentence embedding of this model folder, L2-normalised",
+           "output": ["valence", "arousal"], "scale": "per-corpus min-max normalised [0, 1] (docs/data.md); "
+           "predictions clipped to [0, 1] by default", "alpha": 1.0, "dim": 3, "training_corpora": ["emobank"],
+           "metrics": {"dev_pearson_v": 0.5, "dev_pearson_a": None}, "info": {"n_train": 10, "n_dev": 3},
+           "intercept": [0.5, 0.25], "coef": [[0.1, -0.2, 0.3], [0.0, 0.4, -0.1]]}
+    (tmp_path / HEAD_FILE).write_text(json.dumps(old, indent=1) + "\n", encoding="utf-8")
+    head = VAHead.load(tmp_path)
+    x = np.array([[3.0, 0.0, 4.0], [0.0, -2.0, 0.0]])
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    expected = unit @ np.array(old["coef"]).T + np.array(old["intercept"])
+    assert np.array_equal(head.predict(x, clip=False), expected)
+    assert head.training_corpora == ("emobank",) and head.metrics["dev_pearson_a"] is None
+    assert head.to_dict() == old  # what it writes back is what it read

@@ -13,7 +13,18 @@ from typing import List, Optional
 import typer
 
 import carl
+from carl.config import CarlConfig, recipe_overrides
+from carl.data import cli_list_rows, fetch, resolve_data_dir
+from carl.data.specs import is_table, parse_table_spec
 from carl.errors import CarlError
+from carl.evaluation.commands import parse_models
+from carl.evaluation.report import markdown_table, write_report
+from carl.evaluation.task_specs import table_task
+from carl.inference.encoders import resolve_model_path
+from carl.inference.onnx_backend import export_onnx
+from carl.reproduce import reproduce as run_grid
+from carl.serving.server import serve as run_server
+from carl.serving.settings import ServeSettings
 from carl.usage_errors import context_of_words, describe, is_click_exception
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -59,8 +70,6 @@ MAIN_RECIPE = "carl-plus-queue"
 
 def _load_config(config: Optional[pathlib.Path], overrides: dict, sets: List[str], recipe: Optional[str] = None):
     """Config file (or defaults) <- recipe <- command-line options <- --set, later ones winning."""
-    from carl.config import CarlConfig, recipe_overrides
-
     cfg = CarlConfig.load(config) if config else CarlConfig()
     if recipe is not None:
         cfg = cfg.override(recipe_overrides(recipe))
@@ -98,9 +107,8 @@ def _fit_va_head(cfg, model_dir: pathlib.Path) -> None:
     """Ship a V-A regression head with the model (for `carl predict-va`), fitted on the
     training data: the train splits of named corpora and every row of training tables; its
     ridge alpha is chosen on ``data.dev`` if given, else on the corpora's dev splits, else on
-    a held-out 10 % of the tables (carl.va_head.train_va_head)."""
-    from carl.data.specs import is_table, parse_table_spec
-    from carl.va_head import TooFewTexts, train_va_head
+    a held-out 10 % of the tables (carl.evaluation.head_fitting.train_va_head)."""
+    from carl.evaluation.head_fitting import TooFewTexts, train_va_head  # lazy: keeps carl --help fast
 
     specs = [spec for spec in cfg.data.train if not is_table(spec) or parse_table_spec(spec).has_va]
     if not specs:
@@ -128,7 +136,7 @@ def train(
     recipe: Optional[str] = RecipeOpt,
 ):
     """Train CARL; writes config.yaml, metrics.jsonl, checkpoints/ and model/ to the output folder."""
-    from carl.training.trainer import train as run_training
+    from carl.training.trainer import train as run_training  # lazy: keeps carl --help fast
 
     options = _train_options(data, model, max_steps, epochs, batch_size, seed, output_dir, resume, data_dir)
     cfg = _load_config(config, {**options, "data.on_bad_row": on_bad_row}, set_, recipe)
@@ -150,10 +158,8 @@ def run(
                                                              "'carl-plus', 'carl-plus-queue'); see docs/method.md."),
 ):
     """The main job: train CARL on EmoBank + Facebook-VA, then probe V-A for CARL beside the frozen encoder."""
-    from carl.data import resolve_data_dir
-    from carl.evaluation.report import write_report
-    from carl.evaluation.tasks import run_tasks
-    from carl.training.trainer import train as run_training
+    from carl.evaluation.tasks import run_tasks  # lazy: keeps carl --help fast
+    from carl.training.trainer import train as run_training  # lazy: keeps carl --help fast
 
     cfg = _load_config(config or PACKAGED_CONFIGS / "cpu.yaml",
                        _train_options(None, None, max_steps, None, None, None, output_dir, resume, data_dir), set_,
@@ -197,8 +203,6 @@ def reproduce(
                                                                   "only) and stop before the grid trains."),
 ):
     """Train and evaluate CARL, its baselines and ablations over several seeds; write DIR/REPORT.md."""
-    from carl.reproduce import reproduce as run_grid
-
     extra = {}
     for item in set_:
         key, sep, value = item.partition("=")
@@ -231,14 +235,10 @@ def finetune(
     data_dir: Optional[str] = DataDirOpt,
 ):
     """Fine-tune encoder + linear head on one task (dev-selected step, test metrics): the full fine-tuning protocol."""
-    from carl.evaluation.commands import parse_models
-    from carl.evaluation.finetune import finetune as run_finetune
-    from carl.evaluation.report import markdown_table, write_report
+    from carl.evaluation.finetune import finetune as run_finetune  # lazy: keeps carl --help fast
 
     if output.suffix.lower() != ".json":
         raise CarlError(f"--output {output}: give a .json path (the Markdown table is written beside it as .md)")
-    from carl.data.specs import is_table
-    from carl.evaluation.task_specs import table_task
 
     task_name = table_task(task).name if is_table(task) else task  # a table: its path, as in evaluate
     runs = []
@@ -304,9 +304,6 @@ def serve(
     log_level: str = typer.Option("info", "--log-level"),
 ):
     """Serve the model over HTTP: OpenAI/TEI embeddings, V-A affect, metrics, and the explorer page at /."""
-    from carl.serving.server import serve as run_server
-    from carl.serving.settings import ServeSettings
-
     settings = ServeSettings(model=model, backend=backend, onnx_file=onnx_file, served_model_name=served_model_name,
                              api_key=api_key, affect=affect, base_model=base_model, normalize=normalize,
                              max_inputs=max_inputs, max_map_inputs=max_map_inputs, max_batch_tokens=max_batch_tokens,
@@ -328,9 +325,6 @@ def export_onnx_command(
                                                                     "quantisation): --quantize int8."),
 ):
     """Write MODEL/onnx/model.onnx (and model_qint8.onnx) for `--backend onnx`."""
-    from carl.model.encoder import resolve_model_path
-    from carl.onnx_backend import export_onnx
-
     folder = pathlib.Path(resolve_model_path(model))
     if not folder.is_dir():
         raise CarlError(f"{model} is not a model folder; give the folder that `carl train` wrote (OUTPUT/model)")
@@ -343,8 +337,6 @@ def export_onnx_command(
 @data_app.command("list")
 def data_list(data_dir: Optional[str] = DataDirOpt):
     """Known corpora, whether each is present in the data folder, and its licence."""
-    from carl.data import cli_list_rows, resolve_data_dir
-
     folder = resolve_data_dir(data_dir)
     typer.echo(f"data folder: {folder}")
     for name, present, licence, description in cli_list_rows(folder):
@@ -356,8 +348,6 @@ def data_fetch(names: List[str] = typer.Argument(..., help="Corpus names (see `c
                data_dir: Optional[str] = DataDirOpt,
                base_url: Optional[str] = typer.Option(None, "--base-url", help="Mirror to download from instead of the canonical sources.")):
     """Download openly licensed corpora into the data folder (checksummed, atomic)."""
-    from carl.data import fetch, resolve_data_dir
-
     paths = fetch(names, resolve_data_dir(data_dir), base_url=base_url)
     typer.echo(f"{len(paths)} files ready")
 

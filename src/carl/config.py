@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import yaml
 
+from carl.data.specs import split_specs
 from carl.errors import ConfigError
 
 DEFAULT_ENCODER = "minilm"
@@ -386,8 +387,6 @@ def _build(cls: type, raw: dict[str, Any], source: str):
 def _data_specs(value: str | list, where: str) -> list:
     """``data.train`` / ``data.dev``: corpus names and table specs, split on the commas that
     separate items but not on those inside ``PATH:text=COL,valence=COL`` (carl.data.specs)."""
-    from carl.data.specs import split_specs
-
     if isinstance(value, list) and not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{where} must be a list of corpus names and table files, got {value!r}")
     return split_specs(value, what=where)

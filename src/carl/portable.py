@@ -16,13 +16,13 @@ import sysconfig
 import tempfile
 from collections.abc import Mapping
 
+from carl.data.registry import resolve_data_dir
+
 DATA_DIR_PLACEHOLDER = "$CARL_DATA_DIR"
 
 
 def _prefixes(cwd: pathlib.Path | None = None) -> list[tuple[str, str]]:
     """(absolute prefix, portable replacement), longest first so that the most specific wins."""
-    from carl.data.registry import resolve_data_dir
-
     found = [(str(resolve_data_dir().resolve()), DATA_DIR_PLACEHOLDER),
              (os.path.abspath(str(cwd or pathlib.Path.cwd())), "."),
              (str(pathlib.Path.home()), "~"),

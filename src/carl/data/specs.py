@@ -24,7 +24,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from carl.errors import ConfigError
+from carl.data.tables import read_table
+from carl.errors import ConfigError, DataError
 
 __all__ = ["SPEC_FORMAT", "TABLE_KEYS", "TABLE_SUFFIXES", "TableSpec", "is_table", "parse_table_spec",
            "split_specs"]
@@ -197,9 +198,6 @@ def split_specs(value: str | Iterable[str] | None, *, what: str = "--data") -> l
 def read_spec(spec: str | TableSpec, *, split: str = "train", on_bad_row: str = "error", corpus: str | None = None):
     """The records of a table spec (:func:`carl.data.read_table` with the spec's columns and
     scales). A missing column is reported with the corrected spec as the fix."""
-    from carl.data.tables import read_table
-    from carl.errors import DataError
-
     table = spec if isinstance(spec, TableSpec) else parse_table_spec(spec)
     try:
         return read_table(table.path, split=split, on_bad_row=on_bad_row, corpus=corpus, **table.read_kwargs())

@@ -1,10 +1,9 @@
-"""``carl evaluate`` (and, re-exported from :mod:`carl.scoring.commands`, ``carl predict-va``): plain
-functions with typer-annotated parameters.
+"""``carl evaluate``: a plain function with typer-annotated parameters (``carl predict-va`` and
+``carl embed`` are :mod:`carl.scoring.commands`).
 
-The CLI registers them::
+The CLI registers it::
 
     app.command("evaluate")(evaluate_command)
-    app.command("predict-va")(predict_va_command)
 
 User errors raise :class:`carl.errors.CarlError` (the CLI's ``main`` turns them into a
 one-paragraph message and exit code 2).
@@ -19,9 +18,13 @@ from typing import List, Optional
 import numpy as np
 import typer
 
+from carl.data import resolve_data_dir
 from carl.errors import CarlError
+from carl.evaluation.embedding_store import EmbeddingStore, default_cache_dir
+from carl.evaluation.report import markdown_table, write_report
+from carl.inference.heads.va import HEAD_FILE, VAHead
 
-__all__ = ["evaluate_command", "make_plots", "parse_models", "predict_va_command"]
+__all__ = ["evaluate_command", "make_plots", "parse_models"]
 
 
 def parse_models(model: str) -> list[tuple[str, str]]:
@@ -51,11 +54,9 @@ def make_plots(stores: dict, plots_dir: pathlib.Path, data_dir, *, seed: int = 0
     * ``va-circumplex-<name>.png``: predicted vs gold V-A of EmoBank test, from the model's
       ``va_head.json`` when it has one, else from a Ridge probe (train, alpha chosen on dev).
     """
-    from carl.data import resolve_data_dir
-    from carl.evaluation.plots import plot_embeddings_2d, plot_va_circumplex
-    from carl.evaluation.probes import fit_va_regressor, va_regression_probe
-    from carl.evaluation.tasks import EvalData, has_va, single_label
-    from carl.va_head import HEAD_FILE, VAHead
+    from carl.evaluation.plots import plot_embeddings_2d, plot_va_circumplex  # lazy: keeps carl --help fast
+    from carl.evaluation.probes import fit_va_regressor, va_regression_probe  # lazy: keeps carl --help fast
+    from carl.evaluation.tasks import EvalData, has_va, single_label  # lazy: keeps carl --help fast
 
     data = EvalData(data_dir=resolve_data_dir(data_dir), seed=seed, split_seed=split_seed, max_train=max_train,
                     max_eval=max_eval)
@@ -136,9 +137,7 @@ def evaluate_command(
                                                             "test rows for the intervals (0: t-interval over draws)."),
 ):
     """Score models on the evaluation tasks (frozen-embedding probes); write JSON + Markdown, print the table."""
-    from carl.evaluation.report import markdown_table, write_report
-    from carl.evaluation.embedding_store import EmbeddingStore, default_cache_dir
-    from carl.evaluation.tasks import resolve_task_names, run_tasks
+    from carl.evaluation.tasks import resolve_task_names, run_tasks  # lazy: keeps carl --help fast
 
     if output.suffix.lower() != ".json":
         raise CarlError(f"--output {output}: give a .json path (the Markdown table is written beside it as .md)")
@@ -189,6 +188,3 @@ def evaluate_command(
     typer.echo(markdown_table(runs))
     typer.echo(f"\nwritten: {json_path}, {md_path}" + (f"; {len(plots)} figures in {plots_dir}" if plots else ""))
 
-
-# `carl predict-va` is a streaming scoring job now (carl.scoring); importable from here as before.
-from carl.scoring.commands import predict_va_command  # noqa: E402

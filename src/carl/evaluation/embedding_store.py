@@ -18,7 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from carl.errors import DataError, ModelError
-from carl.export import looks_like_hub_id
+from carl.inference.embedder import load, looks_like_hub_id
+from carl.inference.encoders import resolve_model_path
+from carl.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +77,6 @@ class EmbeddingStore:
 
     def __init__(self, model_ref: str, cache_dir: str | os.PathLike | None = None, *, batch_size: int = 64,
                  device: str | None = None):
-        from carl.model.encoder import resolve_model_path
-
         self.model_ref = str(model_ref)
         self.model_path = resolve_model_path(self.model_ref)
         local = pathlib.Path(self.model_path)
@@ -96,8 +96,6 @@ class EmbeddingStore:
     @property
     def embedder(self):
         if self._embedder is None:
-            from carl.export import load
-
             self._embedder = load(self.model_path, device=self.device)
         return self._embedder
 
@@ -145,8 +143,6 @@ class EmbeddingStore:
         self.misses += 1
         self.embedded_texts += len(texts)
         if path is not None:
-            from carl.io import atomic_write
-
             path.parent.mkdir(parents=True, exist_ok=True)
             info = path.parent / "model.json"
             if not info.is_file():

@@ -24,11 +24,13 @@ import torch
 from torch import nn
 
 from carl.data import resolve_data_dir
+from carl.data.specs import is_table
 from carl.errors import CarlError
 from carl.evaluation.probes import classification_metrics, va_metrics
 from carl.evaluation.task_specs import TASKS, table_task
 from carl.evaluation.tasks import EvalData, has_va, label_filter, single_label
-from carl.model.embedding import POOLERS
+from carl.inference.encoders import load_encoder, resolve_model_path
+from carl.network.embedding import POOLERS
 
 KINDS = ("va_regression", "classification")
 PROTOCOL_VERSION = 2
@@ -77,8 +79,6 @@ def standardisation(train_targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _model_pooling(model_ref: str) -> str:
-    from carl.model.encoder import resolve_model_path
-
     meta = pathlib.Path(resolve_model_path(model_ref)) / "carl.json"
     try:
         return json.loads(meta.read_text()).get("pooling", "mean") if meta.is_file() else "mean"
@@ -92,10 +92,6 @@ def finetune(model_ref: str, task: str, data_dir=None, *, steps: int = 300, batc
              max_eval: int | None = None) -> dict:
     """Fine-tune ``model_ref`` on ``task``; returns ``{metric: value, ..., "_meta": {...}}`` (test split)."""
     from transformers import get_linear_schedule_with_warmup
-
-    from carl.model.encoder import load_encoder
-
-    from carl.data.specs import is_table
 
     spec = table_task(task) if is_table(task) else TASKS.get(task)
     if spec is None or spec.kind not in KINDS:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from carl.data.lexicon import load_nrc_vad
 from carl.errors import CarlError
 
 __all__ = ["NEUTRAL", "NrcVadScorer", "VaderScorer", "nrc_tokens"]
@@ -69,8 +70,6 @@ class NrcVadScorer:
 
     @classmethod
     def from_data_dir(cls, data_dir: str | os.PathLike | None) -> "NrcVadScorer":
-        from carl.data.lexicon import load_nrc_vad
-
         return cls(load_nrc_vad(data_dir))
 
     def _lookup(self, token: str) -> tuple[float, float] | None:

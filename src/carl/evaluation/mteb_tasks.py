@@ -28,8 +28,12 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from carl.data import load_corpus
 from carl.data.records import Record
 from carl.errors import CarlError
+from carl.evaluation.embedding_store import EmbeddingStore
+from carl.inference.embedder import load
+from carl.inference.encoders import resolve_model_path
 
 __all__ = ["CARER_LABEL_IDS", "MTEB_SEED", "LocalEmotionClassification", "carer_records",
            "emotion_classification_task", "mteb_scores_to_metrics", "run_emotion_classification"]
@@ -54,8 +58,6 @@ def _require_mteb():
 
 def carer_records(data_dir=None) -> dict[str, list[Record]]:
     """CARER rows per split (``train`` / ``dev`` / ``test``), in file order (carl's reader)."""
-    from carl.data import load_corpus
-
     out: dict[str, list[Record]] = {"train": [], "dev": [], "test": []}
     for r in load_corpus("carer", data_dir):
         out[r.split].append(r)
@@ -212,15 +214,10 @@ def run_emotion_classification(model, splits: Mapping[str, Sequence[Record]] | N
     mteb, _ = _require_mteb()
     from sentence_transformers import SentenceTransformer
 
-    from carl.evaluation.embedding_store import EmbeddingStore
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if isinstance(model, EmbeddingStore):
         model = _store_encoder(model)
     elif not isinstance(model, SentenceTransformer):
-        from carl.export import load
-        from carl.model.encoder import resolve_model_path
-
         model = load(resolve_model_path(str(model)), device=device).model
     task = emotion_classification_task(splits, data_dir=data_dir, seed=seed)
     superseded_log = logging.getLogger("mteb.abstasks.abstask")

@@ -31,7 +31,9 @@ from scipy import stats
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import Normalizer, normalize
+from sklearn.preprocessing import Normalizer
+
+from carl.inference.heads.base import l2_normalise  # one definition: a probe and a shipped head normalise alike
 
 __all__ = [
     "ProbeResult",
@@ -62,21 +64,6 @@ class ProbeResult:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def l2_normalise(x: np.ndarray) -> np.ndarray:
-    """Return ``x`` with every row scaled to unit Euclidean norm.
-
-    Thin wrapper over :func:`sklearn.preprocessing.normalize` so the probe and the
-    shipped V-A head (which uses the equivalent :class:`~sklearn.preprocessing.Normalizer`)
-    normalise identically. An all-zero row stays zero rather than becoming NaN.
-    """
-    arr = np.asarray(x, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ValueError(f"embeddings must be a 2-D array (n_samples, dim); got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError("embeddings contain NaN or infinite values; check the encoder output")
-    return normalize(arr, norm="l2")
 
 
 def _has_missing(y: np.ndarray) -> bool:

@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from carl.evaluation.task_specs import TASKS, report_metrics_of
+from carl.io import atomic_write
+from carl.portable import portable, portable_text
 
 __all__ = ["build_report", "machine_info", "markdown_report", "markdown_table", "merge_reports", "summarise",
            "write_report"]
@@ -140,8 +142,6 @@ def build_report(runs: Sequence[Run], *, arguments: Mapping | None = None, comma
     machine, each run (model name, path, full result incl. ``_meta``) and the summary.
     NaN / infinite values are written as ``null`` (JSON has no NaN); paths are written portably
     (carl.portable: no absolute path of this machine)."""
-    from carl.portable import portable
-
     return portable(_jsonable({
         "format": "carl-evaluation/1",
         "created": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
@@ -176,8 +176,6 @@ def shown_path(path: str | None, cwd: pathlib.Path | None = None) -> str | None:
     """``path`` relative to the working directory when it lies under it: a grid run from a
     worktree or with an absolute ``--output-dir`` stores absolute paths, and the committed
     table should name the models the way a reader's checkout holds them."""
-    from carl.portable import portable_text
-
     if not path or not os.path.isabs(path):
         return path
     return portable_text(os.path.normpath(path), cwd)
@@ -219,8 +217,6 @@ def write_report(json_path: str | os.PathLike, runs: Sequence[Run], *, arguments
                  command: str | None = None) -> tuple[pathlib.Path, pathlib.Path, dict]:
     """Write ``json_path`` and the Markdown beside it (same name, ``.md``), atomically.
     Returns (json path, md path, report)."""
-    from carl.io import atomic_write
-
     json_path = pathlib.Path(json_path)
     md_path = json_path.with_suffix(".md")
     report = build_report(runs, arguments=arguments, command=command)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from carl.data.specs import is_table, parse_table_spec, split_specs
 from carl.errors import CarlError
 
 __all__ = ["MAX_PAIRS", "MIN_TABLE_ROWS", "TASKS", "TaskSpec", "VA_RADIUS", "known_tasks", "report_metrics_of",
@@ -117,8 +118,6 @@ def resolve_task_names(tasks: str | Sequence[str] | None) -> list[str]:
     deduplicated, followed by table specs (``mine.csv:text=body,valence=v,arousal=a``, see
     :func:`table_task`) in the order given. An unknown name is a :class:`CarlError` listing
     the known ones."""
-    from carl.data.specs import is_table, split_specs
-
     if tasks is None:
         return known_tasks()
     items = split_specs(tasks if isinstance(tasks, str) else [str(t) for t in tasks], what="--tasks")
@@ -148,8 +147,6 @@ def table_task(spec: str) -> TaskSpec:
     80/10/10 by text (seeded by the split seed, as Facebook-VA): the probe is fitted on the
     first part, its hyper-parameter chosen on the second, and scored on the third.
     """
-    from carl.data.specs import parse_table_spec
-
     table = parse_table_spec(spec)
     if table.has_va:
         return TaskSpec(table.path, "va_regression", table.spec,
@@ -162,8 +159,6 @@ def table_task(spec: str) -> TaskSpec:
 
 def task_spec(name: str) -> TaskSpec:
     """The :class:`TaskSpec` of a registry name or a table spec."""
-    from carl.data.specs import is_table
-
     if name in TASKS:
         return TASKS[name]
     if is_table(name):

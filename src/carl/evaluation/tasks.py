@@ -41,7 +41,12 @@ import numpy as np
 
 from carl.data import load_corpus, resolve_data_dir
 from carl.data.records import Record
+from carl.data.specs import is_table, parse_table_spec, read_spec
+from carl.data.splits import with_seeded_splits
 from carl.evaluation.embedding_store import EmbeddingStore
+from carl.evaluation.geometry import alignment, positive_pairs_by_label, uniformity, va_positive_pairs
+from carl.evaluation.mteb_tasks import MTEB_SEED, run_emotion_classification
+from carl.evaluation.probes import classification_probe, va_regression_probe
 from carl.evaluation.task_specs import (MAX_PAIRS, MIN_TABLE_ROWS, TASKS, VA_RADIUS, TaskSpec, known_tasks,
                                         report_metrics_of, resolve_task_names, table_task, task_spec)
 from carl.errors import CarlError, DataError
@@ -134,8 +139,6 @@ class EvalData:
 
     def records(self, corpus: str) -> list[Record]:
         """A corpus's records, or a table spec's rows split 80/10/10 by text (``split_seed``)."""
-        from carl.data.specs import is_table
-
         if corpus not in self._corpora:
             self._corpora[corpus] = (_table_records(corpus, self.split_seed) if is_table(corpus)
                                      else load_corpus(corpus, self.data_dir, seed=self.split_seed))
@@ -153,9 +156,6 @@ class EvalData:
 
 
 def _table_records(spec: str, split_seed: int) -> list[Record]:
-    from carl.data.specs import parse_table_spec, read_spec
-    from carl.data.splits import with_seeded_splits
-
     table = parse_table_spec(spec)
     records = read_spec(table)
     if len(records) < MIN_TABLE_ROWS:
@@ -178,8 +178,6 @@ def _va(rows: Sequence[Record]) -> np.ndarray:
 
 
 def _run_va(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
-    from carl.evaluation.probes import va_regression_probe
-
     rows = {s: ctx.split(spec.corpus, s, keep=has_va) for s in ctx.probe_splits}
     x = {s: _embed(store, spec.corpus, s, rs) for s, rs in rows.items()}
     test = (x["test"], _va(rows["test"])) if "test" in rows else (None, None)
@@ -222,8 +220,6 @@ def label_filter(spec: TaskSpec) -> Callable[[Record], bool]:
 
 
 def _run_classification(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
-    from carl.evaluation.probes import classification_probe
-
     keep = label_filter(spec)
     rows = {s: ctx.split(spec.corpus, s, keep=keep, stratify=single_label) for s in ctx.probe_splits}
     x = {s: _embed(store, spec.corpus, s, rs) for s, rs in rows.items()}
@@ -241,8 +237,6 @@ def _run_classification(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) ->
 
 
 def _run_mteb(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
-    from carl.evaluation.mteb_tasks import MTEB_SEED, run_emotion_classification
-
     keep = label_filter(spec)
     train = ctx.split(spec.corpus, "train", keep=keep, limit=False)  # the protocol samples from all of train
     test = ctx.split(spec.corpus, "test", keep=keep, stratify=single_label)
@@ -260,8 +254,6 @@ def _run_mteb(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dic
 
 
 def _run_geometry(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
-    from carl.evaluation.geometry import alignment, positive_pairs_by_label, uniformity, va_positive_pairs
-
     eb = ctx.split("emobank", "test", keep=has_va)
     cr = ctx.split("carer", "test", keep=lambda r: len(r.labels) == 1, stratify=single_label)
     x_eb, x_cr = _embed(store, "emobank", "test", eb), _embed(store, "carer", "test", cr)
@@ -326,8 +318,6 @@ def split_seed_note(metadata: Mapping, split_seed: int, task_names: Sequence[str
 
 def _training_tables(metadata: Mapping) -> set[str]:
     """Paths of the tables a model was trained on (its ``carl.json``), to flag non-held-out scores."""
-    from carl.data.specs import is_table, parse_table_spec
-
     try:
         train = list(metadata["config"]["data"]["train"] or [])
     except (KeyError, TypeError):

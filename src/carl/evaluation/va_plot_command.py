@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from carl.errors import CarlError
+from carl.evaluation.va_plots import density_by_group, va_over_time
 
 __all__ = ["plot_va_command"]
 
@@ -39,8 +40,6 @@ def plot_va_command(
     value_range: str = typer.Option("0,1", "--range", help="Density axes LOW,HIGH (carl's V-A scale is 0,1)."),
 ):
     """Picture a scored table: V-A circumplex density per group, or V-A over time with confidence bands."""
-    from carl.evaluation.va_plots import density_by_group, va_over_time
-
     stem = scores.name.split(".")[0] if not scores.is_dir() else scores.name
     if time:
         out = output or pathlib.Path(f"{stem}-va-over-{time}{'-by-' + by if by else ''}.png")

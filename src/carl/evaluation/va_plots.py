@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from carl.errors import DataError
+from carl.io import atomic_write
 
 __all__ = ["DEFAULT_MAX_GROUPS", "FREQUENCIES", "DensityResult", "GroupDensity", "PeriodStats", "TimeResult",
            "density_by_group", "iter_score_batches", "va_over_time"]
@@ -492,7 +493,5 @@ def _draw_time(result: TimeResult, n_groups: int) -> None:
 
 
 def _save(fig, path: pathlib.Path) -> None:
-    from carl.io import atomic_write
-
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=_DPI, format="png"))

@@ -40,7 +40,7 @@ def late_ptd_losses(jobs: Sequence[Job]) -> dict[str, list[tuple[int, float]]]:
 
 
 def grid_plots(out: pathlib.Path, found, jobs) -> list[pathlib.Path]:
-    from carl.evaluation.plots import plot_dev_curves, plot_variant_bars
+    from carl.evaluation.plots import plot_dev_curves, plot_variant_bars  # lazy: keeps carl --help fast
 
     figures = [plot_variant_bars(found, HEADLINE, out / "summary-bars.png")]
     means = mean_dev_curves(jobs)

@@ -14,6 +14,9 @@ from dataclasses import dataclass, field
 
 from carl.config import RECIPES, CarlConfig
 from carl.errors import ConfigError
+from carl.evaluation.report import _jsonable, machine_label
+from carl.io import atomic_write
+from carl.portable import portable
 
 log = logging.getLogger("carl.reproduce")
 
@@ -266,8 +269,8 @@ def _comparable(cfg: CarlConfig) -> dict:
 
 def train_job(job: Job, *, keep_checkpoints: bool = False):
     """Train (or resume) one run unless it finished already. Returns seconds spent training now."""
-    from carl.training import checkpoint as ckpt
-    from carl.training.trainer import train
+    from carl.training import checkpoint as ckpt  # lazy: keeps carl --help fast
+    from carl.training.trainer import train  # lazy: keeps carl --help fast
 
     if (job.run_dir / "summary.json").is_file():
         return 0.0
@@ -290,7 +293,7 @@ def train_job(job: Job, *, keep_checkpoints: bool = False):
 def evaluate_job(model_ref: str, eval_path: pathlib.Path, preset: Preset, data_dir: str | None, split_seed: int,
                  info: Mapping) -> dict:
     """Evaluate one model unless its result file exists; returns the stored record."""
-    from carl.evaluation.tasks import run_tasks
+    from carl.evaluation.tasks import run_tasks  # lazy: keeps carl --help fast
 
     if eval_path.is_file():
         return json.loads(eval_path.read_text())
@@ -303,10 +306,6 @@ def _write_record(path: pathlib.Path, record: Mapping) -> dict:
     """Write one grid result as strict JSON, atomically (a killed sitting leaves no half file).
     The record names the machine it was produced on: a grid may be finished over sittings on
     different machines, and training times compare only within one."""
-    from carl.evaluation.report import _jsonable, machine_label
-    from carl.io import atomic_write
-    from carl.portable import portable
-
     record = portable(_jsonable({**record, "machine": record.get("machine") or machine_label()}))
     text = json.dumps(record, indent=1, allow_nan=False)
     atomic_write(path, lambda tmp: tmp.write_text(text + "\n", encoding="utf-8"))
@@ -316,7 +315,7 @@ def _write_record(path: pathlib.Path, record: Mapping) -> dict:
 def finetune_job(model_ref: str, path: pathlib.Path, preset: Preset, data_dir: str | None, split_seed: int,
                  seed: int, info: Mapping) -> dict:
     """Fine-tune one model on each of the preset's fine-tune tasks; write and return the record."""
-    from carl.evaluation.finetune import finetune
+    from carl.evaluation.finetune import finetune  # lazy: keeps carl --help fast
 
     result = {task: finetune(model_ref, task, data_dir, steps=preset.finetune_steps, seed=seed, split_seed=split_seed,
                              max_train=preset.max_train, max_eval=preset.max_eval)
@@ -330,7 +329,7 @@ def finetune_path(out: pathlib.Path, variant: str, seed: int) -> pathlib.Path:
 
 def stale_finetune(record: Mapping, preset: Preset) -> str | None:
     """Why a stored fine-tune ``record`` no longer matches the preset, or None if it does."""
-    from carl.evaluation.finetune import PROTOCOL_VERSION
+    from carl.evaluation.finetune import PROTOCOL_VERSION  # lazy: keeps carl --help fast
 
     result = record["result"]
     if set(result) != set(preset.finetune_tasks):

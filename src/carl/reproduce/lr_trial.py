@@ -85,7 +85,7 @@ def dev_mean(record: Mapping) -> float:
 def run_trials(trials: Sequence[Trial], preset: Preset, data_dir: str | None, commit: str,
                out_of_time: Callable[[], bool]) -> bool:
     """Train and dev-score every trial not done yet; False when the sitting's time ran out first."""
-    from carl.evaluation.tasks import dev_scored_tasks, run_tasks
+    from carl.evaluation.tasks import dev_scored_tasks, run_tasks  # lazy: keeps carl --help fast
 
     for trial in trials:
         job = trial.job

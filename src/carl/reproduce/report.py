@@ -12,6 +12,9 @@ import pathlib
 from collections.abc import Mapping, Sequence
 
 from carl.config import CarlConfig
+from carl.evaluation.report import machine_info, machine_label, markdown_table, write_report
+from carl.evaluation.task_specs import TASKS
+from carl.io import atomic_write
 from carl.reproduce.curves import dev_leader_table, grid_plots, late_ptd_losses
 from carl.reproduce.grid import (AFFECT_TASKS, FROZEN, FROZEN_LABEL, GEOMETRY, HEADLINE, POLARITY_TASKS, THESIS_METRICS,
                                  VARIANT_BY_NAME, VARIANTS, Job, Preset, finetune_path, stale_finetune)
@@ -254,9 +257,6 @@ def machines_of_records(found: Sequence[tuple[str, dict, dict]], current: str) -
 def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base: CarlConfig, jobs: Sequence[Job],
                       command: str, *, plots: bool, lr_trials: str = "") -> pathlib.Path:
     """``lr_trials``: the learning-rate trial's table (carl.reproduce.lr_trial.trial_table), if the preset has one."""
-    from carl.evaluation.report import machine_info, machine_label, markdown_table, write_report
-    from carl.io import atomic_write
-
     found = collect(out, jobs)
     groups = {FROZEN_LABEL: "reference", **{v.label: v.group for v in VARIANTS}}
     # Each probe's dev scores (_meta.details) stay in evals/*/seed*.json; repeating them for every
@@ -429,8 +429,6 @@ def collect_finetune(out: pathlib.Path, preset: Preset, jobs: Sequence[Job]) -> 
 
 def finetune_table(found: Mapping[str, list[dict]], tasks: Sequence[str]) -> str:
     """Rows: models; columns: each task's fine-tuned test metrics (mean ± std over seeds)."""
-    from carl.evaluation.task_specs import TASKS
-
     columns = [(t, m) for t in tasks for m in FINETUNE_HEADLINE[TASKS[t].kind]]
     lines = ["| model | seeds | " + " | ".join(f"{t} {m}" for t, m in columns) + " | best step |",
              "|---|---|" + "---|" * (len(columns) + 1)]

@@ -6,6 +6,7 @@ The CLI registers them (``app.command("embed")(embed_command)``); user errors ra
 
 from __future__ import annotations
 
+import json
 import logging
 import pathlib
 from typing import Optional
@@ -13,6 +14,13 @@ from typing import Optional
 import typer
 
 from carl.errors import CarlError, ConfigError, DataError
+from carl.inference import BACKENDS, VAHead
+from carl.inference.encoders import resolve_model_path
+from carl.scoring.engines import run
+from carl.scoring.job import ScoreJob, default_threads
+from carl.scoring.model import ChunkScorer, ModelSpec
+from carl.scoring.sinks import output_kind
+from carl.scoring.sources import Source
 
 __all__ = ["embed_command", "predict_va_command"]
 
@@ -51,11 +59,7 @@ def _keep(keep_columns: Optional[str]) -> tuple[str, ...]:
 def _job(task, model, input, output, *, text_column, keep_columns, on_bad_row, chunk_rows, resume, workers,
          threads, engine, ray_address, backend, onnx_file, progress, with_text, batch_size, normalize=False,
          with_embedding=False):
-    from carl.model.encoder import resolve_model_path
-    from carl.scoring.job import ScoreJob, default_threads
-    from carl.scoring.model import ModelSpec
 
-    from carl.export import BACKENDS
 
     if backend not in BACKENDS:
         raise ConfigError(f"--backend {backend!r} is unknown; choose one of {', '.join(BACKENDS)}")
@@ -70,8 +74,6 @@ def _job(task, model, input, output, *, text_column, keep_columns, on_bad_row, c
 
 
 def _check_model_folder(model: str) -> str:
-    from carl.model.encoder import resolve_model_path
-
     folder = resolve_model_path(model)
     if not pathlib.Path(folder).is_dir():
         raise CarlError(f"model {model} is not a local model folder; give the folder that `carl train` wrote "
@@ -98,9 +100,6 @@ def embed_command(
     progress: Optional[bool] = ProgressOpt, with_text: bool = TextOpt,
 ):
     """Embed texts with a trained model, streaming: chunks committed as they finish (--resume continues)."""
-    from carl.scoring.job import run
-    from carl.scoring.sinks import output_kind
-
     output_kind(output, "embed")  # an unsupported output fails before any model is loaded
     job = _job("embed", model, input, output, text_column=text_column, keep_columns=keep_columns,
                on_bad_row=on_bad_row, chunk_rows=chunk_rows, resume=resume, workers=workers, threads=threads,
@@ -126,9 +125,6 @@ def predict_va_command(
     progress: Optional[bool] = ProgressOpt, with_text: bool = TextOpt,
 ):
     """Predict valence and arousal (normalised [0, 1]) per text with the model's V-A head, streaming."""
-    from carl.scoring.sinks import output_kind
-    from carl.va_head import VAHead
-
     if output is not None:
         output_kind(output, "predict-va")
         if with_embedding and output.suffix.lower() in (".csv", ".tsv"):
@@ -143,8 +139,6 @@ def predict_va_command(
     if output is None:
         _predict_to_stdout(folder, input, job_args)
         return
-    from carl.scoring.job import run
-
     summary = run(_job("predict-va", folder, input, output, **job_args))
     typer.echo(f"predictions (valence, arousal in [0, 1]): {summary.line()}")
 
@@ -160,11 +154,6 @@ def _predict_to_stdout(folder: str, input: pathlib.Path, job_args: dict) -> None
     """The table on stdout, chunk by chunk (no commit, no resume: a pipe has nothing to resume): valence,
     arousal (3 decimals), the --keep-columns, the embedding (--with-embedding, a JSON list) and the text
     (unless --no-text), tab-separated, fields escaped by :func:`_cell`."""
-    import json
-
-    from carl.scoring.model import ChunkScorer, ModelSpec
-    from carl.scoring.sources import Source
-
     if job_args["resume"] or job_args["engine"] != "local" or job_args["workers"] != 1:
         raise ConfigError("--resume, --workers and --engine need --output (a file or folder to commit chunks to)")
     keep = _keep(job_args["keep_columns"])

@@ -27,7 +27,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from carl.errors import CarlError, ConfigError, OutputError
+from carl.errors import CarlError, ConfigError, DataError, OutputError
+from carl.io import atomic_write
 from carl.scoring.model import ChunkScorer, ModelSpec, init_worker, score_in_worker
 from carl.scoring.sinks import FOLDER, assemble, output_kind, output_table, part_files, remove_work_dir, work_dir, \
     write_part
@@ -185,8 +186,6 @@ class Manifest:
 
     def save(self) -> None:
         """Write the fingerprint (at the start, when --resume switches --on-bad-row, and at the end)."""
-        from carl.io import atomic_write
-
         data = {"format": FORMAT, "job": self.job, "complete": self.complete}
         if self.complete:
             data["chunks"] = self.chunks  # once, at the end: a finished folder output describes itself
@@ -484,13 +483,4 @@ def finish(manifest: Manifest, job: ScoreJob, kind: str, summary: Summary) -> No
     return summary
 
 
-def run(job: ScoreJob) -> Summary:
-    """Run ``job`` on its engine."""
-    if job.engine == "ray":
-        from carl.scoring.ray_engine import run_ray
-
-        return run_ray(job)
-    return run_local(job)
-
-
-__all__ = ["ScoreJob", "Summary", "finish", "run", "run_local"]
+__all__ = ["ScoreJob", "Summary", "finish", "run_local"]

@@ -1,7 +1,7 @@
 """The model side of a scoring job: load once per process, score one chunk of texts.
 
 Inside a chunk the texts run longest first, ``batch_size`` at a time
-(:func:`carl.model.streaming.length_sorted_batches`), so a batch pads to texts of similar length;
+(:func:`carl.inference.streaming.length_sorted_batches`), so a batch pads to texts of similar length;
 the results go back to input order. A text longer than the model's maximum tokens x 32 characters is
 cut to that many characters before it is tokenised, as ``carl serve`` cuts
 (:data:`carl.serving.engine.CHARS_PER_TOKEN_READ`): a fast tokenizer encodes the whole string before
@@ -19,6 +19,8 @@ from typing import Callable
 
 import numpy as np
 
+from carl.inference import OnnxEmbedder, load
+from carl.inference.streaming import length_sorted_batches
 from carl.io import check_finite
 
 TASKS = ("embed", "predict-va")
@@ -50,15 +52,11 @@ class ModelSpec:
 
 def load_embedder(spec: ModelSpec):
     """``carl.load`` with the job's backend; an ONNX session gets the job's thread count."""
-    from carl.export import load
-
     if spec.threads:
         import torch
 
         torch.set_num_threads(spec.threads)
     if spec.backend == "onnx":
-        from carl.onnx_backend import OnnxEmbedder
-
         return OnnxEmbedder(spec.path, spec.onnx_file, threads=spec.threads)
     return load(spec.path, backend=spec.backend, onnx_file=spec.onnx_file)
 
@@ -73,8 +71,6 @@ class ChunkScorer:
 
     def score(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
         """{"embedding": (n, H) float32 when wanted, "va": (n, 2) float64 for predict-va}, input order."""
-        from carl.model.streaming import length_sorted_batches
-
         out: dict[str, np.ndarray] = {}
         vectors = None
         texts = self.cut(texts)

@@ -35,6 +35,8 @@ import time
 import pyarrow as pa
 
 from carl.errors import CarlError, ConfigError, DataError
+from carl.scoring.job import (RESUME_HOW, SHOWN_BAD, Summary, default_threads, discard_work_dir, finish, keep_committed,
+                              prepare_work_dir, run_local)
 from carl.scoring.model import ChunkScorer, ModelSpec
 from carl.scoring.sinks import output_kind, output_table, write_part
 from carl.scoring.sources import TEXT_SUFFIXES, Source, _check_text, chunk_digest
@@ -172,8 +174,6 @@ def _carl_error(exc: BaseException) -> CarlError | None:
 
 
 def run_ray(job):
-    from carl.scoring.job import Summary, default_threads, prepare_work_dir, run_local
-
     try:
         import ray
         import ray.data
@@ -225,8 +225,6 @@ def _collect(blocks, job, kind: str, summary, source: Source, manifest=None) -> 
     """The scored blocks, in input order, into part files without the flag columns (and without bad rows),
     each committed with its chunk's digest, then the output. A failure keeps the committed chunks
     (``--resume`` continues them)."""
-    from carl.scoring.job import RESUME_HOW, SHOWN_BAD, finish, keep_committed, prepare_work_dir
-
     manifest = manifest or prepare_work_dir(job, kind, resume_hint="pass --resume to continue it")
     row = 0
     unit = "line" if source.kind == ".jsonl" else "row"

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from carl.errors import DataError, OutputError
+from carl.io import atomic_write
 
 FILE_SUFFIXES = {"embed": (".parquet", ".jsonl", ".npy"), "predict-va": (".parquet", ".jsonl", ".csv", ".tsv")}
 FOLDER = "folder"
@@ -108,8 +109,6 @@ def _batches(files: list[pathlib.Path], rows: int = 4096):
 
 def assemble(files: list[pathlib.Path], output: pathlib.Path, kind: str, total_rows: int) -> None:
     """Stream the part files into ``output`` (written under a temporary name, then renamed)."""
-    from carl.io import atomic_write
-
     if kind == ".parquet":
         def write(tmp):
             schema = pq.read_schema(files[0]) if files else pa.schema([])

@@ -1,6 +1,6 @@
 """``carl serve``: an HTTP API (OpenAI- and TEI-shaped embeddings, V-A affect) and a web explorer.
 
-Layout (dependencies point one way: serving imports carl's model/export/va_head, never the reverse):
+Layout (dependencies point one way: serving imports the model users get, :mod:`carl.inference`, never the reverse):
 
 * :mod:`carl.serving.settings` - every limit and option of the server, validated;
 * :mod:`carl.serving.engine` - the loaded model (torch or ONNX), its tokenizer, V-A head and base encoder;
@@ -20,6 +20,6 @@ __all__ = ["ServeSettings", "create_app"]
 
 def create_app(*args, **kwargs):
     """See :func:`carl.serving.app.create_app` (imported lazily: FastAPI is an optional dependency)."""
-    from carl.serving.app import create_app as _create_app
+    from carl.serving.app import create_app as _create_app  # optional: fastapi (carl-affect[serve])
 
     return _create_app(*args, **kwargs)

@@ -18,6 +18,10 @@ from typing import Sequence
 import numpy as np
 
 from carl.errors import ModelError
+from carl.inference import VAHead, load
+from carl.inference.encoders import resolve_model_path
+from carl.inference.heads.va import HEAD_FILE
+from carl.serving.batching import split_into_parts
 from carl.serving.settings import ServeSettings
 
 log = logging.getLogger("carl.serving")
@@ -65,10 +69,6 @@ class Engine:
 
     @classmethod
     def load(cls, settings: ServeSettings) -> "Engine":
-        from carl.export import load
-        from carl.model.encoder import resolve_model_path
-        from carl.va_head import HEAD_FILE, VAHead
-
         settings.validate()
         if settings.threads:
             import torch
@@ -98,9 +98,6 @@ class Engine:
         the explorer shows) when it names nothing or cannot be loaded offline; a base model named
         on the command line must load.
         """
-        from carl.export import load
-        from carl.model.encoder import resolve_model_path
-
         choice = settings.base_model
         if choice in (None, "none"):
             return None, None, "no base model (--base-model none)"
@@ -154,8 +151,6 @@ class Engine:
     def plan_chunks(self, tokens: Sequence[int]) -> list[list[int]]:
         """Texts (by index) in forward passes of at most ``max_batch_tokens`` padded tokens and
         ``max_batch_texts`` texts, as the batcher splits requests."""
-        from carl.serving.batching import split_into_parts
-
         return split_into_parts(tokens, self.settings.max_batch_texts, self.settings.max_batch_tokens)
 
     def forward(self, texts: Sequence[str], tokens: Sequence[int]) -> np.ndarray:

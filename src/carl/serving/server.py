@@ -67,7 +67,7 @@ def serve(settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 8000,
         import uvicorn
     except ImportError:
         raise CarlError('carl serve needs FastAPI and uvicorn: pip install "carl-affect[serve]"') from None
-    from carl.serving.app import create_app
+    from carl.serving.app import create_app  # optional: fastapi (carl-affect[serve])
 
     settings = dataclasses.replace(settings, allowed_hosts=allowed_hosts(host, settings.allowed_hosts)).validate()
     check_port(host, port)
@@ -87,7 +87,7 @@ def uvicorn_config(app, settings: ServeSettings, *, host: str, port: int, log_le
     """uvicorn with carl's limits: connections, keep-alive, header size and header deadline."""
     import uvicorn
 
-    from carl.serving.limits import header_timeout_protocol
+    from carl.serving.limits import header_timeout_protocol  # optional: starlette (carl-affect[serve])
 
     return uvicorn.Config(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=graceful_timeout_s,
                           access_log=log_level == "debug", http=header_timeout_protocol(settings.timeout_headers_s),

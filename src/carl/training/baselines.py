@@ -14,7 +14,7 @@ SimCSE and SupCon contrast the pooled embedding directly, with **no projection h
 papers train through one and discard it; docs/method.md, "no projection head", says why
 carl keeps it this way).
 
-A :class:`BaselineModel` offers what the trainer needs of a :class:`carl.model.CarlModel`
+A :class:`BaselineModel` offers what the trainer needs of a :class:`carl.network.CarlModel`
 (``encoder``, ``trainable_groups``, ``update_target``); what users get is again the encoder
 with its pooling.
 """
@@ -29,7 +29,7 @@ from torch import nn
 from carl.config import CarlConfig
 from carl.losses import SimCSELoss, SupConLoss
 from carl.losses.functional import va_regression_loss
-from carl.model.embedding import POOLERS
+from carl.network.embedding import POOLERS
 from carl.training.step import StepOutput, embedding_spread, gather_rows, raise_if_not_finite
 
 NEEDS_CLASSES = ("supervised", "supcon")

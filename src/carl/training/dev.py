@@ -9,7 +9,7 @@ from scipy.stats import pearsonr
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import KFold, cross_val_predict
 
-from carl.model.embedding import encode_texts
+from carl.network.embedding import encode_texts
 
 
 def dev_score(encoder, tokenizer, records: Sequence, *, pooling: str, max_length: int, seed: int = 0,

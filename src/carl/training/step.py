@@ -18,7 +18,7 @@ from carl.config import CarlConfig
 from carl.errors import CarlError
 from carl.losses import FocalTokenLoss, LabelQueue, MCCLLoss, SupConLoss, perturb_salient_tokens
 from carl.losses import functional as CF
-from carl.model.carl import CarlModel
+from carl.network.carl import CarlModel
 
 
 class NonFiniteLossError(CarlError):

@@ -22,11 +22,11 @@ from carl.data.emotion_classes import emotion_class_ids, emotion_classes
 from carl.data.specs import is_table, read_spec
 from carl.data.specs import parse_table_spec as _parse_table_spec
 from carl.errors import CarlError, CheckpointError, ConfigError, DataError
-from carl.export import base_normalizes, export_sentence_transformer
+from carl.inference.export import base_normalizes, export_sentence_transformer
 from carl.losses.functional import cosine_momentum
-from carl.model.carl import CarlModel
-from carl.model.embedding import encode_texts
-from carl.model.encoder import load_encoder
+from carl.network.carl import CarlModel
+from carl.network.embedding import encode_texts
+from carl.inference.encoders import load_encoder
 from carl.training import checkpoint as ckpt
 from carl.training.baselines import NEEDS_CLASSES, BaselineModel, BaselineStep
 from carl.training.batching import collate, encode_records, epoch_batches, label_vocabulary

@@ -18,7 +18,7 @@ optimum's dynamic quantiser wraps.
 
 :class:`OnnxEmbedder` then does what the sentence-transformers modules of the folder do
 (tokenise with its tokenizer and maximum length, run the graph, pool, normalise when the folder
-has a ``Normalize`` module), with the same ``encode`` signature as :class:`carl.export.CarlEmbedder`.
+has a ``Normalize`` module), with the same ``encode`` signature as :class:`carl.inference.embedder.CarlEmbedder`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from typing import Iterable
 import numpy as np
 
 from carl.errors import CarlError, ModelError
-from carl.model.streaming import StreamingMixin
+from carl.inference.streaming import StreamingMixin
 
 ONNX_DIR = "onnx"
 FLOAT_FILE = "onnx/model.onnx"

@@ -1,6 +1,6 @@
 """The CARL network: online encoder with heads, EMA target, token discriminator.
 
-Only the online encoder and its pooling are what users get (``export``); the heads, the
+Only the online encoder and its pooling are what users get (exported by :mod:`carl.inference.export`); the heads, the
 target branch and the discriminator exist for training.
 """
 
@@ -13,8 +13,8 @@ from torch import nn
 
 from carl.config import MCCLConfig, ModelConfig
 from carl.losses.functional import ema_update_
-from carl.model.embedding import POOLERS
-from carl.model.heads import MLPHead, TokenDiscriminator
+from carl.network.embedding import POOLERS
+from carl.network.heads import MLPHead, TokenDiscriminator
 
 
 class CarlModel(nn.Module):

@@ -18,6 +18,9 @@ from typing import Sequence
 
 import numpy as np
 
+from carl.inference.heads.base import JsonHead
+from carl.inference.heads.va import VAHead
+
 DEFAULT_CHUNK = 4096
 
 
@@ -58,16 +61,20 @@ def chunks_of(texts: Iterable, chunk_size: int) -> Iterator[list[str]]:
 class StreamingMixin:
     """``predict_va``, ``iter_encode`` and ``iter_predict_va`` on top of a class's ``encode`` and ``path``."""
 
-    _va_head = None
+    _heads: dict | None = None
+
+    def head(self, kind: type[JsonHead]):
+        """The folder's head of class ``kind`` (its JSON file, :mod:`carl.inference.heads`), loaded once."""
+        if self._heads is None:
+            self._heads = {}
+        if kind not in self._heads:
+            self._heads[kind] = kind.load(self.path)
+        return self._heads[kind]
 
     @property
-    def va_head(self):
-        """The folder's ``va_head.json`` (:class:`carl.va_head.VAHead`), loaded once."""
-        if self._va_head is None:
-            from carl.va_head import VAHead
-
-            self._va_head = VAHead.load(self.path)
-        return self._va_head
+    def va_head(self) -> VAHead:
+        """The folder's ``va_head.json`` (:class:`carl.inference.heads.va.VAHead`), loaded once."""
+        return self.head(VAHead)
 
     def predict_va(self, texts: Iterable[str], *, batch_size: int = 64, clip: bool = True) -> np.ndarray:
         """(N, 2) valence and arousal in the head's [0, 1] scale (clipped unless ``clip=False``)."""

@@ -1,0 +1,185 @@
+"""Fitting the heads that ship in a model folder (the V-A head: ``va_head.json``).
+
+The head itself (reading, writing, predicting) is inference: :class:`carl.inference.heads.va.VAHead`.
+Fitting it needs what evaluation has: the corpora, the probe protocol and its helpers. The V-A
+head is a Ridge regression from L2-normalised embeddings to (valence, arousal), fitted as the V-A
+probe is (:func:`carl.evaluation.probes.va_regression_probe`): alpha chosen on the dev split by
+mean Pearson r of V and A, then fitted on the train split alone, so the dev metrics it records are
+honest. ``carl train`` fits one after training; ``python -m carl.va_head MODEL`` fits one later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import pathlib
+import sys
+from typing import Sequence
+
+import numpy as np
+from sklearn.linear_model import Ridge
+
+from carl.data import load_corpus, resolve_data_dir
+from carl.data.specs import is_table, read_spec, split_specs
+from carl.data.splits import seeded_split
+from carl.errors import CarlError, ModelError
+from carl.evaluation.probes import _check_grid, _check_split, _score_for_selection, _strongest_best, va_metrics
+from carl.evaluation.tasks import has_va, subsample
+from carl.inference import load
+from carl.inference.heads.va import HEAD_FILE, VAHead
+
+__all__ = ["DEFAULT_ALPHAS", "DEFAULT_CORPORA", "TooFewTexts", "fit_va_head", "main", "train_va_head"]
+
+DEFAULT_ALPHAS = (0.01, 0.1, 1, 10, 100)
+DEFAULT_CORPORA = ("emobank", "facebook-va")
+
+
+class TooFewTexts(CarlError):
+    """Too few texts to choose the head's alpha (a small table without a dev table)."""
+
+
+def fit_va_head(embeddings, va, *, alphas: Sequence[float] = DEFAULT_ALPHAS, dev_embeddings, dev_va,
+                training_corpora: Sequence[str] = ()) -> VAHead:
+    """Fit the head: Ridge on L2-normalised ``embeddings`` -> ``va`` (N, 2), alpha chosen on dev.
+
+    The candidate with the highest mean dev Pearson r of V and A wins (ties: the largest
+    alpha, i.e. the strongest regularisation; NaN scores never win), as in the V-A probe; the head is then fitted on the
+    train rows only. ``metrics`` holds the chosen head's (unclipped) dev scores.
+    """
+    grid = _check_grid("alphas", alphas)
+    x, y = _check_split("train", embeddings, va, y_columns=2)
+    dx, dy = _check_split("dev", dev_embeddings, dev_va, y_columns=2)
+    if x.shape[1] != dx.shape[1]:
+        raise ValueError(f"train and dev embeddings differ in dimension: {x.shape[1]} vs {dx.shape[1]}")
+    dev_scores: dict[str, float] = {}
+    by_alpha: dict[float, float] = {}
+    models = {}
+    for alpha in grid:
+        model = Ridge(alpha=alpha).fit(x, y)
+        score = va_metrics(model.predict(dx), dy)["pearson_mean"]
+        dev_scores[f"alpha={alpha:g}"] = score
+        by_alpha[alpha], models[alpha] = _score_for_selection(score), model
+    best_alpha = _strongest_best(by_alpha, strongest_first=sorted(by_alpha, reverse=True))
+    best_model = models[best_alpha]
+    head = VAHead(coef=best_model.coef_, intercept=best_model.intercept_, alpha=best_alpha,
+                  training_corpora=tuple(training_corpora))
+    head.metrics = {f"dev_{k}": v for k, v in va_metrics(head.predict(dev_embeddings, clip=False), dy).items()}
+    head.info = {"n_train": int(len(x)), "n_dev": int(len(dx)), "dev_scores": dev_scores,
+                 "selection": "alpha with the highest mean dev Pearson r of V and A; fitted on train only"}
+    return head
+
+
+def _split_seed_of(model_dir: pathlib.Path) -> int:
+    meta = model_dir / "carl.json"
+    try:
+        value = json.loads(meta.read_text())["config"]["data"]["split_seed"]
+        return int(value)
+    except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError):
+        return 0
+
+
+def train_va_head(model_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
+                  corpora: Sequence[str] = DEFAULT_CORPORA, *, dev: Sequence[str] | None = None,
+                  alphas: Sequence[float] = DEFAULT_ALPHAS, split_seed: int | None = None, batch_size: int = 64,
+                  max_train: int | None = None, save: bool = True, on_bad_row: str = "error") -> VAHead:
+    """Embed the training texts with ``carl.load(model_dir)``, fit the head
+    (:func:`fit_va_head`) and save it as ``model_dir/va_head.json``.
+
+    ``corpora``: corpus names, whose train split fits the head, and table specs
+    (``mine.csv:text=body,valence=v,arousal=a``, :mod:`carl.data.specs`), every row of which
+    fits it. ``dev`` chooses the Ridge alpha: corpus names (their dev split) and table specs
+    (every row). Default: the dev splits of the named corpora; with tables only, a seeded
+    10 % of the tables' texts (grouped by text), and the head is then fitted on the other 90 %.
+
+    Labels are on carl's [0, 1] scale (per corpus, per table file), so the rows are
+    simply concatenated. ``split_seed`` (Facebook-VA's seeded split, and the 10 % above)
+    defaults to the model's training ``data.split_seed`` (``carl.json``), else 0, so the head
+    never trains on rows the evaluation tests on. ``max_train`` subsamples each corpus's
+    train split (seeded), for quick runs only.
+    """
+    folder = pathlib.Path(model_dir)
+    if not folder.is_dir():
+        raise ModelError(f"{folder} is not a model folder; give the folder that `carl train` wrote (OUTPUT/model)")
+    corpora = split_specs(list(corpora), what="V-A head corpora")
+    dev_specs = split_specs(list(dev), what="V-A head dev data") if dev else None  # [] = the default
+    if not corpora:
+        raise CarlError("train_va_head needs at least one corpus or table with V-A labels (e.g. emobank)")
+    seed = _split_seed_of(folder) if split_seed is None else int(split_seed)
+    data = resolve_data_dir(data_dir)
+    rows: dict[str, list] = {"train": [], "dev": []}
+
+    def va_rows(spec: str, records: list, split: str) -> list:
+        kept = [r for r in records if has_va(r)]
+        if not kept:
+            raise CarlError(f"{spec} has no {split} records with valence and arousal; a V-A head needs V-A "
+                            "labels (e.g. emobank, facebook-va, or a table with valence and arousal columns)")
+        return kept
+
+    tables = []
+    for spec in corpora:
+        if is_table(spec):
+            tables.append(va_rows(spec, read_spec(spec, on_bad_row=on_bad_row), "train"))
+            continue
+        splits = ["train"] + (["dev"] if dev_specs is None else [])
+        records = load_corpus(spec, data, splits, seed=seed)
+        for split in splits:
+            chosen = va_rows(spec, [r for r in records if r.split == split], split)
+            rows[split] += subsample(chosen, max_train, 0, stream=(spec, "train")) if split == "train" else chosen
+    dev_source = "the dev splits of the named corpora"
+    if dev_specs is not None:
+        dev_source = f"given: {', '.join(dev_specs)}"
+        for spec in dev_specs:
+            records = read_spec(spec, split="dev", on_bad_row=on_bad_row) if is_table(spec) else \
+                load_corpus(spec, data, ["dev"], seed=seed)
+            rows["dev"] += va_rows(spec, records, "dev")
+    if tables and not rows["dev"]:
+        dev_source = f"10 % of the training tables' texts (seeded split, seed {seed})"
+        for records in tables:
+            held_out = seeded_split([r.text for r in records], seed)
+            rows["train"] += [r for r, split in zip(records, held_out) if split != "dev"]
+            rows["dev"] += [r for r, split in zip(records, held_out) if split == "dev"]
+        if len(rows["dev"]) < 3:
+            raise TooFewTexts(f"too few texts to choose the V-A head's alpha ({len(rows['dev'])} held out of the "
+                              "training tables): give a dev table (--set data.dev=[mine-dev.csv:...]) or more rows")
+    else:
+        for records in tables:
+            rows["train"] += records
+    embedder = load(folder)
+    x = {s: embedder.encode([r.text for r in rows[s]], batch_size=batch_size) for s in ("train", "dev")}
+    va = {s: np.array([(r.valence, r.arousal) for r in rows[s]]) for s in ("train", "dev")}
+    head = fit_va_head(x["train"], va["train"], alphas=alphas, dev_embeddings=x["dev"], dev_va=va["dev"],
+                       training_corpora=corpora)
+    head.info.update({"split_seed": seed, "max_train": max_train, "dev_source": dev_source,
+                      "created": datetime.datetime.now().isoformat(timespec="seconds")})
+    if save:
+        head.save(folder)
+    return head
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m carl.va_head",
+                                     description="Fit a V-A head on a model's embeddings and save it as va_head.json.")
+    parser.add_argument("model", help="model folder written by `carl train` (OUTPUT/model)")
+    parser.add_argument("--data-dir", default=None, help="corpus folder (default: $CARL_DATA_DIR)")
+    parser.add_argument("--corpora", default=",".join(DEFAULT_CORPORA),
+                        help="V-A corpora and table specs (mine.csv:text=body,valence=v,arousal=a), comma-separated")
+    parser.add_argument("--dev", default=None, help="what chooses the ridge alpha (default: the corpora's dev splits; "
+                                                    "tables only: 10 %% of their texts)")
+    parser.add_argument("--split-seed", type=int, default=None,
+                        help="seed of Facebook-VA's split (default: the model's training split seed)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    args = parser.parse_args(argv)
+    try:
+        head = train_va_head(args.model, args.data_dir, split_specs(args.corpora, what="--corpora"),
+                             dev=split_specs(args.dev, what="--dev") if args.dev is not None else None,
+                             split_seed=args.split_seed, batch_size=args.batch_size)
+    except CarlError as exc:
+        print(f"carl: error: {exc}", file=sys.stderr)
+        return 2
+    m = head.metrics
+    print(f"V-A head saved to {pathlib.Path(args.model) / HEAD_FILE}: alpha {head.alpha:g}, "
+          f"dev Pearson V {m.get('dev_pearson_v', float('nan')):.3f}, A {m.get('dev_pearson_a', float('nan')):.3f}")
+    return 0
+

@@ -22,6 +22,11 @@ from carl.inference.heads.base import JsonHead
 from carl.inference.heads.va import VAHead
 
 DEFAULT_CHUNK = 4096
+CHARS_PER_TOKEN_READ = 32
+"""Characters read per token of a model's maximum before a text is cut: a fast tokenizer encodes the
+whole string before truncating (hundreds of bytes of memory per character), while the model reads
+only its first tokens, and no natural text averages more than a few characters per token. The
+server (carl.serving.engine) and the scoring job (carl.scoring.model) cut with it."""
 
 
 def length_sorted_batches(texts: Sequence[str], batch_size: int) -> list[np.ndarray]:

@@ -4,7 +4,7 @@ Inside a chunk the texts run longest first, ``batch_size`` at a time
 (:func:`carl.inference.streaming.length_sorted_batches`), so a batch pads to texts of similar length;
 the results go back to input order. A text longer than the model's maximum tokens x 32 characters is
 cut to that many characters before it is tokenised, as ``carl serve`` cuts
-(:data:`carl.serving.engine.CHARS_PER_TOKEN_READ`): a fast tokenizer encodes the whole string before
+(:data:`carl.inference.streaming.CHARS_PER_TOKEN_READ`): a fast tokenizer encodes the whole string before
 truncating (hundreds of bytes of memory per character), while the model reads only its first tokens.
 The batches depend on the chunk's texts alone, and a text's vector depends (in its last bits) on
 the batch it shares a forward pass with, so every engine that forms the same chunks writes the same
@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from carl.inference import OnnxEmbedder, load
-from carl.inference.streaming import length_sorted_batches
+from carl.inference.streaming import CHARS_PER_TOKEN_READ, length_sorted_batches
 from carl.io import check_finite
 
 TASKS = ("embed", "predict-va")
@@ -91,8 +91,6 @@ class ChunkScorer:
         return out
 
     def cut(self, texts: list[str]) -> list[str]:
-        from carl.serving.engine import CHARS_PER_TOKEN_READ
-
         tokens = int(getattr(self.embedder, "max_seq_length", 0) or 0)
         if tokens <= 0:
             return texts

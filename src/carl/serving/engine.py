@@ -21,15 +21,11 @@ from carl.errors import ModelError
 from carl.inference import VAHead, load
 from carl.inference.encoders import resolve_model_path
 from carl.inference.heads.va import HEAD_FILE
+from carl.inference.streaming import CHARS_PER_TOKEN_READ
 from carl.serving.batching import split_into_parts
 from carl.serving.settings import ServeSettings
 
 log = logging.getLogger("carl.serving")
-CHARS_PER_TOKEN_READ = 32
-"""A text is cut to the model's maximum tokens x this many characters before it is tokenised: a fast
-tokenizer encodes the whole string before truncating (~400 bytes of memory per character of a
-100,000-character text), while the model reads only its first ``max_tokens`` tokens, which take far
-fewer characters than this in any natural text."""
 
 
 @dataclass(frozen=True)

@@ -254,7 +254,7 @@ def main(argv=None) -> None:
     setfit = import_setfit(opts.setfit_site)
     from setfit import SetFitModel, TrainingArguments
 
-    from carl.model.encoder import resolve_model_path
+    from carl.inference.encoders import resolve_model_path
 
     out = opts.output_dir
     if (out / "summary.json").is_file():

@@ -44,7 +44,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from carl.data import resolve_data_dir
+from carl.data.specs import is_table, parse_table_spec
 from carl.errors import CarlError, DataError
+from carl.evaluation.embedding_store import EmbeddingStore, texts_hash
+from carl.evaluation.plots import _save
+from carl.evaluation.probes import (classification_metrics, classification_probe, fit_va_regressor, l2_normalise,
+                                    va_metrics, va_regression_probe)
+from carl.evaluation.report import machine_info
+from carl.evaluation.task_specs import report_metrics_of, task_spec
+from carl.evaluation.tasks import EvalData, has_va, label_filter, package_versions, single_label
+from carl.io import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -192,9 +202,6 @@ def load_curve_data(task: str, data_dir=None, *, split_seed: int = 0, seed: int 
     """The rows of one task (a registry name such as ``sentiment140``, or a table spec) for a
     curve: the whole train split (draws are taken from it), dev and test (``max_eval``: seeded
     subsample of each, smoke tests only)."""
-    from carl.data import resolve_data_dir
-    from carl.data.specs import is_table, parse_table_spec
-    from carl.evaluation.tasks import EvalData, has_va, label_filter, single_label, task_spec
 
     spec = task_spec(task)
     if spec.kind not in CURVE_KINDS:
@@ -246,7 +253,6 @@ class StreamedEmbeddings:
         path = self.store.path_for(corpus, split, texts)
         if path is not None:
             return path
-        from carl.evaluation.embedding_store import texts_hash
 
         slug = re.sub(r"[^0-9A-Za-z._-]+", "_", corpus).strip("_")[:60] or "table"
         return self.scratch_dir / self.store.fingerprint[:16] / f"{slug}.{split}.{texts_hash(texts)[:24]}.npy"
@@ -299,8 +305,6 @@ def _fit_predict(data: CurveData, x_train: np.ndarray, y_train: np.ndarray, x_de
     """(test metrics, chosen hyper-parameter, test predictions) of the project's probe: its
     hyper-parameter chosen on dev by :mod:`carl.evaluation.probes`, then refitted on the draw
     exactly as the probe does, and scored on the test split."""
-    from carl.evaluation.probes import (classification_metrics, classification_probe, fit_va_regressor, l2_normalise,
-                                        va_metrics, va_regression_probe)
 
     if data.kind == "va_regression":
         probe = va_regression_probe(x_train, y_train, x_dev, data.y["dev"], None, None, seed=seed)
@@ -425,8 +429,6 @@ def learning_curve(models: Sequence[tuple[str, str]], task: str, data_dir=None, 
     Returns a JSON-ready dict: the points (each model's metric and gap per n, with intervals),
     a per-model summary, embedding counts and timings.
     """
-    from carl.evaluation.embedding_store import EmbeddingStore
-    from carl.evaluation.task_specs import report_metrics_of
 
     say = progress or (lambda message: None)
     models = list(models)
@@ -631,7 +633,6 @@ def plot_learning_curve(curve: Mapping, path: str | os.PathLike) -> pathlib.Path
     model's gap to the reference with its band and the zero line."""
     from matplotlib.figure import Figure
 
-    from carl.evaluation.plots import _save
 
     metric = curve["metric"]
     ref = curve["reference"]
@@ -700,9 +701,6 @@ def write_learning_curves(output: str | os.PathLike, curves: Sequence[Mapping], 
                           plots_dir: str | os.PathLike | None = None) -> tuple[pathlib.Path, pathlib.Path, list]:
     """``output`` (.json): every curve; beside it the Markdown (.md); one PNG per task, named
     ``<output stem>.<task>.png``, beside the JSON or in ``plots_dir``."""
-    from carl.evaluation.report import machine_info
-    from carl.evaluation.tasks import package_versions
-    from carl.io import atomic_write
 
     output = pathlib.Path(output)
     folder = pathlib.Path(plots_dir) if plots_dir is not None else output.parent
@@ -727,8 +725,6 @@ def learning_curves_command(models: Sequence[tuple[str, str]], tasks_arg: str, t
 
     import typer
 
-    from carl.evaluation.embedding_store import EmbeddingStore
-    from carl.evaluation.task_specs import task_spec
 
     if tasks_arg.strip() == "all":
         raise CarlError("--learning-curve needs --tasks: one or more classification or V-A tasks, or your table, "

@@ -200,7 +200,7 @@ EMOTION_CORPUS = {"ekman": "goemotions-ekman", "goemotions": "goemotions"}
 THRESHOLD_GRID = tuple(np.round(np.arange(0.05, 0.951, 0.025), 3))
 FIT_MAX_TRAIN = 8000
 """Training texts ``carl fit-heads`` fits an emotion head on by default (of GoEmotions' 43,410)."""
-TRAIN_MAX_TRAIN, TRAIN_MAX_DEV = 3000, 2000
+TRAIN_MAX_TRAIN, TRAIN_MAX_DEV = 2000, 1500
 """The smaller budget of the head ``carl train`` / ``carl run`` fit after training (fast)."""
 
 

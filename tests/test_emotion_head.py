@@ -239,7 +239,7 @@ def test_tei_predict_route(client, headed):
 
 
 @pytest.mark.parametrize("body, status", [({"inputs": []}, 400), ({"inputs": ""}, 400), ({"inputs": 3}, 422),
-                                          ({"inputs": "x", "top_k": 0}, 400), ({"inputs": "x", "top_k": 8}, 400),
+                                          ({"inputs": "x", "top_k": 0}, 422), ({"inputs": "x", "top_k": 8}, 400),
                                           ({"text": "x"}, 422)])
 def test_tei_predict_bad_input_is_a_4xx_in_tei_shape(client, body, status):
     response = client.post("/predict", json=body)
@@ -254,8 +254,9 @@ def test_affect_returns_emotions(client):
         assert len(item["emotions"]) == 2 and item["emotions"][0]["label"] in LABEL_SETS["ekman"]
     default = client.post("/v1/affect", json={"input": TEXTS[0]}).json()["data"][0]
     assert len(default["emotions"]) == 3
-    bad = client.post("/v1/affect", json={"input": TEXTS[0], "emotions_top_k": 99})
+    bad = client.post("/v1/affect", json={"input": TEXTS[0], "emotions_top_k": 9})
     assert bad.status_code == 400 and bad.json()["error"]["param"] == "emotions_top_k"
+    assert client.post("/v1/affect", json={"input": TEXTS[0], "emotions_top_k": 0}).status_code == 400
 
 
 def test_server_without_emotion_head(bare, data_dir, tmp_path):

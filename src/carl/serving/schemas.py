@@ -110,7 +110,8 @@ class TEIPredictRequest(BaseModel):
     raw_scores: bool = Field(False, description="As in TEI: the logits instead of probabilities.")
     truncate: bool = Field(False, description="As in TEI: false answers 413 for a text longer than the maximum.")
     truncation_direction: Literal["left", "right", "Left", "Right"] = "right"
-    top_k: Optional[int] = Field(None, description="carl's addition: keep the top K labels (default: all).")
+    top_k: Optional[int] = Field(None, ge=1, le=28, description="carl's addition: keep the top K labels (default: all; "
+                                                              "at most the head's number of labels).")
 
 
 class ModelCard(BaseModel):
@@ -160,7 +161,7 @@ class AffectRequest(BaseModel):
 
     input: TextOrTexts
     top_k: int = Field(5, ge=1, le=50, description="How many nearest emotion words per text.")
-    emotions_top_k: Optional[int] = Field(3, description="How many emotion labels per text (when the model has an "
+    emotions_top_k: Optional[int] = Field(3, ge=1, le=28, description="How many emotion labels per text (when the model has an "
                                                          "emotion head); from 1 to the number of labels, null: all.")
 
 

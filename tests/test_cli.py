@@ -32,6 +32,7 @@ def test_train_command_applies_overrides_and_reports(trained):
     config = (out / "config.yaml").read_text()
     assert "seed: 1" in config and "facebook-va" in config and "projection_hidden: 32" in config
     assert (out / "model" / "modules.json").is_file()
+    assert "emotion head saved" in done.stdout and (out / "model" / "emotion_head.json").is_file()
 
 
 def test_embed_writes_npy_and_jsonl_in_input_order(trained, tmp_path):
@@ -99,8 +100,9 @@ def test_on_bad_row_skip_is_opt_in_counted_and_reported(tiny_encoder, tmp_path):
     strict = carl(*common, "--output-dir", tmp_path / "strict")
     assert strict.returncode == 2 and "line 5" in strict.stderr
     assert not (tmp_path / "strict" / "model").exists()
-    lenient = carl(*common, "--output-dir", tmp_path / "lenient", "--on-bad-row", "skip")
+    lenient = carl(*common, "--output-dir", tmp_path / "lenient", "--on-bad-row", "skip", "--no-emotion-head")
     assert lenient.returncode == 0, lenient.stderr[-2000:]
+    assert not (tmp_path / "lenient" / "model" / "emotion_head.json").exists()  # skipped as asked
     assert "skipped 2 bad row(s)" in lenient.stderr
     start = json.loads((tmp_path / "lenient" / "metrics.jsonl").read_text().splitlines()[0])
     assert start["train_texts"] == 20

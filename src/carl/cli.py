@@ -126,6 +126,28 @@ def _fit_va_head(cfg, model_dir: pathlib.Path) -> None:
                f"alpha chosen on {head.info['dev_source']})")
 
 
+def _fit_emotion_head(cfg, model_dir: pathlib.Path, enabled: bool) -> None:
+    """Ship an emotion head (emotion_head.json, the default label set) with the model: GoEmotions,
+    a small seeded slice (TRAIN_MAX_TRAIN train / TRAIN_MAX_DEV dev texts) so training ends fast.
+    A missing corpus only skips it, with the command that fits one later."""
+    from carl.evaluation.head_fitting import (TRAIN_MAX_DEV, TRAIN_MAX_TRAIN, NoEmotionData,  # lazy: keeps carl --help fast
+                                              describe_emotion_head, train_emotion_head)
+
+    if not enabled:
+        return
+    try:
+        head = train_emotion_head(model_dir, cfg.data.data_dir, max_train=TRAIN_MAX_TRAIN, max_dev=TRAIN_MAX_DEV)
+    except NoEmotionData as exc:
+        typer.echo(f"no emotion head saved: {exc} (fit one later with `carl fit-heads {model_dir}`)")
+        return
+    typer.echo(f"emotion head saved in {model_dir}: {describe_emotion_head(head)}")
+
+
+EmotionHeadOpt = typer.Option(True, "--emotion-head/--no-emotion-head",
+                              help="After training, fit emotion_head.json on a slice of GoEmotions (a few seconds "
+                                   "to minutes; `carl fit-heads` fits one later).")
+
+
 @app.command()
 def train(
     config: Optional[pathlib.Path] = typer.Option(None, "--config", help="YAML config (e.g. configs/cpu.yaml)."),
@@ -133,7 +155,7 @@ def train(
     epochs: Optional[float] = EpochsOpt, batch_size: Optional[int] = BatchOpt, seed: Optional[int] = SeedOpt,
     output_dir: Optional[str] = typer.Option(None, "--output-dir"), resume: bool = ResumeOpt,
     data_dir: Optional[str] = DataDirOpt, on_bad_row: Optional[str] = BadRowOpt, set_: List[str] = SetOpt,
-    recipe: Optional[str] = RecipeOpt,
+    recipe: Optional[str] = RecipeOpt, emotion_head: bool = EmotionHeadOpt,
 ):
     """Train CARL; writes config.yaml, metrics.jsonl, checkpoints/ and model/ to the output folder."""
     from carl.training.trainer import train as run_training  # lazy: keeps carl --help fast
@@ -143,6 +165,7 @@ def train(
     result = run_training(cfg)
     if result.finished:
         _fit_va_head(cfg, result.model_dir)
+        _fit_emotion_head(cfg, result.model_dir, emotion_head)
     chosen = (f"best dev V-A Pearson {result.best_dev:.3f} at step {result.best_step}" if result.best_dev is not None
               else "no dev check yet" if not result.finished
               else "no dev data: the last step; --set data.dev=[...] selects a step")
@@ -156,6 +179,7 @@ def run(
     resume: bool = ResumeOpt, max_steps: Optional[int] = StepsOpt, set_: List[str] = SetOpt,
     recipe: str = typer.Option(MAIN_RECIPE, "--recipe", help="Named configuration of CARL's parts ('paper', "
                                                              "'carl-plus', 'carl-plus-queue'); see docs/method.md."),
+    emotion_head: bool = EmotionHeadOpt,
 ):
     """The main job: train CARL on EmoBank + Facebook-VA, then probe V-A for CARL beside the frozen encoder."""
     from carl.evaluation.tasks import run_tasks  # lazy: keeps carl --help fast
@@ -169,6 +193,7 @@ def run(
     result = None if model_done else run_training(cfg)
     if result is not None:
         _fit_va_head(cfg, result.model_dir)
+        _fit_emotion_head(cfg, result.model_dir, emotion_head)
     trained = "CARL" if recipe == "paper" else f"CARL ({recipe})"
     models = {f"frozen {cfg.model.name_or_path}": cfg.model.name_or_path, trained: str(out / "model")}
     data = resolve_data_dir(cfg.data.data_dir)
@@ -316,6 +341,47 @@ def serve(
                              allowed_hosts=tuple(h.strip() for h in allowed_hosts.split(",") if h.strip())
                              if allowed_hosts else None)
     run_server(settings, host=host, port=port, log_level=log_level)
+
+
+@app.command("fit-heads")
+def fit_heads(
+    model: str = typer.Argument(..., help="Model folder: what `carl train` wrote (OUTPUT/model), or any "
+                                          "sentence-transformers folder (e.g. a frozen encoder's)."),
+    emotions: str = typer.Option("ekman", "--emotions", help="Emotion label set: ekman (Ekman's 6 + neutral, "
+                                                             "single-label) or goemotions (28 labels, multi-label)."),
+    no_emotions: bool = typer.Option(False, "--no-emotions", help="Fit no emotion head."),
+    no_va: bool = typer.Option(False, "--no-va", help="Fit no V-A head (va_head.json)."),
+    max_train: int = typer.Option(8000, "--max-train", help="GoEmotions train texts the emotion head is fitted on "
+                                                            "(seeded subsample of 43,410)."),
+    max_dev: Optional[int] = typer.Option(None, "--max-dev", help="GoEmotions dev texts that choose C and the "
+                                                                  "thresholds (default: all 5,426)."),
+    data_dir: Optional[str] = DataDirOpt,
+    batch_size: int = typer.Option(64, "--batch-size"),
+):
+    """Fit the heads a model folder ships: va_head.json (EmoBank + Facebook-VA) and emotion_head.json (GoEmotions)."""
+    from carl.evaluation.head_fitting import describe_emotion_head, train_emotion_head, train_va_head  # lazy: keeps carl --help fast
+    from carl.inference import load  # lazy: keeps carl --help fast
+    from carl.inference.heads.emotions import check_label_set  # lazy: keeps carl --help fast
+
+    folder = pathlib.Path(model)
+    if not folder.is_dir():
+        hint = (f" ({model} names a packaged encoder: copy its folder {resolve_model_path(model)} first, so the heads "
+                "are not written into the installed package)" if resolve_model_path(model) != model else "")
+        raise CarlError(f"{model} is not a model folder; give a sentence-transformers folder (e.g. OUTPUT/model)"
+                        + hint)
+    if not no_emotions:
+        check_label_set(emotions)
+    if no_va and no_emotions:
+        raise CarlError("--no-va with --no-emotions fits nothing")
+    embedder = load(folder)
+    if not no_va:
+        head = train_va_head(folder, data_dir, batch_size=batch_size)
+        typer.echo(f"V-A head saved in {folder} (alpha {head.alpha:g}, dev Pearson V/A "
+                   f"{head.metrics.get('dev_pearson_v', float('nan')):.3f}/{head.metrics.get('dev_pearson_a', float('nan')):.3f})")
+    if not no_emotions:
+        head = train_emotion_head(folder, data_dir, emotions, max_train=max_train, max_dev=max_dev,
+                                  batch_size=batch_size, embedder=embedder)
+        typer.echo(f"emotion head saved in {folder}: {describe_emotion_head(head)}")
 
 
 @app.command("export-onnx")

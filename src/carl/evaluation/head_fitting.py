@@ -1,4 +1,4 @@
-"""Fitting the heads that ship in a model folder (the V-A head: ``va_head.json``).
+"""Fitting the heads that ship in a model folder (``va_head.json``, ``emotion_head.json``).
 
 The head itself (reading, writing, predicting) is inference: :class:`carl.inference.heads.va.VAHead`.
 Fitting it needs what evaluation has: the corpora, the probe protocol and its helpers. The V-A
@@ -6,6 +6,10 @@ head is a Ridge regression from L2-normalised embeddings to (valence, arousal), 
 probe is (:func:`carl.evaluation.probes.va_regression_probe`): alpha chosen on the dev split by
 mean Pearson r of V and A, then fitted on the train split alone, so the dev metrics it records are
 honest. ``carl train`` fits one after training; ``python -m carl.va_head MODEL`` fits one later.
+
+The emotion head (:class:`carl.inference.heads.emotions.EmotionHead`) is fitted the same way on
+GoEmotions (:func:`train_emotion_head`): logistic regression, C chosen on dev, fitted on train, dev
+metrics in the file; ``carl fit-heads MODEL`` fits both heads on any sentence-transformers folder.
 """
 
 from __future__ import annotations
@@ -28,9 +32,12 @@ from carl.errors import CarlError, ModelError
 from carl.evaluation.probes import _check_grid, _check_split, _score_for_selection, _strongest_best, va_metrics
 from carl.evaluation.tasks import has_va, subsample
 from carl.inference import load
+from carl.inference.heads.emotions import (DEFAULT_LABEL_SET, LABEL_SETS, MULTI_LABEL, EmotionHead, check_label_set,
+                                           probe_record)
 from carl.inference.heads.va import HEAD_FILE, VAHead
 
-__all__ = ["DEFAULT_ALPHAS", "DEFAULT_CORPORA", "TooFewTexts", "fit_va_head", "main", "train_va_head"]
+__all__ = ["DEFAULT_ALPHAS", "DEFAULT_CORPORA", "NoEmotionData", "TooFewTexts", "fit_emotion_head", "fit_va_head", "main",
+           "train_emotion_head", "train_va_head"]
 
 DEFAULT_ALPHAS = (0.01, 0.1, 1, 10, 100)
 DEFAULT_CORPORA = ("emobank", "facebook-va")
@@ -183,3 +190,140 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"dev Pearson V {m.get('dev_pearson_v', float('nan')):.3f}, A {m.get('dev_pearson_a', float('nan')):.3f}")
     return 0
 
+
+
+# ---------------------------------------------------------------- the emotion head (emotion_head.json)
+
+DEFAULT_CS = (0.3, 1, 3, 10, 30)
+EMOTION_CORPUS = {"ekman": "goemotions-ekman", "goemotions": "goemotions"}
+"""The corpus whose labels fit each label set: GoEmotions (28 labels) and its official Ekman relabelling."""
+THRESHOLD_GRID = tuple(np.round(np.arange(0.05, 0.951, 0.025), 3))
+FIT_MAX_TRAIN = 8000
+"""Training texts ``carl fit-heads`` fits an emotion head on by default (of GoEmotions' 43,410)."""
+TRAIN_MAX_TRAIN, TRAIN_MAX_DEV = 2000, 1500
+"""The smaller budget of the head ``carl train`` / ``carl run`` fit after training (fast)."""
+
+
+class NoEmotionData(CarlError):
+    """The corpus an emotion head is fitted on is missing or has too few rows of some label."""
+
+
+def _label_matrix(records, labels: Sequence[str]) -> np.ndarray:
+    index = {name: i for i, name in enumerate(labels)}
+    y = np.zeros((len(records), len(labels)), dtype=bool)
+    for row, record in enumerate(records):
+        for name in record.labels:
+            y[row, index[name]] = True
+    return y
+
+
+def _f1(gold: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Per-column F1 of boolean matrices (0 where a label is neither given nor predicted)."""
+    tp = (gold & pred).sum(axis=0).astype(float)
+    denom = gold.sum(axis=0) + pred.sum(axis=0)
+    return np.divide(2 * tp, denom, out=np.zeros(gold.shape[1]), where=denom > 0)
+
+
+def _best_thresholds(gold: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """Per label, the threshold of :data:`THRESHOLD_GRID` with the highest dev F1 (ties: the lowest)."""
+    f1 = np.stack([_f1(gold, scores >= t) for t in THRESHOLD_GRID])  # (T, L)
+    return np.asarray(THRESHOLD_GRID)[f1.argmax(axis=0)]
+
+
+def fit_emotion_head(embeddings, labels, *, dev_embeddings, dev_labels, label_set: str, encoder: dict,
+                     cs: Sequence[float] = DEFAULT_CS) -> EmotionHead:
+    """Fit an emotion head: logistic regression on L2-normalised ``embeddings``, C chosen on dev.
+
+    ``labels`` / ``dev_labels``: (N, L) booleans in the order of ``LABEL_SETS[label_set]``.
+    Single-label sets (ekman) fit a multinomial model on the rows with exactly one label, C by dev
+    macro-F1; multi-label sets (goemotions) fit one binary model per label (one-vs-rest), choose
+    each label's threshold on dev for its F1 and C by the dev macro-F1 at those thresholds
+    (thresholds and C both on dev, so that macro-F1 is optimistic; test sets are for the docs'
+    measurements). Ties go to the smallest C (the strongest regularisation).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+    from sklearn.preprocessing import normalize
+
+    check_label_set(label_set)
+    names = LABEL_SETS[label_set]
+    grid = _check_grid("C", cs)
+    multi = MULTI_LABEL[label_set]
+    x, dx = normalize(np.asarray(embeddings, dtype=np.float64)), normalize(np.asarray(dev_embeddings, dtype=np.float64))
+    y, dy = np.asarray(labels, dtype=bool), np.asarray(dev_labels, dtype=bool)
+    if not multi:
+        keep, dkeep = y.sum(axis=1) == 1, dy.sum(axis=1) == 1
+        x, y, dx, dy = x[keep], y[keep], dx[dkeep], dy[dkeep]
+    missing = [names[j] for j in range(len(names)) if not y[:, j].any() or not dy[:, j].any()]
+    if missing:
+        raise NoEmotionData(f"too few texts to fit the {label_set} emotion head: no train or dev text labelled "
+                            f"{', '.join(missing[:5])}; use more of the corpus (--max-train) or the full corpus")
+    dev_scores, fitted = {}, {}
+    for c in grid:
+        if multi:
+            model = OneVsRestClassifier(LogisticRegression(C=c, max_iter=2000)).fit(x, y.astype(int))
+            coef = np.vstack([e.coef_ for e in model.estimators_])
+            intercept = np.concatenate([e.intercept_ for e in model.estimators_])
+        else:
+            model = LogisticRegression(C=c, max_iter=2000).fit(x, y.argmax(axis=1))
+            coef, intercept = model.coef_, model.intercept_
+        head = EmotionHead(label_set=label_set, coef=coef, intercept=intercept, C=c, encoder=encoder)
+        scores = head.predict(dx)
+        if multi:
+            head.thresholds = _best_thresholds(dy, scores)
+        f1 = _f1(dy, head.predicted(scores))
+        dev_scores[f"C={c:g}"] = float(f1.mean())
+        fitted[c] = (head, f1, scores)
+    best = max(grid, key=lambda c: (dev_scores[f"C={c:g}"], -c))
+    head, f1, scores = fitted[best]
+    pred = head.predicted(scores)
+    head.metrics = {"dev_macro_f1": float(f1.mean()),
+                    "dev_micro_f1": float(_f1(dy.reshape(-1, 1), pred.reshape(-1, 1))[0]),
+                    "dev_f1": {name: float(v) for name, v in zip(names, f1)}}
+    if not multi:
+        head.metrics["dev_accuracy"] = float((pred == dy).all(axis=1).mean())
+    head.info = {"n_train": int(len(x)), "n_dev": int(len(dx)), "dev_scores": dev_scores,
+                 "selection": ("C with the highest dev macro-F1; fitted on train only" +
+                               ("; per-label thresholds chosen on dev for F1 (so the dev F1 is optimistic)"
+                                if multi else "; single-label rows only"))}
+    return head
+
+
+def train_emotion_head(model_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
+                       label_set: str = DEFAULT_LABEL_SET, *, max_train: int | None = FIT_MAX_TRAIN,
+                       max_dev: int | None = None, cs: Sequence[float] = DEFAULT_CS, batch_size: int = 64,
+                       seed: int = 0, save: bool = True, embedder=None) -> EmotionHead:
+    """Embed GoEmotions train (at most ``max_train`` texts, seeded) and dev (``max_dev``) with
+    ``carl.load(model_dir)``, fit the ``label_set`` head (:func:`fit_emotion_head`) and save it as
+    ``model_dir/emotion_head.json``. Works on any sentence-transformers folder."""
+    folder = pathlib.Path(model_dir)
+    if not folder.is_dir():
+        raise ModelError(f"{folder} is not a model folder; give a sentence-transformers folder (e.g. OUTPUT/model)")
+    check_label_set(label_set)
+    corpus = EMOTION_CORPUS[label_set]
+    try:
+        records = load_corpus(corpus, resolve_data_dir(data_dir), ["train", "dev"])
+    except CarlError as exc:
+        raise NoEmotionData(f"the {label_set} emotion head is fitted on {corpus}, which cannot be read: {exc}") from None
+    rows = {s: [r for r in records if r.split == s] for s in ("train", "dev")}
+    rows = {"train": subsample(rows["train"], max_train, seed, stream=(corpus, "emotion-head", "train")),
+            "dev": subsample(rows["dev"], max_dev, seed, stream=(corpus, "emotion-head", "dev"))}
+    embedder = embedder if embedder is not None else load(folder)
+    encode = lambda texts: embedder.encode(texts, batch_size=batch_size)  # noqa: E731
+    x = {s: encode([r.text for r in rows[s]]) for s in ("train", "dev")}
+    y = {s: _label_matrix(rows[s], LABEL_SETS[label_set]) for s in ("train", "dev")}
+    encoder = probe_record(encode, embedder.metadata.get("base_model") if hasattr(embedder, "metadata") else None)
+    encoder["folder"] = folder.name
+    head = fit_emotion_head(x["train"], y["train"], dev_embeddings=x["dev"], dev_labels=y["dev"],
+                            label_set=label_set, encoder=encoder, cs=cs)
+    head.info.update({"corpus": corpus, "max_train": max_train, "max_dev": max_dev, "subsample_seed": seed,
+                      "created": datetime.datetime.now().isoformat(timespec="seconds")})
+    if save:
+        head.save(folder)
+    return head
+
+
+def describe_emotion_head(head: EmotionHead) -> str:
+    m = head.metrics
+    return (f"{head.label_set} ({len(head.labels)} labels), C {head.C:g}, dev macro-F1 {m['dev_macro_f1']:.3f} "
+            f"on {head.info['n_dev']} texts, fitted on {head.info['n_train']}")

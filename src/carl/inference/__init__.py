@@ -6,7 +6,7 @@ pyproject.toml); they all build on this package.
 * :mod:`carl.inference.embedder`: ``load`` -> :class:`CarlEmbedder` (torch) or
   :class:`OnnxEmbedder` (ONNX Runtime), and ``predict_va(folder, texts)``;
 * :mod:`carl.inference.streaming`: ``predict_va`` and the ``iter_*`` methods every embedder has;
-* :mod:`carl.inference.heads`: the heads a model folder ships (``va_head.json``), inference only;
+* :mod:`carl.inference.heads`: the heads a model folder ships (``va_head.json``, ``emotion_head.json``), inference only;
 * :mod:`carl.inference.onnx_backend`: ``carl export-onnx`` and the ONNX Runtime embedder;
 * :mod:`carl.inference.export`: writing a model folder (what ``carl train`` exports);
 * :mod:`carl.inference.encoders`: pretrained encoders by alias, hub id or path (``minilm`` offline);
@@ -14,6 +14,6 @@ pyproject.toml); they all build on this package.
 """
 
 from carl.inference.embedder import BACKENDS, CarlEmbedder, OnnxEmbedder, load, predict_va
-from carl.inference.heads import JsonHead, VAHead
+from carl.inference.heads import EmotionHead, JsonHead, VAHead
 
-__all__ = ["BACKENDS", "CarlEmbedder", "JsonHead", "OnnxEmbedder", "VAHead", "load", "predict_va"]
+__all__ = ["BACKENDS", "CarlEmbedder", "EmotionHead", "JsonHead", "OnnxEmbedder", "VAHead", "load", "predict_va"]

@@ -3,6 +3,7 @@ arousal from the folder's V-A head, and streaming over an iterable too large to 
 
     model = carl.load("runs/main/model")
     model.predict_va(texts)                            # (N, 2) valence, arousal; any iterable of str
+    model.predict_emotions(texts, top_k=3)             # per text [{"label", "score"}] (emotion_head.json)
     for va in model.iter_predict_va(open("huge.txt")): # one (n, 2) array per chunk, bounded memory
         ...
 
@@ -19,6 +20,7 @@ from typing import Sequence
 import numpy as np
 
 from carl.inference.heads.base import JsonHead
+from carl.inference.heads.emotions import EmotionHead
 from carl.inference.heads.va import VAHead
 
 DEFAULT_CHUNK = 4096
@@ -64,7 +66,8 @@ def chunks_of(texts: Iterable, chunk_size: int) -> Iterator[list[str]]:
 
 
 class StreamingMixin:
-    """``predict_va``, ``iter_encode`` and ``iter_predict_va`` on top of a class's ``encode`` and ``path``."""
+    """``predict_va``, ``predict_emotions``, ``iter_encode``, ``iter_predict_va`` and ``iter_predict_emotions``
+    on top of a class's ``encode`` and ``path``."""
 
     _heads: dict | None = None
 
@@ -101,3 +104,35 @@ class StreamingMixin:
         head = self.va_head
         for chunk in chunks_of(texts, chunk_size):
             yield head.predict(self.encode(chunk, batch_size=batch_size), clip=clip) if chunk else np.empty((0, 2))
+
+    @property
+    def emotion_head(self) -> EmotionHead:
+        """The folder's ``emotion_head.json`` (:class:`carl.inference.heads.emotions.EmotionHead`), loaded
+        once and checked against this model's encoder (a head fitted on another encoder is refused)."""
+        head = self.head(EmotionHead)
+        head.check_encoder(self.encode, where=str(self.path))
+        return head
+
+    def predict_emotion_scores(self, texts: Iterable[str], *, batch_size: int = 64) -> np.ndarray:
+        """(N, L) probabilities of the emotion head's labels (``model.emotion_head.labels``)."""
+        head = self.emotion_head
+        texts = list(texts)
+        if not texts:
+            return np.empty((0, len(head.labels)))
+        return head.predict(self.encode(texts, batch_size=batch_size))
+
+    def predict_emotions(self, texts: Iterable[str], *, top_k: int | None = None,
+                         batch_size: int = 64) -> list[list[dict]]:
+        """Per text, ``[{"label": str, "score": float}]`` by descending score, ``top_k`` of them (default:
+        every label of the head's set). ``top_k`` outside 1..number of labels is a ModelError."""
+        head = self.emotion_head
+        head.check_top_k(top_k)
+        return head.top(self.predict_emotion_scores(texts, batch_size=batch_size), top_k)
+
+    def iter_predict_emotions(self, texts: Iterable, *, top_k: int | None = None, chunk_size: int = DEFAULT_CHUNK,
+                              batch_size: int = 64) -> Iterator[list[list[dict]]]:
+        """One list of per-text emotions (as :meth:`predict_emotions`) per chunk of ``texts``, in order."""
+        head = self.emotion_head
+        head.check_top_k(top_k)
+        for chunk in chunks_of(texts, chunk_size):
+            yield head.top(head.predict(self.encode(chunk, batch_size=batch_size)), top_k) if chunk else []

@@ -14,7 +14,7 @@ from typing import Optional
 import typer
 
 from carl.errors import CarlError, ConfigError, DataError
-from carl.inference import BACKENDS, VAHead
+from carl.inference import BACKENDS, EmotionHead, VAHead
 from carl.inference.encoders import resolve_model_path
 from carl.scoring.engines import run
 from carl.scoring.job import ScoreJob, default_threads
@@ -58,7 +58,7 @@ def _keep(keep_columns: Optional[str]) -> tuple[str, ...]:
 
 def _job(task, model, input, output, *, text_column, keep_columns, on_bad_row, chunk_rows, resume, workers,
          threads, engine, ray_address, backend, onnx_file, progress, with_text, batch_size, normalize=False,
-         with_embedding=False):
+         with_embedding=False, emotions_top_k=0):
 
 
     if backend not in BACKENDS:
@@ -67,6 +67,7 @@ def _job(task, model, input, output, *, text_column, keep_columns, on_bad_row, c
         raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
     spec = ModelSpec(path=str(resolve_model_path(model)), task=task, backend=backend, onnx_file=onnx_file,
                      batch_size=batch_size, normalize=normalize, with_embedding=with_embedding,
+                     emotions_top_k=emotions_top_k,
                      threads=threads or (default_threads(workers) if workers > 1 or engine == "ray" else None))
     return ScoreJob(model=spec, input=input, output=output, text_column=text_column, keep_columns=_keep(keep_columns),
                     with_text=with_text, on_bad_row=on_bad_row, chunk_rows=chunk_rows, workers=workers,
@@ -123,6 +124,11 @@ def predict_va_command(
     chunk_rows: int = ChunkOpt, resume: bool = ResumeOpt, workers: int = WorkersOpt,
     threads: Optional[int] = ThreadsOpt, engine: str = EngineOpt, ray_address: Optional[str] = RayAddressOpt,
     progress: Optional[bool] = ProgressOpt, with_text: bool = TextOpt,
+    emotions: bool = typer.Option(False, "--emotions", help="Also write the top emotions of the model's emotion "
+                                                            "head (emotion_head.json; `carl fit-heads MODEL`): "
+                                                            "columns emotion_1, emotion_1_score, ..."),
+    top_k: int = typer.Option(3, "--top-k", help="With --emotions: how many emotions per text (1 to the number of "
+                                                 "labels of the head)."),
 ):
     """Predict valence and arousal (normalised [0, 1]) per text with the model's V-A head, streaming."""
     if output is not None:
@@ -132,10 +138,12 @@ def predict_va_command(
                             fix="write .parquet, .jsonl or a Parquet dataset folder")
     folder = _check_model_folder(model)
     VAHead.load(folder)  # fail before reading texts or loading the encoder
+    if emotions:
+        EmotionHead.load(folder).check_top_k(top_k)  # (the encoder is checked when the model loads)
     job_args = dict(text_column=text_column, keep_columns=keep_columns, on_bad_row=on_bad_row, chunk_rows=chunk_rows,
                     resume=resume, workers=workers, threads=threads, engine=engine, ray_address=ray_address,
                     backend=backend, onnx_file=onnx_file, progress=progress, with_text=with_text,
-                    batch_size=batch_size, with_embedding=with_embedding)
+                    batch_size=batch_size, with_embedding=with_embedding, emotions_top_k=top_k if emotions else 0)
     if output is None:
         _predict_to_stdout(folder, input, job_args)
         return
@@ -166,15 +174,18 @@ def _predict_to_stdout(folder: str, input: pathlib.Path, job_args: dict) -> None
                     chunk_rows=job_args["chunk_rows"])
     scorer = ChunkScorer(ModelSpec(path=folder, task="predict-va", backend=job_args["backend"],
                                    onnx_file=job_args["onnx_file"], batch_size=job_args["batch_size"],
-                                   with_embedding=with_embedding, threads=job_args["threads"]))
-    typer.echo("\t".join(["valence", "arousal", *keep, *(["embedding"] if with_embedding else []),
-                          *(["text"] if with_text else [])]))
+                                   with_embedding=with_embedding, threads=job_args["threads"],
+                                   emotions_top_k=job_args["emotions_top_k"]))
+    k = job_args["emotions_top_k"]
+    typer.echo("\t".join(["valence", "arousal", *(f"emotion_{i}" for i in range(1, k + 1)), *keep,
+                          *(["embedding"] if with_embedding else []), *(["text"] if with_text else [])]))
     rows = skipped = 0
     for chunk in source.chunks():
         results = scorer.score(chunk.texts)
         kept = chunk.kept.to_pylist() if keep else [{}] * len(chunk.texts)
         for i, (text, (v, a)) in enumerate(zip(chunk.texts, results["va"])):
-            fields = [f"{v:.3f}", f"{a:.3f}", *(_cell(kept[i][name]) for name in keep)]
+            emotions = [f"{results['emotion_labels'][i, j]}:{results['emotion_scores'][i, j]:.2f}" for j in range(k)]
+            fields = [f"{v:.3f}", f"{a:.3f}", *emotions, *(_cell(kept[i][name]) for name in keep)]
             if with_embedding:
                 fields.append(json.dumps([round(float(x), 6) for x in results["embedding"][i]], separators=(",", ":")))
             if with_text:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from carl.errors import CarlError, ConfigError, DataError, OutputError
 from carl.io import atomic_write
 from carl.scoring.model import ChunkScorer, ModelSpec, init_worker, score_in_worker
-from carl.scoring.sinks import FOLDER, assemble, output_kind, output_table, part_files, remove_work_dir, work_dir, \
+from carl.scoring.sinks import FOLDER, assemble, emotion_columns, output_kind, output_table, part_files, remove_work_dir, work_dir, \
     write_part
 from carl.scoring.sources import Chunk, Source, bad_row_summary
 
@@ -75,6 +75,7 @@ class ScoreJob:
 
     def output_columns_of_model(self) -> tuple[str, ...]:
         return (("valence", "arousal") if self.model.task == "predict-va" else ()) + \
+            (emotion_columns(self.model.emotions_top_k) if self.model.task == "predict-va" else ()) + \
             (("embedding",) if self.model.wants_embedding else ())
 
     def fingerprint(self) -> dict:

@@ -38,6 +38,8 @@ class ModelSpec:
     normalize: bool = False
     with_embedding: bool = False
     threads: int | None = None
+    emotions_top_k: int = 0
+    """predict-va: the top K emotions of the folder's emotion head per text (0: no emotion columns)."""
 
     @property
     def wants_embedding(self) -> bool:
@@ -68,9 +70,12 @@ class ChunkScorer:
         self.spec = spec
         self.embedder = load_embedder(spec)
         self.head = self.embedder.va_head if spec.task == "predict-va" else None
+        self.emotion_head = (self.embedder.emotion_head if spec.task == "predict-va" and spec.emotions_top_k
+                             else None)
 
     def score(self, texts: list[str], on_batch: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
-        """{"embedding": (n, H) float32 when wanted, "va": (n, 2) float64 for predict-va}, input order."""
+        """{"embedding": (n, H) float32 when wanted, "va": (n, 2) float64 for predict-va, "emotion_labels" /
+        "emotion_scores": (n, K) label names / probabilities with --emotions}, input order."""
         out: dict[str, np.ndarray] = {}
         vectors = None
         texts = self.cut(texts)
@@ -88,6 +93,12 @@ class ChunkScorer:
             out["embedding"] = vectors
         if self.head is not None:
             out["va"] = self.head.predict(vectors) if len(vectors) else np.empty((0, 2))
+        if self.emotion_head is not None:
+            k = self.emotion_head.check_top_k(self.spec.emotions_top_k)
+            probs = self.emotion_head.predict(vectors) if len(vectors) else np.empty((0, len(self.emotion_head.labels)))
+            order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
+            out["emotion_labels"] = np.asarray(self.emotion_head.labels, dtype=object)[order].reshape(-1, k)
+            out["emotion_scores"] = np.take_along_axis(probs, order, axis=1).reshape(-1, k)
         return out
 
     def cut(self, texts: list[str]) -> list[str]:

@@ -140,7 +140,8 @@ class RayScorers:
 def _spread(array, good: list[int], n: int):
     import numpy as np
 
-    out = np.zeros((n, *array.shape[1:]), dtype=array.dtype)
+    out = (np.full((n, *array.shape[1:]), "", dtype=object) if array.dtype == object  # emotion labels
+           else np.zeros((n, *array.shape[1:]), dtype=array.dtype))
     out[good] = array
     return out
 

@@ -54,6 +54,15 @@ def work_dir(output: pathlib.Path, kind: str) -> pathlib.Path:
     return output if kind == FOLDER else output.with_name(output.name + ".parts")
 
 
+def is_emotion_score(column: str) -> bool:
+    """``emotion_<i>_score``: a probability written with 6 decimals in text outputs, like valence and arousal."""
+    return column.startswith("emotion_") and column.endswith("_score")
+
+
+def emotion_columns(top_k: int) -> tuple[str, ...]:
+    return tuple(c for i in range(1, top_k + 1) for c in (f"emotion_{i}", f"emotion_{i}_score"))
+
+
 def output_table(texts: list[str] | None, kept: pa.Table, results: dict[str, np.ndarray]) -> pa.Table:
     """One chunk's rows as the output schema orders them."""
     columns: dict[str, pa.Array] = {}
@@ -65,6 +74,11 @@ def output_table(texts: list[str] | None, kept: pa.Table, results: dict[str, np.
         va = np.asarray(results["va"], dtype=np.float64).reshape(-1, 2)
         columns["valence"] = pa.array(va[:, 0], type=pa.float64())
         columns["arousal"] = pa.array(va[:, 1], type=pa.float64())
+    if "emotion_labels" in results:
+        labels, scores = results["emotion_labels"], np.asarray(results["emotion_scores"], dtype=np.float64)
+        for j in range(labels.shape[1]):
+            columns[f"emotion_{j + 1}"] = pa.array([str(v) for v in labels[:, j]], type=pa.string())
+            columns[f"emotion_{j + 1}_score"] = pa.array(scores[:, j], type=pa.float64())
     if "embedding" in results:
         vectors = np.ascontiguousarray(results["embedding"], dtype=np.float32)
         dim = vectors.shape[1] if vectors.ndim == 2 else 0
@@ -120,8 +134,9 @@ def assemble(files: list[pathlib.Path], output: pathlib.Path, kind: str, total_r
             with open(tmp, "w", encoding="utf-8") as fh:
                 for batch in _batches(files):
                     for row in batch.to_pylist():
-                        if "valence" in row:
-                            row["valence"], row["arousal"] = round(row["valence"], 6), round(row["arousal"], 6)
+                        for k in row:
+                            if k in ("valence", "arousal") or is_emotion_score(k):
+                                row[k] = round(row[k], 6)
                         if "embedding" in row:
                             row["embedding"] = [round(v, 7) for v in row["embedding"]]
                         fh.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
@@ -133,7 +148,7 @@ def assemble(files: list[pathlib.Path], output: pathlib.Path, kind: str, total_r
                 writer.writerow(header)
                 for batch in _batches(files):
                     for row in batch.to_pylist():
-                        writer.writerow([f"{row[k]:.6f}" if k in ("valence", "arousal") else
+                        writer.writerow([f"{row[k]:.6f}" if k in ("valence", "arousal") or is_emotion_score(k) else
                                          ("" if row[k] is None else row[k]) for k in header])
     elif kind == ".npy":
         def write(tmp):

@@ -5,7 +5,8 @@ Routes (all but ``/health`` need ``Authorization: Bearer KEY`` when the server h
 * ``POST /v1/embeddings`` (and ``/embeddings``): OpenAI's embeddings API;
 * ``POST /embed``, ``GET /info``: Hugging Face text-embeddings-inference's shapes;
 * ``GET /v1/models``, ``GET /health``, ``GET /metrics`` (Prometheus);
-* ``POST /v1/affect``, ``GET /v1/affect/words``: valence, arousal and nearest emotion words;
+* ``POST /predict``: emotion labels with scores (TEI's classification shape), from ``emotion_head.json``;
+* ``POST /v1/affect``, ``GET /v1/affect/words``: valence, arousal, nearest emotion words (and emotions);
 * ``POST /v1/compare``, ``POST /v1/map``: what the explorer page (``GET /``) draws.
 """
 
@@ -20,6 +21,7 @@ import pathlib
 import re
 import time
 from contextlib import asynccontextmanager
+from typing import List, Union
 
 import numpy as np
 from fastapi import FastAPI, Request
@@ -42,7 +44,7 @@ log = logging.getLogger("carl.serving")
 STATIC = pathlib.Path(__file__).parent / "static"
 MAX_COMPARE_INPUTS = 32
 OPEN_ROUTES = frozenset({"/health"})
-MODEL_ROUTES = frozenset({"/v1/embeddings", "/embeddings", "/embed", "/", "/v1/affect", "/v1/compare", "/v1/map"})
+MODEL_ROUTES = frozenset({"/v1/embeddings", "/embeddings", "/embed", "/", "/predict", "/v1/affect", "/v1/compare", "/v1/map"})
 TEI_ERROR_TYPES = {400: "Validation", 401: "Unauthorized", 408: "Validation", 413: "Validation", 422: "Validation",
                    429: "Overloaded", 500: "Backend", 503: "Unhealthy", 504: "Backend"}
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -55,6 +57,9 @@ TEI_ERRORS = {code: {"model": s.TEIErrorResponse, "description": text} for code,
                                                                   "truncate"),
     (422, "Request body of the wrong shape or type"), (429, "Queue full: retry after Retry-After seconds"),
     (500, "Server error"), (503, "Shutting down"), (504, "Not answered within --request-timeout")]}
+TEI_PREDICT_ERRORS = {**TEI_ERRORS, 404: {"model": s.TEIErrorResponse,
+                                          "description": "No emotion head (emotion_head.json), or one of another "
+                                                         "encoder: the message names `carl fit-heads`"}}
 ERRORS = {code: {"model": s.ErrorResponse, "description": text} for code, text in [
     (400, "Invalid value (empty input, a text with an unpaired surrogate, bad dimensions, ...)"),
     (401, "Missing or wrong API key"), (408, "The body did not arrive within --timeout-body"),
@@ -75,8 +80,8 @@ def page_html(api_key_required: bool) -> str:
 
 
 def is_tei(request: Request) -> bool:
-    """TEI's routes: POST /embed, and POST / (TEI's route for clients such as huggingface_hub's InferenceClient)."""
-    return request.url.path == "/embed" or (request.url.path == "/" and request.method == "POST")
+    """TEI's routes: POST /embed, POST /predict, and POST / (TEI's route for clients such as huggingface_hub's InferenceClient)."""
+    return request.url.path in ("/embed", "/predict") or (request.url.path == "/" and request.method == "POST")
 
 
 def tei_error_body(status: int, openai_body: dict) -> dict:
@@ -346,6 +351,17 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
     def predict_va(vectors: np.ndarray) -> np.ndarray:
         return engine.va_head.predict(vectors)
 
+    def require_emotion_head():
+        if engine.emotion_head is None:
+            raise APIError(404, f"this server has no emotion head: {engine.emotion_problem}", param=None,
+                           code="no_emotion_head")
+        return engine.emotion_head
+
+    def check_top_k(head, top_k, param: str) -> None:
+        if top_k is not None and not 1 <= top_k <= len(head.labels):
+            raise bad_request(f"'{param}' must be from 1 to {len(head.labels)} (the {head.label_set} labels); "
+                              f"got {top_k}", param, "invalid_top_k")
+
     # ------------------------------------------------------------------ OpenAI
 
     async def json_response(payload, rows: int) -> Response:
@@ -394,6 +410,18 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         app.post(path, response_model=list[list[float]], responses=TEI_ERRORS, tags=["TEI"],
                  summary="Embeddings (text-embeddings-inference shape)")(tei_embed)
 
+    @app.post("/predict", response_model=Union[List[s.EmotionScore], List[List[s.EmotionScore]]],
+              responses=TEI_PREDICT_ERRORS, tags=["TEI"], summary="Emotion classification (text-embeddings-inference shape)")
+    async def tei_predict(request: Request, body: bodies.tei_predict):
+        head = require_emotion_head()
+        texts = texts_of(body.inputs, "inputs", settings.max_inputs)
+        check_top_k(head, body.top_k, "top_k")
+        vectors, _ = await embed(request, texts, "/predict", "inputs", truncate=body.truncate,
+                                 keep_end=body.truncation_direction.lower() == "left")
+        scores = head.logits(vectors) if body.raw_scores else head.predict(vectors)
+        rows = head.top(scores, body.top_k)
+        return await json_response(rows[0] if isinstance(body.inputs, str) else rows, len(rows))
+
     @app.get("/info", response_model=s.Info, responses=ERRORS, tags=["TEI"])
     async def info():
         return {"model_id": engine.name, "model_sha": None,
@@ -405,7 +433,9 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
                 "sha": None, "docker_label": None,
                 "max_map_inputs": settings.max_map_inputs,
                 "version": __version__, "backend": engine.backend, "dimension": engine.dimension,
-                "normalize": settings.normalize, "va_head": engine.va_head is not None, "base_model": engine.base_name}
+                "normalize": settings.normalize, "va_head": engine.va_head is not None,
+                "emotion_head": engine.emotion_head.label_set if engine.emotion_head is not None else None,
+                "base_model": engine.base_name}
 
     # ------------------------------------------------------------------ operations
 
@@ -431,11 +461,16 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
     async def affect(request: Request, body: bodies.affect):
         require_head()
         texts = texts_of(body.input, "input", settings.max_inputs)
+        head = engine.emotion_head
+        if head is not None:
+            check_top_k(head, body.emotions_top_k, "emotions_top_k")
         vectors, usage = await embed(request, texts, "/v1/affect", "input", truncate=True)
         va = predict_va(vectors)
         near = emotions.nearest(va, body.top_k)
+        labels = head.top(head.predict(vectors), body.emotions_top_k) if head is not None else None
         data = [{"index": i, "valence": float(v), "arousal": float(a),
-                 "nearest": [{"word": w, "valence": wv, "arousal": wa, "distance": d} for w, wv, wa, d in near[i]]}
+                 "nearest": [{"word": w, "valence": wv, "arousal": wa, "distance": d} for w, wv, wa, d in near[i]],
+                 **({"emotions": labels[i]} if labels is not None else {})}
                 for i, (v, a) in enumerate(va)]
         return await json_response({"object": "list", "data": data, "model": engine.name, "scale": SCALE,
                                     "usage": usage}, len(data))

@@ -18,7 +18,8 @@ from typing import Sequence
 import numpy as np
 
 from carl.errors import ModelError
-from carl.inference import VAHead, load
+from carl.inference import EmotionHead, VAHead, load
+from carl.inference.heads.emotions import HEAD_FILE as EMOTION_HEAD_FILE
 from carl.inference.encoders import resolve_model_path
 from carl.inference.heads.va import HEAD_FILE
 from carl.inference.streaming import CHARS_PER_TOKEN_READ
@@ -50,6 +51,9 @@ class Engine:
         self.base = base
         self.base_name = base_name
         self.base_note = base_note
+        self.emotion_head: EmotionHead | None = None
+        self.emotion_problem: str | None = None
+        """Why there are no emotions (no head, --affect off, a head of another encoder, a damaged file)."""
         # Counting tokens happens on request threads while the worker thread tokenises for the forward
         # pass. A fast tokenizer keeps its padding/truncation settings as mutable state, so sharing one
         # between threads mixes them up (ragged batches, "Already borrowed"): counting gets its own
@@ -84,7 +88,28 @@ class Engine:
             raise ModelError(f"{folder / HEAD_FILE} expects embeddings of dimension {va_head.dim}, the model "
                              f"gives {embedder.dimension}; refit it with `python -m carl.va_head {folder}`")
         base, base_name, note = cls._load_base(settings, embedder)
-        return cls(settings, embedder, folder, va_head, base, base_name and display_name(base_name), note)
+        engine = cls(settings, embedder, folder, va_head, base, base_name and display_name(base_name), note)
+        engine.load_emotion_head()
+        return engine
+
+    def load_emotion_head(self) -> None:
+        """Read the folder's ``emotion_head.json`` if any and check it against the served encoder. A head
+        that cannot serve (damaged, fitted on another encoder) does not stop the server: the emotion routes
+        answer 4xx with the reason, and the rest of the API works."""
+        self.emotion_head, self.emotion_problem = None, None
+        fit = f"fit one with `carl fit-heads {self.folder if self.folder is not None else 'MODEL'}` and restart"
+        if self.settings.affect == "off":
+            self.emotion_problem = f"emotions are off (--affect off)"
+        elif self.folder is None or not EmotionHead.exists(self.folder):
+            self.emotion_problem = f"{self.name} has no emotion head ({EMOTION_HEAD_FILE}); {fit}"
+        else:
+            try:
+                head = EmotionHead.load(self.folder)
+                head.check_encoder(self.embedder.encode, where=str(self.folder))
+                self.emotion_head = head
+            except ModelError as exc:
+                log.warning("emotion head not served: %s", exc)
+                self.emotion_problem = f"{self.name}'s emotion head cannot be used: {exc}"
 
     @staticmethod
     def _load_base(settings: ServeSettings, embedder):

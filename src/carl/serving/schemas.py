@@ -101,6 +101,19 @@ class TEIEmbedRequest(BaseModel):
         "right", description="As in TEI: which end of a text longer than the maximum is cut ('left' keeps the end).")
 
 
+class TEIPredictRequest(BaseModel):
+    """text-embeddings-inference's POST /predict (sequence classification)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    inputs: TextOrTexts
+    raw_scores: bool = Field(False, description="As in TEI: the logits instead of probabilities.")
+    truncate: bool = Field(False, description="As in TEI: false answers 413 for a text longer than the maximum.")
+    truncation_direction: Literal["left", "right", "Left", "Right"] = "right"
+    top_k: Optional[int] = Field(None, ge=1, le=28, description="carl's addition: keep the top K labels (default: all; "
+                                                              "at most the head's number of labels).")
+
+
 class ModelCard(BaseModel):
     id: str
     object: Literal["model"] = "model"
@@ -135,6 +148,7 @@ class Info(BaseModel):
     dimension: int
     normalize: bool
     va_head: bool
+    emotion_head: Optional[str] = Field(None, description="Label set of the served emotion head (ekman, goemotions).")
     base_model: Optional[str]
 
 
@@ -147,6 +161,8 @@ class AffectRequest(BaseModel):
 
     input: TextOrTexts
     top_k: int = Field(5, ge=1, le=50, description="How many nearest emotion words per text.")
+    emotions_top_k: Optional[int] = Field(3, ge=1, le=28, description="How many emotion labels per text (when the model has an "
+                                                         "emotion head); from 1 to the number of labels, null: all.")
 
 
 class EmotionWord(BaseModel):
@@ -159,11 +175,18 @@ class NearWord(EmotionWord):
     distance: float = Field(description="Euclidean distance on the valence-arousal plane.")
 
 
+class EmotionScore(BaseModel):
+    label: str
+    score: float = Field(description="Probability of the label (softmax for ekman, sigmoid per label for goemotions).")
+
+
 class AffectItem(BaseModel):
     index: int
     valence: float
     arousal: float
     nearest: List[NearWord]
+    emotions: Optional[List[EmotionScore]] = Field(None, description="From the model's emotion_head.json, by "
+                                                                    "descending score; absent without one.")
 
 
 class AffectResponse(BaseModel):
@@ -237,6 +260,8 @@ def request_models(*, max_inputs: int, max_map_inputs: int, max_compare_inputs: 
         embeddings=create_model("EmbeddingsRequest", __base__=EmbeddingsRequest,
                                 input=(text_or_texts(max_inputs), described)),
         tei_embed=create_model("TEIEmbedRequest", __base__=TEIEmbedRequest, inputs=(text_or_texts(max_inputs), ...)),
+        tei_predict=create_model("TEIPredictRequest", __base__=TEIPredictRequest,
+                                 inputs=(text_or_texts(max_inputs), ...)),
         affect=create_model("AffectRequest", __base__=AffectRequest, input=(text_or_texts(max_inputs), ...)),
         compare=create_model("CompareRequest", __base__=CompareRequest,
                              input=(text_list(max_compare_inputs), Field(description="Two or more texts; every pair "

@@ -126,7 +126,7 @@ async function placeSentence(event) {
   if (event) event.preventDefault();
   const text = $("sentence").value;
   await guarded(event && event.submitter, async () => {
-    const answer = await api("/v1/affect", { input: text, top_k: 5 });
+    const answer = await api("/v1/affect", { input: text, top_k: 5, emotions_top_k: 3 });
     const item = answer.data[0];
     drawCircumplex(item, item.nearest);
     $("place-readout").textContent = "valence " + fmt(item.valence) + " · arousal " + fmt(item.arousal) +
@@ -137,6 +137,14 @@ async function placeSentence(event) {
       li.textContent = n.word + " (distance " + fmt(n.distance) + ")";
       return li;
     }));
+    // the model folder's emotion head (emotion_head.json), when it has one
+    $("emotions").replaceChildren(...(item.emotions || []).map((e) => {
+      const li = document.createElement("li");
+      li.textContent = e.label + " " + fmt(e.score);
+      return li;
+    }));
+    $("emotions-note").textContent = item.emotions ? "" :
+      "this model folder has no emotion head: fit one with carl fit-heads MODEL and restart";
   });
 }
 

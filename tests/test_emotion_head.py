@@ -193,6 +193,10 @@ def test_predict_va_writes_emotion_columns(headed, carl_in_process, tmp_path):
     again = carl_in_process("predict-va", folder, "--input", texts, "--output", tmp_path / "out.csv", "--emotions",
                             "--top-k", "1", "--resume")
     assert again.returncode == 0, again.stderr
+    from carl.scoring.model import ModelSpec
+
+    assert "emotions_top_k" not in ModelSpec(path="m").fingerprint()  # older runs' manifests still match
+    assert ModelSpec(path="m", emotions_top_k=2).fingerprint()["emotions_top_k"] == 2
     bad = carl_in_process("predict-va", folder, "--input", texts, "--emotions", "--top-k", "9")
     assert bad.returncode == 2 and "top_k must be an integer from 1 to 7" in bad.stderr
 

@@ -279,3 +279,26 @@ def test_server_without_emotion_head(bare, data_dir, tmp_path):
         affect = c.post("/v1/affect", json={"input": "I won"}).json()["data"][0]
         assert "emotions" not in affect or affect["emotions"] is None
         assert c.get("/info").json()["emotion_head"] is None
+
+
+def test_server_with_a_head_of_another_encoder_starts_and_says_why(headed, tmp_path):
+    pytest.importorskip("fastapi")
+    import torch
+    from fastapi.testclient import TestClient
+    from transformers import AutoModel
+
+    from carl.serving import ServeSettings, create_app
+
+    folder, _ = headed
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    encoder = AutoModel.from_pretrained(other)
+    with torch.no_grad():
+        for p in encoder.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    encoder.save_pretrained(other)
+    with TestClient(create_app(ServeSettings(model=str(other), base_model="none", max_wait_ms=2))) as c:
+        response = c.post("/predict", json={"inputs": "I won"})
+        assert response.status_code == 404, response.text
+        assert "fitted on another encoder" in response.json()["error"] and "carl fit-heads" in response.json()["error"]
+        assert c.post("/v1/affect", json={"input": "I won"}).status_code == 200  # V-A still served

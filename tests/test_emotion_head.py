@@ -302,3 +302,19 @@ def test_server_with_a_head_of_another_encoder_starts_and_says_why(headed, tmp_p
         assert response.status_code == 404, response.text
         assert "fitted on another encoder" in response.json()["error"] and "carl fit-heads" in response.json()["error"]
         assert c.post("/v1/affect", json={"input": "I won"}).status_code == 200  # V-A still served
+
+
+def test_onnx_backend_predicts_the_same_emotions(headed, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from carl.inference.onnx_backend import export_onnx
+
+    folder, _ = headed
+    copy = tmp_path / "model"
+    shutil.copytree(folder, copy)
+    export_onnx(copy)
+    torch_rows = carl.load(copy).predict_emotions(TEXTS, top_k=3)
+    onnx_rows = carl.load(copy, backend="onnx").predict_emotions(TEXTS, top_k=3)
+    assert [[r["label"] for r in row] for row in onnx_rows] == [[r["label"] for r in row] for row in torch_rows]
+    np.testing.assert_allclose([r["score"] for row in onnx_rows for r in row],
+                               [r["score"] for row in torch_rows for r in row], atol=1e-4)

@@ -21,7 +21,8 @@ def trained(tiny_encoder, data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("cli-run")
     done = carl("train", "--data", "emobank,facebook-va", "--model", tiny_encoder, "--max-steps", 2,
                 "--batch-size", 8, "--seed", 1, "--output-dir", out, "--data-dir", data_dir,
-                "--set", "train.eval_every=2", "--set", "model.projection_hidden=32", "--set", "data.max_length=24")
+                "--set", "train.eval_every=2", "--set", "model.projection_hidden=32", "--set", "data.max_length=24",
+                "--no-emotion-head")
     assert done.returncode == 0, done.stderr[-2000:]
     return out, done
 
@@ -32,7 +33,7 @@ def test_train_command_applies_overrides_and_reports(trained):
     config = (out / "config.yaml").read_text()
     assert "seed: 1" in config and "facebook-va" in config and "projection_hidden: 32" in config
     assert (out / "model" / "modules.json").is_file()
-    assert "emotion head saved" in done.stdout and (out / "model" / "emotion_head.json").is_file()
+    assert not (out / "model" / "emotion_head.json").exists()  # --no-emotion-head skips it
 
 
 def test_embed_writes_npy_and_jsonl_in_input_order(trained, tmp_path):
@@ -100,9 +101,10 @@ def test_on_bad_row_skip_is_opt_in_counted_and_reported(tiny_encoder, tmp_path):
     strict = carl(*common, "--output-dir", tmp_path / "strict")
     assert strict.returncode == 2 and "line 5" in strict.stderr
     assert not (tmp_path / "strict" / "model").exists()
-    lenient = carl(*common, "--output-dir", tmp_path / "lenient", "--on-bad-row", "skip", "--no-emotion-head")
+    lenient = carl(*common, "--output-dir", tmp_path / "lenient", "--on-bad-row", "skip")
     assert lenient.returncode == 0, lenient.stderr[-2000:]
-    assert not (tmp_path / "lenient" / "model" / "emotion_head.json").exists()  # skipped as asked
+    # an emotion head is fitted by default (on a GoEmotions slice), whatever the training data
+    assert "emotion head saved" in lenient.stdout and (tmp_path / "lenient" / "model" / "emotion_head.json").is_file()
     assert "skipped 2 bad row(s)" in lenient.stderr
     start = json.loads((tmp_path / "lenient" / "metrics.jsonl").read_text().splitlines()[0])
     assert start["train_texts"] == 20

@@ -193,6 +193,10 @@ def test_predict_va_writes_emotion_columns(headed, carl_in_process, tmp_path):
     again = carl_in_process("predict-va", folder, "--input", texts, "--output", tmp_path / "out.csv", "--emotions",
                             "--top-k", "1", "--resume")
     assert again.returncode == 0, again.stderr
+    from carl.scoring.model import ModelSpec
+
+    assert "emotions_top_k" not in ModelSpec(path="m").fingerprint()  # older runs' manifests still match
+    assert ModelSpec(path="m", emotions_top_k=2).fingerprint()["emotions_top_k"] == 2
     bad = carl_in_process("predict-va", folder, "--input", texts, "--emotions", "--top-k", "9")
     assert bad.returncode == 2 and "top_k must be an integer from 1 to 7" in bad.stderr
 
@@ -275,3 +279,42 @@ def test_server_without_emotion_head(bare, data_dir, tmp_path):
         affect = c.post("/v1/affect", json={"input": "I won"}).json()["data"][0]
         assert "emotions" not in affect or affect["emotions"] is None
         assert c.get("/info").json()["emotion_head"] is None
+
+
+def test_server_with_a_head_of_another_encoder_starts_and_says_why(headed, tmp_path):
+    pytest.importorskip("fastapi")
+    import torch
+    from fastapi.testclient import TestClient
+    from transformers import AutoModel
+
+    from carl.serving import ServeSettings, create_app
+
+    folder, _ = headed
+    other = tmp_path / "other"
+    shutil.copytree(folder, other)
+    encoder = AutoModel.from_pretrained(other)
+    with torch.no_grad():
+        for p in encoder.parameters():
+            p.add_(torch.randn_like(p) * 0.5)
+    encoder.save_pretrained(other)
+    with TestClient(create_app(ServeSettings(model=str(other), base_model="none", max_wait_ms=2))) as c:
+        response = c.post("/predict", json={"inputs": "I won"})
+        assert response.status_code == 404, response.text
+        assert "fitted on another encoder" in response.json()["error"] and "carl fit-heads" in response.json()["error"]
+        assert c.post("/v1/affect", json={"input": "I won"}).status_code == 200  # V-A still served
+
+
+def test_onnx_backend_predicts_the_same_emotions(headed, tmp_path):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from carl.inference.onnx_backend import export_onnx
+
+    folder, _ = headed
+    copy = tmp_path / "model"
+    shutil.copytree(folder, copy)
+    export_onnx(copy)
+    torch_rows = carl.load(copy).predict_emotions(TEXTS, top_k=3)
+    onnx_rows = carl.load(copy, backend="onnx").predict_emotions(TEXTS, top_k=3)
+    assert [[r["label"] for r in row] for row in onnx_rows] == [[r["label"] for r in row] for row in torch_rows]
+    np.testing.assert_allclose([r["score"] for row in onnx_rows for r in row],
+                               [r["score"] for row in torch_rows for r in row], atol=1e-4)

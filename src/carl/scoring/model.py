@@ -49,6 +49,8 @@ class ModelSpec:
         """The settings that change the numbers written (threads do not enter: see docs/scoring.md)."""
         out = asdict(self)
         out.pop("threads")
+        if not out["emotions_top_k"]:  # a run without emotion columns resumes as before they existed
+            out.pop("emotions_top_k")
         return out
 
 

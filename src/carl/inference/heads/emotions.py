@@ -51,7 +51,7 @@ LABEL_SETS: dict[str, tuple[str, ...]] = {
 }
 MULTI_LABEL = {"ekman": False, "goemotions": True}
 DEFAULT_LABEL_SET = "ekman"
-"""Why ekman: see docs/serving.md, "Emotions" (chosen on GoEmotions dev)."""
+"""Why ekman: docs/evaluation.md, "The emotion head" (chosen on GoEmotions dev)."""
 
 PROBE_TEXTS: tuple[str, ...] = (
     "I won the final and I can't stop smiling.",
@@ -64,9 +64,11 @@ PROBE_TEXTS: tuple[str, ...] = (
     "Thank you so much for your help.",
 )
 """Fixed sentences whose embeddings identify the encoder a head was fitted on."""
-PROBE_MIN_COSINE = 0.98
-"""Each probe's embedding must lie at least this close (cosine) to the recorded one: the same
-weights through torch or ONNX Runtime (float or int8) pass, another encoder does not."""
+PROBE_MIN_COSINE = 0.92
+"""Each probe's embedding must lie at least this close (cosine) to the recorded one. Measured on the
+frozen MiniLM's head (2026-12-06): the same weights through ONNX Runtime give 1.000 (float graph)
+and 0.970 (int8 graph, lowest probe), while MiniLM fine-tuned by carl (three lr-trial runs of the
+union study) gives 0.43-0.83, and a perturbed copy far less (tests/test_emotion_head.py)."""
 
 
 def check_label_set(name: str) -> str:

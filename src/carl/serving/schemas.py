@@ -11,7 +11,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Annotated, List, Literal, Optional, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, create_model
 from pydantic_core import PydanticCustomError
 
 TOO_MANY_INPUTS = "too_many_inputs"
@@ -68,7 +68,7 @@ class EmbeddingsRequest(BaseModel):
     model: Optional[str] = Field(None, description="Ignored beyond a check: the server serves one model.")
     encoding_format: Literal["float", "base64"] = Field(
         "float", description="'base64': little-endian float32 bytes, base64-encoded (what the openai client asks for).")
-    dimensions: Optional[int] = Field(None, description="Keep the first N dimensions (renormalised when normalising).")
+    dimensions: Optional[StrictInt] = Field(None, description="Keep the first N dimensions (renormalised when normalising).")
     user: Optional[str] = Field(None, description="Accepted for compatibility; not used.")
 
 
@@ -110,7 +110,7 @@ class TEIPredictRequest(BaseModel):
     raw_scores: bool = Field(False, description="As in TEI: the logits instead of probabilities.")
     truncate: bool = Field(False, description="As in TEI: false answers 413 for a text longer than the maximum.")
     truncation_direction: Literal["left", "right", "Left", "Right"] = "right"
-    top_k: Optional[int] = Field(None, ge=1, le=28, description="carl's addition: keep the top K labels (default: all; "
+    top_k: Optional[StrictInt] = Field(None, ge=1, le=28, description="carl's addition: keep the top K labels (default: all; "
                                                               "at most the head's number of labels).")
 
 

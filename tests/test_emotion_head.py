@@ -126,19 +126,25 @@ def test_predict_emotions_top_k_and_streaming(headed):
     assert model.predict_emotions([], top_k=2) == []
 
 
-def test_a_head_from_another_encoder_is_refused(headed, tmp_path):
-    """Same architecture and dimension, different weights: the probe sentences give it away."""
+def _perturbed_copy(folder, other):
+    """A copy of the model folder whose encoder weights are shifted by noise: same architecture and
+    dimension, another encoder."""
     import torch
     from transformers import AutoModel
 
-    folder, _ = headed
-    other = tmp_path / "other"
     shutil.copytree(folder, other)
     encoder = AutoModel.from_pretrained(other)
     with torch.no_grad():
         for p in encoder.parameters():
             p.add_(torch.randn_like(p) * 0.5)
     encoder.save_pretrained(other)
+    return other
+
+
+def test_a_head_from_another_encoder_is_refused(headed, tmp_path):
+    """Same architecture and dimension, different weights: the probe sentences give it away."""
+    folder, _ = headed
+    other = _perturbed_copy(folder, tmp_path / "other")
     model = carl.load(other)
     with pytest.raises(ModelError, match=r"fitted on another encoder.*carl fit-heads"):
         model.predict_emotions(TEXTS)
@@ -283,20 +289,12 @@ def test_server_without_emotion_head(bare, data_dir, tmp_path):
 
 def test_server_with_a_head_of_another_encoder_starts_and_says_why(headed, tmp_path):
     pytest.importorskip("fastapi")
-    import torch
     from fastapi.testclient import TestClient
-    from transformers import AutoModel
 
     from carl.serving import ServeSettings, create_app
 
     folder, _ = headed
-    other = tmp_path / "other"
-    shutil.copytree(folder, other)
-    encoder = AutoModel.from_pretrained(other)
-    with torch.no_grad():
-        for p in encoder.parameters():
-            p.add_(torch.randn_like(p) * 0.5)
-    encoder.save_pretrained(other)
+    other = _perturbed_copy(folder, tmp_path / "other")
     with TestClient(create_app(ServeSettings(model=str(other), base_model="none", max_wait_ms=2))) as c:
         response = c.post("/predict", json={"inputs": "I won"})
         assert response.status_code == 404, response.text

@@ -65,6 +65,22 @@ def _slug(text: str) -> str:
     return re.sub(r"[^0-9A-Za-z._-]+", "_", text).strip("_")[:60] or "model"
 
 
+
+def read_cached(path, n_texts: int, *, mmap: bool = False) -> np.ndarray | None:
+    """The (n_texts, H) embeddings stored at ``path``, or None (with a warning naming why) when the file is
+    missing, unreadable or of another shape, so that the caller embeds again."""
+    if not path.is_file():
+        return None
+    try:
+        arr = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        log.warning("unreadable embedding cache %s (%s); re-embedding", path, exc)
+        return None
+    if arr.ndim == 2 and arr.shape[0] == n_texts:
+        return arr
+    log.warning("cached embeddings %s have shape %s for %d texts; re-embedding", path, arr.shape, n_texts)
+    return None
+
 class EmbeddingStore:
     """Embeddings of one model, computed once per (corpus, split, texts) and cached.
 
@@ -127,16 +143,11 @@ class EmbeddingStore:
             self.memory_hits += 1
             return self._memory[key]
         path = self.path_for(corpus, split, texts)
-        if path is not None and path.is_file():
-            try:
-                arr = np.load(path, allow_pickle=False)
-                if arr.ndim == 2 and arr.shape[0] == len(texts):
-                    self.hits += 1
-                    self._memory[key] = arr
-                    return arr
-                log.warning("cached embeddings %s have shape %s for %d texts; re-embedding", path, arr.shape, len(texts))
-            except (OSError, ValueError) as exc:
-                log.warning("unreadable embedding cache %s (%s); re-embedding", path, exc)
+        arr = read_cached(path, len(texts)) if path is not None else None
+        if arr is not None:
+            self.hits += 1
+            self._memory[key] = arr
+            return arr
         if not texts:
             raise DataError(f"{corpus} {split}: no texts to embed")
         arr = self.embedder.encode(texts, batch_size=self.batch_size).astype(np.float32)

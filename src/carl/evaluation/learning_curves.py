@@ -47,7 +47,7 @@ import numpy as np
 from carl.data import resolve_data_dir
 from carl.data.specs import is_table, parse_table_spec
 from carl.errors import CarlError, DataError
-from carl.evaluation.embedding_store import EmbeddingStore, texts_hash
+from carl.evaluation.embedding_store import EmbeddingStore, read_cached, texts_hash
 from carl.evaluation.plots import _save
 from carl.evaluation.probes import (classification_metrics, classification_probe, fit_va_regressor, l2_normalise,
                                     va_metrics, va_regression_probe)
@@ -260,15 +260,10 @@ class StreamedEmbeddings:
     def embed(self, corpus: str, split: str, texts: Sequence[str]) -> np.ndarray:
         """(N, H) float32, memory-mapped; computed (in chunks) only when no file holds it yet."""
         path = self.path_for(corpus, split, texts)
-        if path.is_file():
-            try:
-                arr = np.load(path, mmap_mode="r", allow_pickle=False)
-                if arr.ndim == 2 and arr.shape[0] == len(texts):
-                    self.files_read += 1
-                    return arr
-                log.warning("embeddings %s have shape %s for %d texts; re-embedding", path, arr.shape, len(texts))
-            except (OSError, ValueError) as exc:
-                log.warning("unreadable embeddings %s (%s); re-embedding", path, exc)
+        arr = read_cached(path, len(texts), mmap=True)
+        if arr is not None:
+            self.files_read += 1
+            return arr
         if not texts:
             raise DataError(f"{corpus} {split}: no texts to embed")
         path.parent.mkdir(parents=True, exist_ok=True)

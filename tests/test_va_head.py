@@ -167,3 +167,54 @@ def test_a_head_file_written_before_the_inference_package_still_loads(tmp_path):
     assert np.array_equal(head.predict(x, clip=False), expected)
     assert head.training_corpora == ("emobank",) and head.metrics["dev_pearson_a"] is None
     assert head.to_dict() == old  # what it writes back is what it read
+
+
+def _class_texts(corpus, n, seed, *, shift):
+    """Emotion-corpus texts whose arousal lives on a direction the rated rows never vary: dimension 11."""
+    from carl.evaluation.head_fitting import ClassTexts
+
+    rng = np.random.default_rng(seed)
+    labels = tuple(rng.choice(["anger", "fear", "sadness", "joy"], size=n))
+    x = rng.normal(size=(n, 12)) * 0.3
+    aroused = np.isin(labels, ["anger", "fear", "joy"])
+    x[:, 11] = np.where(aroused, shift, -shift) + 0.1 * rng.normal(size=n)
+    x[:, 10] = np.where(np.array(labels) == "joy", shift, -shift)
+    va = np.column_stack([np.where(np.array(labels) == "joy", 0.9, 0.1), np.where(aroused, 0.85, 0.3)])
+    return ClassTexts(corpus, x, va, labels)
+
+
+def test_class_texts_teach_arousal_the_rated_rows_lack_within_the_dev_tolerance():
+    x, y = _synthetic(600)
+    x[:, 10:] = 0.0  # the rated rows carry nothing on the class directions
+    x, y, dx, dy = x[:450], y[:450], x[450:], y[450:]
+    train, dev = [_class_texts("toy-classes", 300, 1, shift=1.0)], [_class_texts("toy-classes", 200, 2, shift=1.0)]
+    plain = fit_va_head(x, y, alphas=(0.1, 1), dev_embeddings=dx, dev_va=dy)
+    head = fit_va_head(x, y, alphas=(0.1, 1), dev_embeddings=dx, dev_va=dy, class_train=train, class_dev=dev)
+    assert head.info["class_weight"] > 0 and head.training_corpora == ("toy-classes",)
+    assert head.metrics["dev_auc"]["toy-classes"]["arousal_auc"] > 0.95
+    assert head.metrics["dev_pearson_mean"] >= plain.metrics["dev_pearson_mean"] - head.info["tolerance"]
+    no_class_weight = [c for c in head.info["candidates"] if c["class_weight"] == 0]
+    assert len(no_class_weight) == 2 and len(head.info["candidates"]) == 10
+    assert "class_weight" not in plain.info  # without class texts: the rated-only head, as before
+
+
+def test_class_texts_that_cost_the_rated_fit_are_given_no_weight():
+    x, y = _synthetic(600)
+    x, y, dx, dy = x[:450], y[:450], x[450:], y[450:]
+    # The class texts' targets contradict the rated mapping on the same directions.
+    rng = np.random.default_rng(3)
+    from carl.evaluation.head_fitting import ClassTexts
+
+    cx = x[:300].copy()
+    labels = tuple(rng.choice(["anger", "sadness", "joy"], size=300))
+    bad = ClassTexts("contrary", cx, 1.0 - y[:300], labels)
+    head = fit_va_head(x, y, alphas=(0.1,), dev_embeddings=dx, dev_va=dy, class_train=[bad],
+                       class_dev=[ClassTexts("contrary", dx, 1.0 - dy, tuple(rng.choice(["anger", "sadness"], len(dx))))],
+                       class_weights=(0.3, 1.0), tolerance=0.005)
+    assert head.info["class_weight"] == 0.0 and head.training_corpora == ()
+
+
+def test_class_texts_need_dev_texts():
+    x, y = _synthetic(100)
+    with pytest.raises(ValueError, match="class dev"):
+        fit_va_head(x, y, dev_embeddings=x, dev_va=y, class_train=[_class_texts("c", 50, 0, shift=1.0)])

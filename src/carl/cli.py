@@ -14,7 +14,7 @@ import typer
 
 import carl
 from carl.config import CarlConfig, recipe_overrides
-from carl.data import cli_list_rows, fetch, resolve_data_dir
+from carl.data import cli_list_rows, fetch, known_corpora, resolve_data_dir
 from carl.data.specs import is_table, parse_table_spec
 from carl.errors import CarlError
 from carl.evaluation.commands import parse_models
@@ -343,6 +343,18 @@ def serve(
     run_server(settings, host=host, port=port, log_level=log_level)
 
 
+def _class_corpora(value: str) -> tuple[str, ...]:
+    """``--class-corpora``: a comma list of corpus names, or 'none'."""
+    names = tuple(name.strip() for name in value.split(",") if name.strip())
+    if names == ("none",):
+        return ()
+    unknown = [name for name in names if name not in known_corpora()]
+    if unknown or not names:
+        raise CarlError(f"--class-corpora {value!r}: unknown corpus {', '.join(unknown) or '(none given)'}; give emotion "
+                        "corpora such as carer,goemotions-ekman (see `carl data list`), or 'none'")
+    return names
+
+
 @app.command("fit-heads")
 def fit_heads(
     model: str = typer.Argument(..., help="Model folder: what `carl train` wrote (OUTPUT/model), or any "
@@ -355,6 +367,10 @@ def fit_heads(
                                                             "(seeded subsample of 43,410)."),
     max_dev: Optional[int] = typer.Option(None, "--max-dev", help="GoEmotions dev texts that choose C and the "
                                                                   "thresholds (default: all 5,426)."),
+    class_corpora: str = typer.Option("none", "--class-corpora",
+                                      help="Emotion corpora whose texts join the V-A head's fit at a weight chosen on "
+                                           "dev, e.g. carer,goemotions-ekman ('none': EmoBank + Facebook-VA only).",
+                                      show_default=True),
     data_dir: Optional[str] = DataDirOpt,
     batch_size: int = typer.Option(64, "--batch-size"),
 ):
@@ -375,7 +391,7 @@ def fit_heads(
         raise CarlError("--no-va with --no-emotions fits nothing")
     embedder = load(folder)
     if not no_va:
-        head = train_va_head(folder, data_dir, batch_size=batch_size)
+        head = train_va_head(folder, data_dir, batch_size=batch_size, class_corpora=_class_corpora(class_corpora))
         typer.echo(f"V-A head saved in {folder} (alpha {head.alpha:g}, dev Pearson V/A "
                    f"{head.metrics.get('dev_pearson_v', float('nan')):.3f}/{head.metrics.get('dev_pearson_a', float('nan')):.3f})")
     if not no_emotions:

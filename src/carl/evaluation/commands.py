@@ -184,7 +184,26 @@ def evaluate_command(
             notes.setdefault(f"{name} ({res['_meta']['model_path']})", note)
     for who, note in notes.items():
         typer.echo(f"{who}: {note}", err=True)
+    class_plot = _plot_head_classes(runs, output)
+    if class_plot is not None:
+        plots.append(class_plot)
+        arguments["plots"] = [str(p) for p in plots]
     json_path, md_path, _ = write_report(output, runs, arguments=arguments)
     typer.echo(markdown_table(runs))
-    typer.echo(f"\nwritten: {json_path}, {md_path}" + (f"; {len(plots)} figures in {plots_dir}" if plots else ""))
+    typer.echo(f"\nwritten: {json_path}, {md_path}" + (f"; figures: {', '.join(str(p) for p in plots)}" if plots else ""))
+
+
+def _plot_head_classes(runs, output: pathlib.Path) -> pathlib.Path | None:
+    """With ``va-head-*`` tasks: each class's mean predicted V-A per corpus, one panel per model
+    (the first seed's run), written beside the report as ``<output stem>.va-classes.png``."""
+    from carl.evaluation.va_classes import plot_class_means  # lazy: matplotlib only when plotting
+
+    means: dict = {}
+    for name, res in runs:
+        for task, detail in res["_meta"]["details"].items():
+            if detail.get("kind") == "va_head_classes":
+                means.setdefault(name, {}).setdefault(detail["corpus"], detail["class_means"])
+    if not means:
+        return None
+    return plot_class_means(means, pathlib.Path(output).parent / (pathlib.Path(output).stem + ".va-classes.png"))
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import logging
+from dataclasses import dataclass
 import json
 import os
 import pathlib
@@ -34,47 +36,129 @@ from carl.evaluation.tasks import has_va, subsample
 from carl.inference import load
 from carl.inference.heads.emotions import (DEFAULT_LABEL_SET, LABEL_SETS, MULTI_LABEL, EmotionHead, check_label_set,
                                            probe_record)
+from carl.evaluation.va_classes import arousal_auc, valence_auc
+from carl.inference.heads.base import l2_normalise
 from carl.inference.heads.va import HEAD_FILE, VAHead
 
-__all__ = ["DEFAULT_ALPHAS", "DEFAULT_CORPORA", "NoEmotionData", "TooFewTexts", "fit_emotion_head", "fit_va_head", "main",
+log = logging.getLogger(__name__)
+
+__all__ = ["CLASS_WEIGHTS", "ClassTexts", "DEFAULT_CLASS_CORPORA", "DEFAULT_ALPHAS", "DEFAULT_CORPORA", "NoEmotionData", "TooFewTexts", "fit_emotion_head", "fit_va_head", "main",
            "train_emotion_head", "train_va_head"]
 
 DEFAULT_ALPHAS = (0.01, 0.1, 1, 10, 100)
 DEFAULT_CORPORA = ("emobank", "facebook-va")
+DEFAULT_CLASS_CORPORA = ("carer", "goemotions-ekman")
+"""Emotion corpora whose single-label texts can anchor the V-A head's circumplex (their label's NRC-VAD point):
+``--class-corpora carer,goemotions-ekman``. Opt-in: on the main job's model no class weight keeps the rated dev
+Pearson within :data:`DEV_TOLERANCE` (results/va-head-classes/README.md), so by default the head is fitted as before."""
+CLASS_WEIGHTS = (0.0, 0.03, 0.1, 0.3, 1.0)
+"""Total weight of the class texts relative to the rated texts' (0: the rated-only head)."""
+DEV_TOLERANCE = 0.005
+"""How far below the rated-only head's mean dev Pearson r of V and A a head with class texts may fall."""
+MAX_CLASS_TRAIN, MAX_CLASS_DEV = 6000, 2000
+"""Single-label texts per class corpus (seeded subsamples) that fit the head and choose its weight."""
 
 
 class TooFewTexts(CarlError):
     """Too few texts to choose the head's alpha (a small table without a dev table)."""
 
 
-def fit_va_head(embeddings, va, *, alphas: Sequence[float] = DEFAULT_ALPHAS, dev_embeddings, dev_va,
-                training_corpora: Sequence[str] = ()) -> VAHead:
-    """Fit the head: Ridge on L2-normalised ``embeddings`` -> ``va`` (N, 2), alpha chosen on dev.
+@dataclass(frozen=True)
+class ClassTexts:
+    """Texts of one emotion corpus for the V-A head: embeddings, their label's NRC-VAD point (the target,
+    as in training, :mod:`carl.data.lexicon`) and the label (for the dev AUCs of :mod:`carl.evaluation.va_classes`)."""
 
-    The candidate with the highest mean dev Pearson r of V and A wins (ties: the largest
-    alpha, i.e. the strongest regularisation; NaN scores never win), as in the V-A probe; the head is then fitted on the
-    train rows only. ``metrics`` holds the chosen head's (unclipped) dev scores.
+    corpus: str
+    embeddings: np.ndarray
+    va: np.ndarray
+    labels: tuple[str, ...]
+
+
+def _ridge_candidates(x, y, class_train: Sequence[ClassTexts], weights: Sequence[float], alphas: Sequence[float]):
+    """Yield ``(weight, alpha, model)``: Ridge on the rated rows (weight 1 each) plus the class texts, whose
+    sample weights sum to ``weight`` times the rated rows' (so ``weight`` reads the same at any corpus size)."""
+    cx = np.vstack([c.embeddings for c in class_train]) if class_train else np.zeros((0, x.shape[1]))
+    cy = np.vstack([c.va for c in class_train]) if class_train else np.zeros((0, 2))
+    for weight in weights:
+        if weight == 0 or not len(cx):
+            rows, targets, sample_weight = x, y, None
+        else:
+            rows, targets = np.vstack([x, cx]), np.vstack([y, cy])
+            sample_weight = np.concatenate([np.ones(len(x)), np.full(len(cx), weight * len(x) / len(cx))])
+        for alpha in alphas:
+            yield weight, alpha, Ridge(alpha=alpha).fit(l2_normalise(rows), targets, sample_weight=sample_weight)
+
+
+def fit_va_head(embeddings, va, *, alphas: Sequence[float] = DEFAULT_ALPHAS, dev_embeddings, dev_va,
+                training_corpora: Sequence[str] = (), class_train: Sequence[ClassTexts] = (),
+                class_dev: Sequence[ClassTexts] = (), class_weights: Sequence[float] = CLASS_WEIGHTS,
+                tolerance: float = DEV_TOLERANCE) -> VAHead:
+    """Fit the head: Ridge on L2-normalised ``embeddings`` -> ``va`` (N, 2), settings chosen on dev.
+
+    Without class texts: the alpha with the highest mean dev Pearson r of V and A wins (ties: the
+    largest alpha, i.e. the strongest regularisation; NaN scores never win), as in the V-A probe.
+
+    With ``class_train`` (texts of emotion corpora, their label's NRC-VAD point as target) the rated
+    rows are joined by the class texts at total weight ``w`` of :data:`CLASS_WEIGHTS` (``w = 0``: the
+    rated-only head), so arousal learns that anger and fear are aroused and sadness is not, which
+    EmoBank's mid-scale arousal ratings barely say. Every (``w``, alpha) is scored on dev twice: the
+    mean Pearson r of V and A on the rated dev rows, and the mean over ``class_dev`` corpora of the
+    arousal AUC (anger + fear vs sadness) and valence AUC (joy vs sadness, anger, fear). Candidates
+    whose rated dev Pearson is within ``tolerance`` of the best rated-only head's stay eligible
+    ("V-A no worse than before"); among them the highest mean dev AUC wins (ties: the smallest ``w``,
+    then the largest alpha). The head is then the chosen candidate, fitted on the train rows only.
+    ``metrics`` holds its dev scores; ``info`` every candidate's.
     """
     grid = _check_grid("alphas", alphas)
     x, y = _check_split("train", embeddings, va, y_columns=2)
     dx, dy = _check_split("dev", dev_embeddings, dev_va, y_columns=2)
     if x.shape[1] != dx.shape[1]:
         raise ValueError(f"train and dev embeddings differ in dimension: {x.shape[1]} vs {dx.shape[1]}")
-    dev_scores: dict[str, float] = {}
-    by_alpha: dict[float, float] = {}
-    models = {}
-    for alpha in grid:
-        model = Ridge(alpha=alpha).fit(x, y)
-        score = va_metrics(model.predict(dx), dy)["pearson_mean"]
-        dev_scores[f"alpha={alpha:g}"] = score
-        by_alpha[alpha], models[alpha] = _score_for_selection(score), model
-    best_alpha = _strongest_best(by_alpha, strongest_first=sorted(by_alpha, reverse=True))
-    best_model = models[best_alpha]
-    head = VAHead(coef=best_model.coef_, intercept=best_model.intercept_, alpha=best_alpha,
-                  training_corpora=tuple(training_corpora))
+    weights = sorted({0.0, *(float(w) for w in class_weights)}) if class_train else [0.0]
+    if class_train and not class_dev:
+        raise ValueError("class texts for the V-A head need class dev texts to choose their weight on")
+    candidates = []
+    for weight, alpha, model in _ridge_candidates(x, y, class_train, weights, grid):
+        pearson = va_metrics(model.predict(l2_normalise(dx)), dy)["pearson_mean"]
+        aucs = {}
+        for texts in class_dev:
+            pred = model.predict(l2_normalise(texts.embeddings))
+            aucs[texts.corpus] = {"arousal_auc": arousal_auc(pred[:, 1], texts.labels),
+                                  "valence_auc": valence_auc(pred[:, 0], texts.labels)}
+        mean_auc = float(np.mean([v for m in aucs.values() for v in m.values()])) if aucs else float("nan")
+        candidates.append({"class_weight": weight, "alpha": alpha, "dev_pearson_mean": pearson,
+                           "dev_mean_auc": mean_auc, "dev_auc": aucs, "model": model})
+    rated_only = {c["alpha"]: _score_for_selection(c["dev_pearson_mean"]) for c in candidates
+                  if c["class_weight"] == 0}
+    best_alpha = _strongest_best(rated_only, strongest_first=sorted(rated_only, reverse=True))
+    chosen = next(c for c in candidates if c["class_weight"] == 0 and c["alpha"] == best_alpha)
+    if class_train:
+        floor = chosen["dev_pearson_mean"] - tolerance
+        eligible = [c for c in candidates if c["dev_pearson_mean"] >= floor and np.isfinite(c["dev_mean_auc"])]
+        if eligible:
+            chosen = max(eligible, key=lambda c: (round(c["dev_mean_auc"], 12), -c["class_weight"], c["alpha"]))
+    model = chosen["model"]
+    head = VAHead(coef=model.coef_, intercept=model.intercept_, alpha=chosen["alpha"],
+                  training_corpora=tuple(training_corpora) + tuple(t.corpus for t in class_train
+                                                                   if chosen["class_weight"] > 0))
     head.metrics = {f"dev_{k}": v for k, v in va_metrics(head.predict(dev_embeddings, clip=False), dy).items()}
-    head.info = {"n_train": int(len(x)), "n_dev": int(len(dx)), "dev_scores": dev_scores,
+    if class_dev:
+        head.metrics["dev_auc"] = chosen["dev_auc"]
+    head.info = {"n_train": int(len(x)), "n_dev": int(len(dx)),
+                 "dev_scores": {f"alpha={c['alpha']:g}": c["dev_pearson_mean"] for c in candidates
+                                if c["class_weight"] == 0},
                  "selection": "alpha with the highest mean dev Pearson r of V and A; fitted on train only"}
+    if class_train:
+        head.info.update({
+            "class_weight": chosen["class_weight"], "tolerance": tolerance,
+            "class_corpora": {t.corpus: int(len(t.embeddings)) for t in class_train},
+            "class_dev": {t.corpus: int(len(t.embeddings)) for t in class_dev},
+            "candidates": [{k: c[k] for k in ("class_weight", "alpha", "dev_pearson_mean", "dev_mean_auc")}
+                           for c in candidates],
+            "selection": (f"class weight and alpha: the highest mean dev AUC (arousal anger + fear vs sadness, valence "
+                          f"joy vs sadness / anger / fear, over {', '.join(t.corpus for t in class_dev)}) among the "
+                          f"candidates whose rated dev Pearson is within {tolerance:g} of the best rated-only head's; "
+                          "fitted on train only")})
     return head
 
 
@@ -90,7 +174,9 @@ def _split_seed_of(model_dir: pathlib.Path) -> int:
 def train_va_head(model_dir: str | os.PathLike, data_dir: str | os.PathLike | None = None,
                   corpora: Sequence[str] = DEFAULT_CORPORA, *, dev: Sequence[str] | None = None,
                   alphas: Sequence[float] = DEFAULT_ALPHAS, split_seed: int | None = None, batch_size: int = 64,
-                  max_train: int | None = None, save: bool = True, on_bad_row: str = "error") -> VAHead:
+                  max_train: int | None = None, save: bool = True, on_bad_row: str = "error",
+                  class_corpora: Sequence[str] = (), class_weights: Sequence[float] = CLASS_WEIGHTS,
+                  max_class_train: int | None = MAX_CLASS_TRAIN, max_class_dev: int | None = MAX_CLASS_DEV) -> VAHead:
     """Embed the training texts with ``carl.load(model_dir)``, fit the head
     (:func:`fit_va_head`) and save it as ``model_dir/va_head.json``.
 
@@ -105,6 +191,10 @@ def train_va_head(model_dir: str | os.PathLike, data_dir: str | os.PathLike | No
     defaults to the model's training ``data.split_seed`` (``carl.json``), else 0, so the head
     never trains on rows the evaluation tests on. ``max_train`` subsamples each corpus's
     train split (seeded), for quick runs only.
+
+    ``class_corpora`` (opt-in, e.g. :data:`DEFAULT_CLASS_CORPORA`): emotion corpora whose single-label
+    train texts (at most ``max_class_train`` each, seeded) join the fit at a weight chosen on their dev
+    texts (``max_class_dev``), see :func:`fit_va_head`; ``()`` fits the rated-only head.
     """
     folder = pathlib.Path(model_dir)
     if not folder.is_dir():
@@ -156,8 +246,21 @@ def train_va_head(model_dir: str | os.PathLike, data_dir: str | os.PathLike | No
     embedder = load(folder)
     x = {s: embedder.encode([r.text for r in rows[s]], batch_size=batch_size) for s in ("train", "dev")}
     va = {s: np.array([(r.valence, r.arousal) for r in rows[s]]) for s in ("train", "dev")}
+    class_train, class_dev = [], []
+    for corpus in class_corpora:
+        try:
+            records = load_corpus(corpus, data, ["train", "dev"], seed=seed)
+        except CarlError as exc:
+            raise CarlError(f"class corpus {corpus} for the V-A head cannot be read: {exc}; fetch it (`carl data "
+                            "list` says how) or leave it out of --class-corpora") from None
+        for split, limit, out in (("train", max_class_train, class_train), ("dev", max_class_dev, class_dev)):
+            chosen = subsample([r for r in records if r.split == split and len(r.labels) == 1 and has_va(r)], limit, 0,
+                               stream=(corpus, "va-head", split))
+            out.append(ClassTexts(corpus, embedder.encode([r.text for r in chosen], batch_size=batch_size),
+                                  np.array([(r.valence, r.arousal) for r in chosen]), tuple(r.labels[0] for r in chosen)))
     head = fit_va_head(x["train"], va["train"], alphas=alphas, dev_embeddings=x["dev"], dev_va=va["dev"],
-                       training_corpora=corpora)
+                       training_corpora=corpora, class_train=class_train, class_dev=class_dev,
+                       class_weights=class_weights)
     head.info.update({"split_seed": seed, "max_train": max_train, "dev_source": dev_source,
                       "created": datetime.datetime.now().isoformat(timespec="seconds")})
     if save:
@@ -172,6 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None, help="corpus folder (default: $CARL_DATA_DIR)")
     parser.add_argument("--corpora", default=",".join(DEFAULT_CORPORA),
                         help="V-A corpora and table specs (mine.csv:text=body,valence=v,arousal=a), comma-separated")
+    parser.add_argument("--class-corpora", default="none",
+                        help="emotion corpora whose texts anchor arousal and valence (weight chosen on dev); "
+                             "'none' for EmoBank + Facebook-VA only")
     parser.add_argument("--dev", default=None, help="what chooses the ridge alpha (default: the corpora's dev splits; "
                                                     "tables only: 10 %% of their texts)")
     parser.add_argument("--split-seed", type=int, default=None,
@@ -181,7 +287,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         head = train_va_head(args.model, args.data_dir, split_specs(args.corpora, what="--corpora"),
                              dev=split_specs(args.dev, what="--dev") if args.dev is not None else None,
-                             split_seed=args.split_seed, batch_size=args.batch_size)
+                             split_seed=args.split_seed, batch_size=args.batch_size,
+                             class_corpora=() if args.class_corpora == "none" else split_specs(args.class_corpora,
+                                                                                               what="--class-corpora"))
     except CarlError as exc:
         print(f"carl: error: {exc}", file=sys.stderr)
         return 2

@@ -26,7 +26,8 @@ MAX_PAIRS = 10000
 class TaskSpec:
     """One evaluation task.
 
-    ``kind``: ``va_regression`` | ``classification`` | ``mteb_classification`` | ``geometry``.
+    ``kind``: ``va_regression`` | ``classification`` | ``mteb_classification`` | ``geometry`` |
+    ``va_head_classes`` (the model folder's own ``va_head.json`` on a class corpus, :mod:`carl.evaluation.va_classes`).
     ``corpus``: the corpus it reads (geometry reads EmoBank and CARER test splits).
     ``single_label_only``: keep only rows with exactly one label (in every split).
     ``exclude_label``: also report macro-F1 without this label.
@@ -51,6 +52,7 @@ class TaskSpec:
 
 _VA_METRICS = ("pearson_v", "pearson_a", "pearson_mean", "spearman_mean")
 _CLS_METRICS = ("accuracy", "macro_f1")
+_HEAD_CLASS_METRICS = ("arousal_auc", "valence_auc")
 
 
 def _cls(name: str, description: str, **kw) -> TaskSpec:
@@ -85,6 +87,12 @@ _TASK_LIST: list[TaskSpec] = [
              "uniformity (t=2) of EmoBank and CARER test embeddings",
              ("alignment_va", "alignment_label", "uniformity_emobank", "uniformity_carer"),
              lower_is_better=("alignment_va", "alignment_label", "uniformity_emobank", "uniformity_carer")),
+    # Issue 43: the shipped V-A head on texts of known emotion. Named only: they need the folder's va_head.json,
+    # which a frozen encoder's name does not have (`carl fit-heads` on a copy of its folder gives it one).
+    *[TaskSpec(f"va-head-{corpus}", "va_head_classes", corpus,
+               f"The model folder's V-A head on {corpus} single-label test texts: AUC of arousal for anger + fear "
+               "vs sadness, of valence for joy vs sadness / anger / fear", _HEAD_CLASS_METRICS, in_all=False)
+      for corpus in ("carer", "goemotions-ekman", "tec", "dailydialog")],
     # Issue 38, part 5: one set of headlines, both kinds of human label (carl.data.semeval). Named only: 956 of
     # these headlines are EmoBank train rows, so "all" would score every EmoBank-trained model on its own texts.
     TaskSpec("semeval-headlines-va", "va_regression", "semeval-headlines",

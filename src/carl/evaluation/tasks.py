@@ -49,7 +49,9 @@ from carl.evaluation.mteb_tasks import MTEB_SEED, run_emotion_classification
 from carl.evaluation.probes import classification_probe, va_regression_probe
 from carl.evaluation.task_specs import (MAX_PAIRS, MIN_TABLE_ROWS, TASKS, VA_RADIUS, TaskSpec, known_tasks,
                                         report_metrics_of, resolve_task_names, table_task, task_spec)
+from carl.evaluation.va_classes import class_means, separation_metrics
 from carl.errors import CarlError, DataError
+from carl.inference.heads.va import VAHead
 
 log = logging.getLogger(__name__)
 
@@ -272,8 +274,19 @@ def _run_geometry(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple
                      "alignment_alpha": 2, "uniformity_t": 2}
 
 
+def _run_va_head_classes(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
+    head = VAHead.load(store.model_path)  # a folder without one: the error names the command that fits it
+    rows = ctx.split(spec.corpus, "test", keep=lambda r: len(r.labels) == 1, stratify=single_label)
+    labels = [r.labels[0] for r in rows]
+    va = head.predict(_embed(store, spec.corpus, "test", rows))  # clipped to [0, 1], as predict_va answers
+    return separation_metrics(va, labels), {"class_means": class_means(va, labels),
+                                            "head": {"training_corpora": list(head.training_corpora),
+                                                     "alpha": head.alpha,
+                                                     "class_weight": head.info.get("class_weight")}}
+
+
 _RUNNERS = {"va_regression": _run_va, "classification": _run_classification, "mteb_classification": _run_mteb,
-            "geometry": _run_geometry}
+            "geometry": _run_geometry, "va_head_classes": _run_va_head_classes}
 
 
 SEEDED_SPLIT_CORPORA = ("facebook-va", "tec", "mr", "cr", "mpqa", "semeval-headlines", "sentiment140")

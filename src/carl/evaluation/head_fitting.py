@@ -153,7 +153,7 @@ def fit_va_head(embeddings, va, *, alphas: Sequence[float] = DEFAULT_ALPHAS, dev
             "class_weight": chosen["class_weight"], "tolerance": tolerance,
             "class_corpora": {t.corpus: int(len(t.embeddings)) for t in class_train},
             "class_dev": {t.corpus: int(len(t.embeddings)) for t in class_dev},
-            "candidates": [{k: c[k] for k in ("class_weight", "alpha", "dev_pearson_mean", "dev_mean_auc")}
+            "candidates": [{k: c[k] for k in ("class_weight", "alpha", "dev_pearson_mean", "dev_mean_auc", "dev_auc")}
                            for c in candidates],
             "selection": (f"class weight and alpha: the highest mean dev AUC (arousal anger + fear vs sadness, valence "
                           f"joy vs sadness / anger / fear, over {', '.join(t.corpus for t in class_dev)}) among the "

@@ -194,6 +194,18 @@ def test_a_goemotions_head_is_scored_multi_label_at_its_own_thresholds(headed, d
         run_tasks(str(folder), "emotion-head-transfer", data_dir, max_eval=20)
 
 
+def test_refitting_a_head_keeps_the_cached_embeddings(headed, tmp_path):
+    from carl.evaluation.embedding_store import model_fingerprint
+
+    folder = tmp_path / "model"
+    shutil.copytree(headed, folder)
+    before = model_fingerprint(str(folder))
+    (folder / "emotion_head.json").write_text((folder / "emotion_head.json").read_text())  # a head refitted
+    assert model_fingerprint(str(folder)) == before  # the encoder is the same: its embeddings too
+    (folder / "extra.bin").write_bytes(b"x")
+    assert model_fingerprint(str(folder)) != before
+
+
 def test_a_folder_without_a_head_names_carl_fit_heads(export_tiny_model, data_dir):
     folder = export_tiny_model("no-head-eval")
     with pytest.raises(ModelError, match=r"no emotion head \(emotion_head.json\); fit one with `carl fit-heads"):

@@ -54,6 +54,9 @@ EMOTION_COLOURS = {"anger": "#d62728", "disgust": "#2ca02c", "fear": "#9467bd", 
                    "sadness": "#1f77b4", "surprise": "#17becf", "neutral": "#8c8c8c", "love": "#e377c2"}
 """Fixed colours of Ekman's labels (and CARER's love); other labels take tab20's colours in turn."""
 OTHER_EMOTIONS = "other"
+MIN_MEAN_TEXTS = 5
+"""An emotion's mean is marked in a panel only when it has at least this many texts there (one point's
+"mean" would hide the point)."""
 _QUADRANTS = (("tense, angry", 0, 1), ("excited, happy", 1, 1), ("sad, bored", 0, 0), ("calm, content", 1, 0))
 _DPI = 120
 
@@ -467,13 +470,15 @@ def _draw_scatter(result: EmotionScatterResult) -> None:
             mine = in_group & (pts["emotion"] == emotion)
             ax.scatter(pts["valence"][mine], pts["arousal"][mine], s=marker_size, color=colour, alpha=alpha,
                        linewidths=0, zorder=3)
-        for st in (st for st in result.stats if st.group == group and st.emotion in colours):
+        for st in (st for st in result.stats if st.group == group and st.emotion in colours
+                   and st.n >= MIN_MEAN_TEXTS):
             ax.plot(st.mean_valence, st.mean_arousal, marker="X", ms=11, color=colours[st.emotion], mec="black",
                     mew=1.0, zorder=6)
         _circumplex_axes(ax, lo, hi, labels=True)
         n_group = sum(counts.values())
         title = group if result.column else "all texts"
-        ax.set_title(f"{title}  (n={n_group:,}; {int(in_group.sum()):,} drawn)", fontsize=10)
+        drawn_here = f"; {int(in_group.sum()):,} drawn" if result.sampled else ""
+        ax.set_title(f"{title}  (n={n_group:,}{drawn_here})", fontsize=10)
     for ax in axes[len(shown):]:
         ax.set_visible(False)
     for ax in axes[(rows - 1) * cols:]:
@@ -486,7 +491,8 @@ def _draw_scatter(result: EmotionScatterResult) -> None:
     if rest:
         handles.append(Line2D([], [], ls="", marker="o", ms=7, color="#c7c7c7",
                               label=f"{OTHER_EMOTIONS}  ({rest:,})"))
-    handles.append(Line2D([], [], ls="", marker="X", ms=9, color="white", mec="black", label="mean of the emotion"))
+    handles.append(Line2D([], [], ls="", marker="X", ms=9, color="white", mec="black",
+                          label=f"its mean (≥ {MIN_MEAN_TEXTS} texts)"))
     fig.legend(handles=handles, loc="outside right center", fontsize=8, title=EMOTION_COLUMN, title_fontsize=8,
                frameon=False)
     heading = "Valence-arousal of each text, coloured by its dominant emotion"

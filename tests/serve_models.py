@@ -2,7 +2,7 @@
 
 ``build_minilm_model(root)`` exports the embedded all-MiniLM-L6-v2 with carl's exporter (metadata
 ``base_model: minilm``, so the explorer can compare against the frozen encoder) and fits a V-A
-head on a small seeded slice of EmoBank. Folders are built under a fixed name inside pytest's
+head on a small seeded slice of EmoBank and an ekman emotion head on a small slice of GoEmotions. Folders are built under a fixed name inside pytest's
 base temp dir and reused when complete, so several test modules importing the fixture share one
 copy (a marker file is written last).
 """
@@ -46,6 +46,10 @@ def build_minilm_model(root: pathlib.Path, data_dir: pathlib.Path, *, n_train: i
     export_sentence_transformer(AutoModel.from_pretrained(source), AutoTokenizer.from_pretrained(source), folder,
                                 pooling="mean", max_seq_length=128, metadata={"base_model": "minilm"})
     fit_small_head(folder, data_dir, n_train=n_train, n_dev=150)
+    from carl.evaluation.head_fitting import train_emotion_head
+
+    # the explorer lists emotions from it (tests/test_serve_live.py); 1,600 short texts, seconds
+    train_emotion_head(folder, data_dir, "ekman", max_train=1000, max_dev=600)
     (folder / READY).write_text("ok\n")
     return folder
 

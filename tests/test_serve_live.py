@@ -340,6 +340,17 @@ def test_browser_explorer_flows(explorer_server, browser, tmp_path, data_dir):
     assert abs(float(point.get_attribute("data-arousal")) - expected["arousal"]) < 1e-9
     nearest = page.locator("#nearest li").all_inner_texts()
     assert [t.split(" (")[0] for t in nearest] == [n["word"] for n in expected["nearest"]]
+    # the folder's emotion head: the page lists the API's top 3 emotions with their scores
+    emotions = httpx.post(server.url + "/v1/affect", json={"input": sentence, "emotions_top_k": 3}).json()["data"][0]
+    if os.environ.get("CARL_EXPLORER_MODEL") is None or emotions.get("emotions"):
+        expect(page.locator("#emotions li").first).to_be_visible()
+        shown = page.locator("#emotions li").all_inner_texts()
+        assert [t.rsplit(" ", 1)[0] for t in shown] == [e["label"] for e in emotions["emotions"]]
+        assert [float(t.rsplit(" ", 1)[1]) for t in shown] == pytest.approx(
+            [e["score"] for e in emotions["emotions"]], abs=1e-3)
+        assert page.inner_text("#emotions-note") == ""
+    else:  # a CARL_EXPLORER_MODEL without emotion_head.json: the page says how to add one
+        assert "carl fit-heads" in page.inner_text("#emotions-note")
     # the point is drawn where its coordinates say: right of the neutral line when valence > 0.5
     axis_x = float(page.locator("#circumplex line.axis").first.get_attribute("x1"))
     assert (float(point.get_attribute("cx")) > axis_x) == (expected["valence"] > 0.5)

@@ -213,3 +213,75 @@ def test_memory_does_not_grow_with_the_table(scored, tmp_path):
         large, eight = peak(tmp_path / "x8.parquet", run)
         assert eight.rows == 8 * one.rows == 80_496
         assert large < 1.5 * small, (small, large)
+
+
+# ---------------------------------------------------------------------- points coloured by emotion
+
+
+def quadrant(v, a):
+    return ("joy" if a >= 0.5 else "neutral") if v >= 0.5 else ("anger" if a >= 0.5 else "sadness")
+
+
+@pytest.fixture(scope="module")
+def with_emotions(scored):
+    """The scored EmoBank table with an `emotion_1` column as `carl predict-va --emotions` writes it: here a
+    label from the gold quadrant (a stand-in for a head's prediction), some rows with no V-A or no emotion."""
+    rows = [(t, v, a, g, quadrant(v, a) if i % 97 else None) for i, (t, v, a, g, _) in enumerate(scored["rows"])]
+    rows[5] = (rows[5][0], None, rows[5][2], rows[5][3], "joy")  # unscored: counted, not drawn
+    table = pa.table({"text": [r[0] for r in rows], "valence": [r[1] for r in rows], "arousal": [r[2] for r in rows],
+                      "emotion_1": [r[4] for r in rows], "emotion_1_score": [0.5] * len(rows),
+                      "genre": [r[3] for r in rows]})
+    path = scored["folder"] / "emotions.parquet"
+    pq.write_table(table, path, row_group_size=1000)
+    return {"rows": rows, "parquet": path}
+
+
+def test_scatter_by_emotion_counts_means_and_a_bounded_uniform_sample(with_emotions, tmp_path):
+    from carl.evaluation.va_plots import scatter_by_emotion
+
+    rows = [r for r in with_emotions["rows"] if r[1] is not None]
+    expected = {}
+    for _, v, a, _, e in rows:
+        expected.setdefault(e or "(missing)", []).append((v, a))
+    result = scatter_by_emotion(with_emotions["parquet"], tmp_path / "s.png", max_points=2000, batch_rows=700)
+    assert result.rows == 10_062 and result.skipped == {"no valence/arousal": 1}
+    assert result.counts() == dict(sorted(((e, len(x)) for e, x in expected.items()), key=lambda kv: (-kv[1], kv[0])))
+    for st in result.stats:
+        va = np.array(expected[st.emotion])
+        assert st.group == "all" and st.mean_valence == pytest.approx(va[:, 0].mean(), abs=1e-12)
+        assert st.mean_arousal == pytest.approx(va[:, 1].mean(), abs=1e-12)
+    points = result.points
+    assert result.sampled and len(points["valence"]) == 2000
+    share = np.mean(points["emotion"] == "neutral")  # a uniform sample keeps the shares (binomial sd ~0.01)
+    assert abs(share - len(expected["neutral"]) / len(rows)) < 0.04
+    assert all(e in ("(missing)", quadrant(v, a))  # each point keeps its own row's emotion
+               for v, a, e in zip(points["valence"], points["arousal"], points["emotion"]))
+    same = scatter_by_emotion(with_emotions["parquet"], None, max_points=2000, batch_rows=5000)
+    np.testing.assert_array_equal(same.points["valence"], points["valence"])  # the sample ignores batch sizes
+    image = imread(result.path)
+    assert image[..., :3].std() > 0.05
+    joy = np.array([0xF2, 0xA9, 0x00]) / 255  # the fixed joy colour is on the canvas
+    assert (np.abs(image[..., :3] - joy).max(axis=-1) < 0.08).sum() > 100
+
+
+def test_scatter_by_emotion_per_group_and_every_point_when_few(with_emotions, tmp_path):
+    from carl.evaluation.va_plots import scatter_by_emotion
+
+    result = scatter_by_emotion(with_emotions["parquet"], None, by="genre", max_groups=2)
+    assert not result.sampled and len(result.points["valence"]) == 10_061
+    assert len(result.groups) == 7 and result.plotted == result.groups[:2]
+    fiction = [r for r in with_emotions["rows"] if r[3] == "fiction" and r[1] is not None and r[4] == "joy"]
+    assert result.counts("fiction")["joy"] == len(fiction)
+
+
+def test_plot_va_colour_by_emotion_cli_and_the_missing_column(scored, with_emotions, carl_in_process, tmp_path):
+    run = carl_in_process("plot-va", with_emotions["parquet"], "--colour-by-emotion", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "10,061 texts, 5 emotions (" in run.stdout and (tmp_path / "emotions-va-by-emotion.png").is_file()
+    run = carl_in_process("plot-va", scored["parquet"], "--colour-by-emotion", "--output", tmp_path / "x.png")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "no column 'emotion_1' (the dominant emotion, which `carl predict-va --emotions` writes)" in run.stderr
+    assert "--emotions` writes emotion_1" in run.stderr and "carl fit-heads MODEL" in run.stderr
+    run = carl_in_process("plot-va", with_emotions["parquet"], "--colour-by-emotion", "--time", "date")
+    assert run.returncode == 2 and "does not combine with --time" in run.stderr
+    assert not (tmp_path / "x.png").exists()

@@ -98,7 +98,9 @@ def evaluate_command(
     tasks: str = typer.Option("all", "--tasks", help="'all' or a comma list: emobank, facebook-va, goemotions-10, "
                                                      "goemotions-ekman, dailydialog, tec, carer, sst2, sst5, mr, cr, "
                                                      "mpqa, carer-mteb, geometry (these are 'all'); semeval-headlines-va, "
-                                                     "semeval-headlines-emotion, sentiment140 (only when named); and "
+                                                     "semeval-headlines-emotion, sentiment140, emotion-head-goemotions, "
+                                                     "emotion-head-transfer (only when named; the last two score the "
+                                                     "folder's emotion_head.json, or the model name nrclex); and "
                                                      "your own tables as PATH:text=COL,valence=COL,arousal=COL (split "
                                                      "80/10/10)."),
     output: pathlib.Path = typer.Option(..., "--output", help="Report .json; the Markdown table goes beside it (.md)."),
@@ -137,12 +139,16 @@ def evaluate_command(
                                                             "test rows for the intervals (0: t-interval over draws)."),
 ):
     """Score models on the evaluation tasks (frozen-embedding probes); write JSON + Markdown, print the table."""
+    from carl.evaluation.emotion_head_eval import (NrcLexBaseline, check_lexicon_use,  # lazy: keeps --help fast
+                                                   is_lexicon_model)
     from carl.evaluation.tasks import resolve_task_names, run_tasks  # lazy: keeps carl --help fast
 
     if output.suffix.lower() != ".json":
         raise CarlError(f"--output {output}: give a .json path (the Markdown table is written beside it as .md)")
     names = resolve_task_names(tasks)
     models = parse_models(model)
+    if any(is_lexicon_model(path) for _, path in models):  # the NRCLex baseline: emotion-head tasks only
+        check_lexicon_use(names, learning_curve=learning_curve, plots=plots_dir is not None)
     seeds = list(dict.fromkeys(seed or [0]))
     cache = None if no_cache else (cache_dir or default_cache_dir())
     if learning_curve:
@@ -156,7 +162,9 @@ def evaluate_command(
         raise CarlError("--sizes and --reference belong to --learning-curve; add --learning-curve, or drop them")
     stores: dict[str, EmbeddingStore] = {}
     for _, path in models:
-        if path not in stores:
+        if path not in stores and is_lexicon_model(path):
+            stores[path] = NrcLexBaseline()
+        elif path not in stores:
             stores[path] = EmbeddingStore(path, cache, batch_size=batch_size)  # fails early on a bad path
     runs = []
     for name, path in models:

@@ -33,13 +33,13 @@ def default_cache_dir() -> pathlib.Path:
     return pathlib.Path(base) / "embeddings"
 
 
-_FINGERPRINT_SKIP = {"va_head.json", "README.md"}
+_FINGERPRINT_SKIP = {"va_head.json", "emotion_head.json", "README.md"}
 
 
 def model_fingerprint(model_path: str) -> str:
     """SHA-256 of a local model folder's absolute path and every file's (name, size, mtime):
-    a retrained or re-exported model gets a new key, while ``va_head.json`` and the model card,
-    which do not change embeddings, are ignored. A hub id is fingerprinted by its name."""
+    a retrained or re-exported model gets a new key, while the heads (``va_head.json``,
+    ``emotion_head.json``) and the model card, which do not change embeddings, are ignored. A hub id is fingerprinted by its name."""
     path = pathlib.Path(model_path)
     h = hashlib.sha256()
     if path.is_dir():

@@ -27,7 +27,8 @@ class TaskSpec:
     """One evaluation task.
 
     ``kind``: ``va_regression`` | ``classification`` | ``mteb_classification`` | ``geometry`` |
-    ``va_head_classes`` (the model folder's own ``va_head.json`` on a class corpus, :mod:`carl.evaluation.va_classes`).
+    ``va_head_classes`` (the model folder's own ``va_head.json`` on a class corpus, :mod:`carl.evaluation.va_classes`) |
+    ``emotion_head`` (the folder's own emotion head, :mod:`carl.evaluation.emotion_head_eval`).
     ``corpus``: the corpus it reads (geometry reads EmoBank and CARER test splits).
     ``single_label_only``: keep only rows with exactly one label (in every split).
     ``exclude_label``: also report macro-F1 without this label.
@@ -101,6 +102,17 @@ _TASK_LIST: list[TaskSpec] = [
     TaskSpec("semeval-headlines-emotion", "classification", "semeval-headlines",
              "SemEval-2007 headlines, dominant of six emotion intensities (the same texts and split as "
              "semeval-headlines-va), logistic probe", _CLS_METRICS, in_all=False),
+    # Issue 43: the emotion head a model folder ships, applied as it is (nothing fitted); the model name
+    # `nrclex` scores the same rows with the NRC emotion lexicon (carl.evaluation.emotion_head_eval).
+    TaskSpec("emotion-head-goemotions", "emotion_head", "goemotions-ekman",
+             "The folder's emotion_head.json on GoEmotions test: an ekman head on goemotions-ekman's single-label "
+             "rows (argmax), a goemotions head on every row at its own dev thresholds; no probe",
+             ("macro_f1", "accuracy", "micro_f1"), in_all=False),
+    TaskSpec("emotion-head-transfer", "emotion_head", None,
+             "The folder's ekman emotion head, zero-shot on TEC (seeded split), CARER and DailyDialog test, their "
+             "labels mapped to Ekman (CARER love->joy, DailyDialog no emotion->neutral, happiness->joy)",
+             tuple(f"{c}_{m}" for c in ("tec", "carer", "dailydialog")
+                   for m in ("macro_f1", "macro_f1_restricted", "accuracy")) + ("macro_f1_mean",), in_all=False),
 ]
 
 TASKS: dict[str, TaskSpec] = {t.name: t for t in _TASK_LIST}

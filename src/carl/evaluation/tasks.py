@@ -14,6 +14,9 @@ Every task scores **frozen** sentence embeddings of one model (SentEval / MTEB s
   ``mteb/emotion`` is CARER / dair-ai/emotion), run by the ``mteb`` library itself through a
   subclass that reads the local CARER files because the hub is unreachable; see
   :mod:`carl.evaluation.mteb_tasks`.
+* ``emotion_head`` (``emotion-head-goemotions``, ``emotion-head-transfer``; only when named): the
+  model folder's own ``emotion_head.json`` applied to test texts, nothing fitted; see
+  :mod:`carl.evaluation.emotion_head_eval`.
 * ``geometry``: Wang & Isola alignment and uniformity
   (:mod:`carl.evaluation.geometry`) with this project's positive-pair rules: EmoBank test
   pairs whose normalised V-A lie within Euclidean radius 0.05, and CARER test pairs with the
@@ -285,8 +288,14 @@ def _run_va_head_classes(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -
                                                      "class_weight": head.info.get("class_weight")}}
 
 
+def _run_emotion_head(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
+    from carl.evaluation.emotion_head_eval import run_emotion_head_task  # lazy: its module never imports this one
+
+    return run_emotion_head_task(spec, ctx, store)
+
+
 _RUNNERS = {"va_regression": _run_va, "classification": _run_classification, "mteb_classification": _run_mteb,
-            "geometry": _run_geometry, "va_head_classes": _run_va_head_classes}
+            "geometry": _run_geometry, "va_head_classes": _run_va_head_classes, "emotion_head": _run_emotion_head}
 
 
 SEEDED_SPLIT_CORPORA = ("facebook-va", "tec", "mr", "cr", "mpqa", "semeval-headlines", "sentiment140")

@@ -10,7 +10,8 @@ from typing import Optional
 import typer
 
 from carl.errors import CarlError
-from carl.evaluation.va_plots import density_by_group, va_over_time
+from carl.evaluation.va_plots import (DEFAULT_MAX_POINTS, EMOTION_COLUMN, density_by_group, scatter_by_emotion,
+                                     va_over_time)
 
 __all__ = ["plot_va_command"]
 
@@ -38,10 +39,33 @@ def plot_va_command(
                                                            "figure says how many were left out."),
     bins: int = typer.Option(40, "--bins", help="Density grid: bins per axis."),
     value_range: str = typer.Option("0,1", "--range", help="Density axes LOW,HIGH (carl's V-A scale is 0,1)."),
+    colour_by_emotion: bool = typer.Option(False, "--colour-by-emotion", help=f"Draw the texts as points coloured by "
+                                           f"their dominant emotion ({EMOTION_COLUMN}, from `carl predict-va "
+                                           "--emotions`) instead of densities; with --by, one panel per group."),
+    max_points: int = typer.Option(DEFAULT_MAX_POINTS, "--max-points", help="With --colour-by-emotion: draw at most "
+                                   "this many points (a uniform sample; counts and means use every row)."),
 ):
-    """Picture a scored table: V-A circumplex density per group, or V-A over time with confidence bands."""
+    """Picture a scored table: V-A circumplex density per group, V-A over time with confidence bands, or the
+    texts as points coloured by emotion."""
     stem = scores.name.split(".")[0] if not scores.is_dir() else scores.name
-    if time:
+    if colour_by_emotion and time:
+        raise CarlError("--colour-by-emotion draws the texts on the circumplex; it does not combine with --time "
+                        f"(for emotions over time: --time {time} --by {EMOTION_COLUMN})")
+    if colour_by_emotion:
+        out = output or pathlib.Path(f"{stem}-va{'-by-' + by if by else ''}-by-emotion.png")
+        result = scatter_by_emotion(scores, out, by=by, max_groups=max_groups, max_points=max_points,
+                                    value_range=_value_range(value_range))
+        counts = result.counts()
+        groups = len(result.groups)
+        typer.echo(f"{sum(counts.values()):,} texts, {len(counts)} emotions ("
+                   + ", ".join(f"{e} {n:,}" for e, n in list(counts.items())[:7])
+                   + (", ..." if len(counts) > 7 else "") + ")" + (f", {groups} groups of {by}" if by else "")
+                   + f" from {result.rows:,} rows -> {out}")
+        if result.sampled:
+            typer.echo(f"drew a uniform sample of {len(result.points['valence']):,} points (--max-points)")
+        if result.outside_range:
+            typer.echo(f"{result.outside_range:,} points outside the range {value_range} were not drawn (set --range)")
+    elif time:
         out = output or pathlib.Path(f"{stem}-va-over-{time}{'-by-' + by if by else ''}.png")
         result = va_over_time(scores, time, out, freq=freq, by=by, max_groups=max_groups)
         groups = len({p.group for p in result.periods})

@@ -117,12 +117,14 @@ def fit_va_head(embeddings, va, *, alphas: Sequence[float] = DEFAULT_ALPHAS, dev
     weights = sorted({0.0, *(float(w) for w in class_weights)}) if class_train else [0.0]
     if class_train and not class_dev:
         raise ValueError("class texts for the V-A head need class dev texts to choose their weight on")
+    dev_unit = l2_normalise(dx)
+    class_dev_unit = [(texts, l2_normalise(texts.embeddings)) for texts in class_dev]
     candidates = []
     for weight, alpha, model in _ridge_candidates(x, y, class_train, weights, grid):
-        pearson = va_metrics(model.predict(l2_normalise(dx)), dy)["pearson_mean"]
+        pearson = va_metrics(model.predict(dev_unit), dy)["pearson_mean"]
         aucs = {}
-        for texts in class_dev:
-            pred = model.predict(l2_normalise(texts.embeddings))
+        for texts, unit in class_dev_unit:
+            pred = model.predict(unit)
             aucs[texts.corpus] = {"arousal_auc": arousal_auc(pred[:, 1], texts.labels),
                                   "valence_auc": valence_auc(pred[:, 0], texts.labels)}
         mean_auc = float(np.mean([v for m in aucs.values() for v in m.values()])) if aucs else float("nan")

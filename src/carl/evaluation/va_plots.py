@@ -267,6 +267,16 @@ def _circumplex_axes(ax, lo: float, hi: float, labels: bool) -> None:
                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7})
 
 
+def _label_panels(axes, n_shown: int, rows: int, cols: int) -> None:
+    """Hide the unused panels of a rows x cols grid; name the axes on the bottom row and left column."""
+    for ax in axes[n_shown:]:
+        ax.set_visible(False)
+    for ax in axes[(rows - 1) * cols:]:
+        ax.set_xlabel("valence  (negative → positive)")
+    for ax in axes[::cols]:
+        ax.set_ylabel("arousal  (calm → excited)")
+
+
 def _footnote(result_rows: int, skipped: dict, extra: str = "") -> str:
     parts = [f"{result_rows:,} rows read"] + [f"{n:,} skipped ({why})" for why, n in skipped.items() if n]
     return "; ".join(parts) + (f"; {extra}" if extra else "")
@@ -300,12 +310,7 @@ def _draw_density(result: DensityResult, bins: int) -> None:
                 zorder=5)
         title = group.group if result.column else "all texts"
         ax.set_title(f"{title}  (n={group.n:,})", fontsize=10)
-    for ax in axes[len(shown):]:
-        ax.set_visible(False)
-    for ax in axes[(rows - 1) * cols:]:
-        ax.set_xlabel("valence  (negative → positive)")
-    for ax in axes[::cols]:
-        ax.set_ylabel("arousal  (calm → excited)")
+    _label_panels(axes, len(shown), rows, cols)
     if mesh is not None:
         fig.colorbar(mesh, ax=list(axes[:len(shown)]), shrink=0.6, label="density (share of the panel's peak, smoothed)",
                      ticks=[0.05, 0.25, 0.5, 0.75, 1.0])
@@ -479,12 +484,7 @@ def _draw_scatter(result: EmotionScatterResult) -> None:
         title = group if result.column else "all texts"
         drawn_here = f"; {int(in_group.sum()):,} drawn" if result.sampled else ""
         ax.set_title(f"{title}  (n={n_group:,}{drawn_here})", fontsize=10)
-    for ax in axes[len(shown):]:
-        ax.set_visible(False)
-    for ax in axes[(rows - 1) * cols:]:
-        ax.set_xlabel("valence  (negative → positive)")
-    for ax in axes[::cols]:
-        ax.set_ylabel("arousal  (calm → excited)")
+    _label_panels(axes, len(shown), rows, cols)
     handles = [Line2D([], [], ls="", marker="o", ms=7, color=colour, label=f"{emotion}  ({overall[emotion]:,})")
                for emotion, colour in colours.items()]
     rest = sum(n for e, n in overall.items() if e not in colours)

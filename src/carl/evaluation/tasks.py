@@ -47,6 +47,7 @@ from carl.data.records import Record
 from carl.data.specs import is_table, parse_table_spec, read_spec
 from carl.data.splits import with_seeded_splits
 from carl.evaluation.embedding_store import EmbeddingStore
+from carl.evaluation.emotion_head_eval import run_emotion_head_task
 from carl.evaluation.geometry import alignment, positive_pairs_by_label, uniformity, va_positive_pairs
 from carl.evaluation.mteb_tasks import MTEB_SEED, run_emotion_classification
 from carl.evaluation.probes import classification_probe, va_regression_probe
@@ -289,8 +290,6 @@ def _run_va_head_classes(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -
 
 
 def _run_emotion_head(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
-    from carl.evaluation.emotion_head_eval import run_emotion_head_task  # lazy: its module never imports this one
-
     return run_emotion_head_task(spec, ctx, store)
 
 

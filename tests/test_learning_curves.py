@@ -77,6 +77,12 @@ def test_sizes_parse_and_points_end_at_the_train_split():
     assert LC.curve_points(LC.DEFAULT_SIZES, 79_999) == [100, 300, 1000, 3000, 10_000, 30_000, 79_999]
 
 
+def test_whole_split_label_moves_down_only_when_it_would_overlap_the_last_size():
+    assert LC._tick_labels([100, 30_000, 39_555]) == ["100", "30k", "\n39.6k"]
+    assert LC._tick_labels([100, 30_000, 79_999]) == ["100", "30k", "80.0k"]
+    assert LC._tick_labels([100]) == ["100"]
+
+
 def test_draws_are_seeded_without_replacement_and_keep_every_class():
     labels = np.array(["a"] * 995 + ["b"] * 4 + ["c"])
     draw = LC.draw_indices(1000, 10, np.random.default_rng([0, 10, 0]), labels)

@@ -12,7 +12,7 @@ from carl.config import CarlConfig
 from carl.data import load_corpus
 from carl.data.emotion_classes import NO_EMOTION_CLASS, emotion_class_ids, emotion_classes
 from carl.data.va_grid import CELLS
-from carl.errors import DataError
+from carl.errors import ConfigError, DataError
 from carl.training.trainer import capped, load_records, train
 
 UNION = ["emobank", "facebook-va", "goemotions-single", "dailydialog", "tec", "carer"]
@@ -34,6 +34,28 @@ def test_union_caps_every_corpus_and_keeps_small_ones_whole(data_dir):
     # DailyDialog's "no emotion" keeps its natural share (about 83 %) inside the sample.
     daily = [r for r in records if r.corpus == "dailydialog"]
     assert 0.78 < sum(r.labels == ("no emotion",) for r in daily) / len(daily) < 0.88
+
+
+def test_a_mapping_caps_only_the_corpora_it_names(data_dir):
+    config = CarlConfig().override({"data.train": "emobank,carer",
+                                    "data.max_train_per_corpus": "{carer: 500}"}).validate()
+    assert config.data.max_train_per_corpus == {"carer": 500}
+    records = load_records(config.data.train, data_dir, "train", 0, max_per_spec=config.data.max_train_per_corpus)
+    sizes = collections.Counter(r.corpus for r in records)
+    assert sizes["carer"] == 500 and sizes["emobank"] == len(load_corpus("emobank", data_dir, ["train"]))
+    assert CarlConfig.from_dict(config.to_dict()).data.max_train_per_corpus == {"carer": 500}  # saved and reloaded
+
+
+@pytest.mark.parametrize("value, phrase", [
+    ("{tec: 500}", "caps 'tec', which is not among the corpora it applies to (emobank, carer)"),
+    ("{carer: 0}", "data.max_train_per_corpus.carer must be >= 1"),
+    ("{carer: many}", "max_train_per_corpus.carer must be a number"),
+    ("[1, 2]", "must be a number"),
+])
+def test_bad_caps_name_the_setting(value, phrase):
+    with pytest.raises(ConfigError) as info:
+        CarlConfig().override({"data.train": "emobank,carer", "data.max_train_per_corpus": value}).validate()
+    assert phrase in str(info.value)
 
 
 def test_emotion_classes_unify_names_and_give_rated_texts_their_grid_cell(data_dir):

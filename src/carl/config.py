@@ -48,11 +48,13 @@ class DataConfig:
     ``emotion`` = emotion names unified across corpora (DailyDialog's "no emotion" is
     "neutral", its "happiness" is "joy"), and the V-A grid cell of the rated texts of
     dimensional corpora, which have no emotion (carl.data.emotion_classes)."""
-    max_train_per_corpus: int | None = None
+    max_train_per_corpus: int | dict[str, int] | None = None
     """At most this many training texts per corpus (or table), a seeded sample (data.split_seed, so
     every run and seed trains on the same texts): keeps a large corpus (DailyDialog: 87k
-    utterances) from drowning the rest of a union. None: every training text."""
-    max_dev_per_corpus: int | None = None
+    utterances) from drowning the rest of a union. None: every training text. A mapping caps only
+    the corpora it names (``{carer: 2000, goemotions-ekman: 2000}``: a small share of class texts
+    beside every rated text)."""
+    max_dev_per_corpus: int | dict[str, int] | None = None
     """The same cap on each corpus's dev texts for checkpoint selection (None: all)."""
 
 
@@ -284,10 +286,17 @@ class CarlConfig:
         if self.mccl.arousal_weight != 1 and self.mccl.label_mode != "continuous":
             raise ConfigError("mccl.arousal_weight weights the arousal coordinate of V-A labels: it needs "
                               "mccl.label_mode=continuous; set mccl.arousal_weight=1 for the one-hot ablation")
-        for name in ("max_train_per_corpus", "max_dev_per_corpus"):
+        dev_specs = self.data.dev if self.data.dev is not None else self.data.train
+        for name, specs in (("max_train_per_corpus", self.data.train), ("max_dev_per_corpus", dev_specs)):
             value = getattr(self.data, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"data.{name} must be >= 1 (or null: no cap), got {value}")
+            caps = value if isinstance(value, dict) else {} if value is None else {"": value}
+            for spec, cap in caps.items():
+                if cap < 1:
+                    raise ConfigError(f"data.{name}{'.' + spec if spec else ''} must be >= 1 (or null: no cap), "
+                                      f"got {cap}")
+                if spec and spec not in specs:
+                    raise ConfigError(f"data.{name} caps {spec!r}, which is not among the corpora it applies to "
+                                      f"({', '.join(specs)}); name one of them or drop the cap")
         if not 0 < self.train.layer_lr_decay <= 1:
             raise ConfigError(f"train.layer_lr_decay must be in (0, 1] (1: no decay), got {self.train.layer_lr_decay}")
         if not 0 <= self.mccl.base_momentum <= 1:
@@ -404,7 +413,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
                 return _coerce(value, arg, where)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0])
+        # A mapping given where a number or a mapping is allowed: the mapping's own complaint is the useful one.
+        raise ConfigError(errors[-1] if isinstance(value, dict) else errors[0])
     if origin is Literal:
         if value is False and "no" in args:  # YAML 1.1 reads an unquoted `no` as false
             value = "no"
@@ -417,6 +427,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError(f"{where} must be a list, got {value!r}")
         return [_coerce(v, args[0], where) for v in value]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping, got {value!r}")
+        return {str(k): _coerce(v, args[1], f"{where}.{k}") for k, v in value.items()}
     if hint is bool:
         if isinstance(value, bool):
             return value

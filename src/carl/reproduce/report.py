@@ -20,6 +20,13 @@ from carl.reproduce.grid import (AFFECT_TASKS, FROZEN, FROZEN_LABEL, GEOMETRY, H
                                  VARIANT_BY_NAME, VARIANTS, Job, Preset, finetune_path, stale_finetune)
 
 
+def _caps(value: int | Mapping[str, int], unit: str) -> str:
+    """``data.max_*_per_corpus`` in words: "8000 texts each" or "2000 of carer, 2000 of goemotions-ekman"."""
+    if isinstance(value, Mapping):
+        return ", ".join(f"{cap} of {spec}" for spec, cap in value.items())
+    return f"{value} {unit}"
+
+
 def collect(out: pathlib.Path, jobs: Sequence[Job]) -> list[tuple[str, dict, dict]]:
     """(label, result, record) of every finished evaluation, frozen first, in grid order."""
     found = []
@@ -290,14 +297,14 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
         f"{machine.get('torch_threads')}",
         *by_machine,
         f"- **Encoder:** `{base.model.name_or_path}`; **training data:** {', '.join(base.data.train)}"
-        + (f" (train splits, at most {base.data.max_train_per_corpus} texts each, seeded sample)"
+        + (f" (train splits, at most {_caps(base.data.max_train_per_corpus, 'texts each')}, seeded sample)"
            if base.data.max_train_per_corpus else "") + "; "
         f"**budget per run:** {base.train.max_steps or str(base.train.epochs) + ' epochs'} steps of batch "
         f"{base.train.batch_size}, max_length {base.data.max_length}, "
         + ("lr: each variant's choice of the learning-rate trial below" if preset.lr_trial
            else f"lr {base.train.learning_rate:g}") + "; checkpoint "
         f"chosen by dev V-A Pearson (every {base.train.eval_every} steps"
-        + (f"; at most {base.data.max_dev_per_corpus} dev texts per corpus" if base.data.max_dev_per_corpus else "")
+        + (f"; at most {_caps(base.data.max_dev_per_corpus, 'dev texts per corpus')}" if base.data.max_dev_per_corpus else "")
         + "), the same rule for every variant.",
         f"- **Seeds:** training seeds {sorted({j.seed for j in jobs})}; every model is probed with seed "
         f"{preset.eval_seed} on the same texts"

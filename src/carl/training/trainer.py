@@ -10,6 +10,7 @@ import logging
 import math
 import pathlib
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,16 +60,18 @@ def parse_table_spec(spec: str) -> tuple[str, dict]:
 
 
 def load_records(specs: list[str], data_dir: pathlib.Path, split: str, seed: int, on_bad_row: str = "error",
-                 max_per_spec: int | None = None) -> list:
+                 max_per_spec: int | Mapping[str, int] | None = None) -> list:
     """Records of corpus names (their ``split``) and table specs (every row, as ``split``);
-    ``max_per_spec``: at most that many of each, a sample seeded by ``seed`` in file order."""
+    ``max_per_spec``: at most that many of each (a mapping: of the specs it names), a sample seeded
+    by ``seed`` in file order."""
     records = []
     for spec in specs:
         if is_table(spec):
             found = read_spec(spec, split=split, on_bad_row=on_bad_row)
         else:
             found = load_corpus(spec, data_dir, [split], seed=seed)
-        records.extend(capped(found, max_per_spec, seed))
+        limit = max_per_spec.get(spec) if isinstance(max_per_spec, Mapping) else max_per_spec
+        records.extend(capped(found, limit, seed))
     return records
 
 

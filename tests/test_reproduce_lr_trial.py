@@ -142,3 +142,20 @@ def test_trials_only_stops_before_the_grid(fakes, tmp_path):
     assert "| CARL |" in (tmp_path / "REPORT.md").read_text()
     rp.reproduce("trial-test", tmp_path, variants=["carl"], plots=False, command="carl reproduce test")
     assert [(lr, steps, seed) for _, lr, steps, seed in fakes.trained[2:]] == [(3e-5, 50, 0), (3e-5, 50, 1)]
+
+
+def test_trial_rates_run_only_those_trials_then_stop(fakes, tmp_path):
+    rp.reproduce("trial-test", tmp_path, variants=["carl", "simcse"], plots=False, command="carl reproduce test",
+                 trial_rates=[1e-4])
+    assert [(name, lr) for name, lr, _, _ in fakes.trained] == [("carl", 1e-4), ("simcse", 1e-4)]  # no grid run
+    rp.reproduce("trial-test", tmp_path, variants=["carl", "simcse"], plots=False, command="carl reproduce test")
+    # The full command runs only the missing rate, then the grid at each variant's dev-best rate.
+    assert [(name, lr) for name, lr, _, _ in fakes.trained[2:4]] == [("carl", 3e-5), ("simcse", 3e-5)]
+    assert {(name, lr) for name, lr, steps, _ in fakes.trained[4:]} == {("carl", 3e-5), ("simcse", 1e-4)}
+
+
+def test_trial_rates_outside_the_preset_are_refused(fakes, tmp_path):
+    with pytest.raises(rp.ConfigError, match=r"--trial-rates 0\.001: not among preset trial-test's trial rates "
+                                             r"\(3e-05, 0\.0001\)"):
+        rp.reproduce("trial-test", tmp_path, variants=["carl"], plots=False, trial_rates=[1e-3])
+    assert fakes.trained == []

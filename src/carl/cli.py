@@ -226,6 +226,8 @@ def reproduce(
     plots: bool = typer.Option(True, "--plots/--no-plots"),
     trials_only: bool = typer.Option(False, "--trials-only", help="Run the preset's learning-rate trials (dev "
                                                                   "only) and stop before the grid trains."),
+    trial_rates: Optional[str] = typer.Option(None, "--trial-rates", help="Run only these of the preset's trial "
+                                              "rates now (comma list, e.g. 1e-4); implies --trials-only."),
 ):
     """Train and evaluate CARL, its baselines and ablations over several seeds; write DIR/REPORT.md."""
     extra = {}
@@ -240,10 +242,16 @@ def reproduce(
             seed_list = [int(s) for s in seeds.split(",") if s.strip()]
         except ValueError:
             raise CarlError(f"--seeds {seeds!r}: expected integers, e.g. 0,1,2") from None
+    rate_list = None
+    if trial_rates:
+        try:
+            rate_list = [float(r) for r in trial_rates.split(",") if r.strip()]
+        except ValueError:
+            raise CarlError(f"--trial-rates {trial_rates!r}: expected numbers, e.g. 1e-4,3e-4") from None
     report = run_grid(preset, output_dir, variants=[v.strip() for v in variants.split(",") if v.strip()] if variants
                       else None, seeds=seed_list, model=model, data_dir=data_dir, extra=extra,
                       keep_checkpoints=keep_checkpoints, plots=plots, stop_after_minutes=stop_after_minutes,
-                      trials_only=trials_only)
+                      trials_only=trials_only, trial_rates=rate_list)
     typer.echo(report.read_text())
     typer.echo(f"written: {report}")
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import pathlib
 import sys
@@ -35,6 +36,7 @@ from carl.reproduce.grid import (  # noqa: F401  (re-exported: users, scripts an
     PACKAGED_CONFIGS,
     FROZEN,
     FROZEN_LABEL,
+    CPU_VARIANTS,
     Variant,
     VARIANTS,
     VARIANT_BY_NAME,
@@ -95,16 +97,24 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
               seeds: Sequence[int] | None = None, model: str | None = None, data_dir: str | None = None,
               extra: Mapping[str, object] | None = None, keep_checkpoints: bool = False, plots: bool = True,
               command: str | None = None, stop_after_minutes: float | None = None,
-              trials_only: bool = False) -> pathlib.Path:
+              trials_only: bool = False, trial_rates: Sequence[float] | None = None) -> pathlib.Path:
     """Run (or continue) the grid and write DIR/REPORT.md after every finished job.
 
     ``stop_after_minutes``: start no new job after this long (a sitting's budget); re-run
     the same command to continue. ``trials_only``: stop after the learning-rate trials (to
-    choose between variants on dev before the grid trains any of them).
+    choose between variants on dev before the grid trains any of them). ``trial_rates``: run
+    only these of the preset's trial rates in this sitting (e.g. the middle rate of several
+    variants first, to compare them on dev); implies ``trials_only``.
     """
     if preset_name not in PRESETS:
         raise ConfigError(f"unknown preset {preset_name!r}; presets: {', '.join(PRESETS)}")
     preset = PRESETS[preset_name]
+    if trial_rates is not None:
+        unknown = [r for r in trial_rates if not any(math.isclose(r, lr) for lr in preset.lr_trial)]
+        if unknown or not trial_rates:
+            raise ConfigError(f"--trial-rates {', '.join(f'{r:g}' for r in unknown) or '(none)'}: not among preset "
+                              f"{preset_name}'s trial rates ({', '.join(f'{r:g}' for r in preset.lr_trial) or 'none'})")
+        trials_only = True
     out = _relative_if_inside(pathlib.Path(out), pathlib.Path.cwd())  # run configs then carry no machine path
     base, jobs = plan(preset, out, variants=variants, seeds=seeds, model=model, data_dir=data_dir, extra=extra)
     trained = list(dict.fromkeys(job.variant.name for job in jobs))
@@ -127,7 +137,8 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
         return False
 
     if trials:  # equal tuning first: every contender's learning rate is chosen on dev before the grid trains it
-        trials_done = lr_trial.run_trials(trials, preset, data_dir, commit, out_of_time)
+        now = [t for t in trials if trial_rates is None or any(math.isclose(t.learning_rate, r) for r in trial_rates)]
+        trials_done = lr_trial.run_trials(now, preset, data_dir, commit, out_of_time)
         chosen = lr_trial.choose(trials, preset)
         table = lr_trial.trial_table(trials, preset, labels)
         if trials_only or not trials_done or set(chosen) != set(trained):

@@ -61,6 +61,9 @@ class ProbeResult:
     metrics: dict[str, float]
     chosen: dict[str, float]
     dev_scores: dict[str, float] = field(default_factory=dict)
+    test_predictions: np.ndarray | None = None
+    """The chosen model's prediction for each test row (V-A: (N, 2); classes: (N,) labels), for paired
+    comparisons over test texts (:mod:`carl.evaluation.paired_bootstrap`); None without a test split."""
 
 
 # --------------------------------------------------------------------------- helpers
@@ -228,11 +231,12 @@ def va_regression_probe(
     best_alpha = _strongest_best(by_alpha, strongest_first=sorted(by_alpha, reverse=True))
     if te_x is None:
         return ProbeResult(metrics={}, chosen={"alpha": best_alpha}, dev_scores=dev_scores)
-    final = Ridge(alpha=best_alpha).fit(tr_x, tr_y)
+    pred = Ridge(alpha=best_alpha).fit(tr_x, tr_y).predict(te_x)
     return ProbeResult(
-        metrics=va_metrics(final.predict(te_x), te_y),
+        metrics=va_metrics(pred, te_y),
         chosen={"alpha": best_alpha},
         dev_scores=dev_scores,
+        test_predictions=pred,
     )
 
 
@@ -314,4 +318,5 @@ def classification_probe(
         metrics=classification_metrics(te_y, pred, exclude_label_from_macro_f1),
         chosen={"C": best_c},
         dev_scores=dev_scores,
+        test_predictions=pred,
     )

@@ -136,6 +136,7 @@ class EvalData:
     max_train: int | None
     max_eval: int | None
     dev_only: bool = False
+    keep_predictions: bool = False
     _corpora: dict[str, list[Record]] = field(default_factory=dict)
 
     @property
@@ -190,7 +191,19 @@ def _run_va(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict,
     probe = va_regression_probe(x["train"], _va(rows["train"]), x["dev"], _va(rows["dev"]), *test, seed=ctx.seed)
     metrics = {**probe.metrics, **_dev_score(probe, ctx), "chosen_alpha": probe.chosen["alpha"],
                **{f"n_{s}": len(rs) for s, rs in rows.items()}}
-    return metrics, {"dev_scores": probe.dev_scores}
+    return metrics, {"dev_scores": probe.dev_scores, **_test_rows(ctx, rows, probe)}
+
+
+def _test_rows(ctx: EvalData, rows: Mapping[str, Sequence[Record]], probe) -> dict:
+    """With ``keep_predictions``: each test row's id, gold label and probe prediction, so that two models
+    scored on the same rows can be compared text by text (:mod:`carl.evaluation.paired_bootstrap`)."""
+    if not ctx.keep_predictions or probe.test_predictions is None:
+        return {}
+    test = rows["test"]
+    gold = _va(test).round(6).tolist() if probe.test_predictions.ndim == 2 else [r.labels[0] for r in test]
+    pred = probe.test_predictions
+    return {"test_rows": {"ids": [r.id for r in test], "gold": gold,
+                          "pred": pred.round(6).tolist() if pred.dtype.kind == "f" else pred.tolist()}}
 
 
 def _dev_score(probe, ctx: EvalData) -> dict:
@@ -239,7 +252,7 @@ def _run_classification(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) ->
                                  exclude_label_from_macro_f1=exclude)
     metrics = {**probe.metrics, **_dev_score(probe, ctx), "chosen_C": probe.chosen["C"], **{f"n_{s}": len(rs) for s, rs in rows.items()},
                "n_classes": int(len(np.unique(y["train"])))}
-    return metrics, {"dev_scores": probe.dev_scores}
+    return metrics, {"dev_scores": probe.dev_scores, **_test_rows(ctx, rows, probe)}
 
 
 def _run_mteb(spec: TaskSpec, ctx: EvalData, store: EmbeddingStore) -> tuple[dict, dict]:
@@ -363,7 +376,8 @@ def package_versions(extra: Sequence[str] = ()) -> dict[str, str]:
 def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: str | os.PathLike | None = None, *,
               seed: int = 0, max_train: int | None = None, cache_dir: str | os.PathLike | None = None,
               max_eval: int | None = None, split_seed: int = 0, batch_size: int = 64,
-              device: str | None = None, store: EmbeddingStore | None = None, dev_only: bool = False) -> dict:
+              device: str | None = None, store: EmbeddingStore | None = None, dev_only: bool = False,
+              keep_predictions: bool = False) -> dict:
     """Score one model on evaluation tasks.
 
     ``task_names``: ``"all"``, a comma list or a sequence of names from :data:`TASKS`.
@@ -380,7 +394,8 @@ def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: 
     ``cache_dir``: where embeddings are cached (None: no disk cache).
     ``dev_only``: choose methods on dev without reading a test split: each probe task embeds
     train and dev only and reports its selection score as ``dev_score``; tasks without a dev
-    split (``carer-mteb``, ``geometry``) are refused.
+    split (``carer-mteb``, ``geometry``) are refused. ``keep_predictions``: each probe task's
+    ``_meta.details[task].test_rows`` holds every test row's id, gold label and prediction.
 
     Returns ``{task: {metric: value, ...}, ..., "_meta": {...}}``; each task holds its test
     metrics, the chosen hyper-parameter and split sizes (``n_train`` ...), ``_meta`` the
@@ -403,7 +418,7 @@ def run_tasks(model_ref: str, task_names: str | Sequence[str] | None, data_dir: 
         log.warning("%s: %s", store.model_ref, note)
     folder = resolve_data_dir(data_dir)
     ctx = EvalData(data_dir=folder, seed=int(seed), split_seed=int(split_seed), max_train=max_train,
-                   max_eval=max_eval, dev_only=dev_only)
+                   max_eval=max_eval, dev_only=dev_only, keep_predictions=keep_predictions)
     started = time.time()
     results: dict = {}
     details: dict = {}

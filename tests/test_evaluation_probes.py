@@ -191,6 +191,7 @@ def test_classification_probe_is_deterministic(class_data):
     a = classification_probe(*_flat(class_data), seed=3)
     b = classification_probe(*_flat(class_data), seed=3)
     assert a == b
+    assert a.test_predictions is not None and (a.test_predictions == b.test_predictions).all()
 
 
 def test_classification_probe_chooses_c_by_dev_macro_f1(class_data):

@@ -61,7 +61,7 @@ class ProbeResult:
     metrics: dict[str, float]
     chosen: dict[str, float]
     dev_scores: dict[str, float] = field(default_factory=dict)
-    test_predictions: np.ndarray | None = None
+    test_predictions: np.ndarray | None = field(default=None, compare=False)  # arrays have no plain ==
     """The chosen model's prediction for each test row (V-A: (N, 2); classes: (N,) labels), for paired
     comparisons over test texts (:mod:`carl.evaluation.paired_bootstrap`); None without a test split."""
 

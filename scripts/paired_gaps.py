@@ -9,7 +9,7 @@ named tasks with the preset's probe settings, keeping each test text's predictio
 (``run_tasks(keep_predictions=True)``), checks that each score equals the grid's own evaluation file, and
 gives each pair's gap A - B with a bootstrap interval over test texts (paired) and training seeds
 (:mod:`carl.evaluation.paired_bootstrap`), at 95 % and at the Bonferroni confidence for all the
-comparisons printed together. Writes GRID/paired-gaps.json and GRID/paired-gaps.md.
+comparisons printed together. Writes GRID/paired-gaps.json and .md (``--name`` to change).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def main() -> None:
     parser.add_argument("--tasks", required=True)
     parser.add_argument("--pairs", required=True, help="A:B,C:D (variant names; 'frozen' for the frozen encoder)")
     parser.add_argument("--replicates", type=int, default=2000)
+    parser.add_argument("--name", default="paired-gaps", help="output files: GRID/NAME.json and GRID/NAME.md")
     args = parser.parse_args()
     preset, tasks = PRESETS[args.preset], [t for t in args.tasks.split(",") if t]
     pairs = [tuple(p.split(":")) for p in args.pairs.split(",") if p]
@@ -92,8 +93,8 @@ def main() -> None:
             lines.append(f"| {label[a]} | {label[b]} | {task} {metric} (n = {wide['n_test']}) | {means[a]:.3f} | "
                          f"{means[b]:.3f} | {wide['gap']:+.3f} | [{wide['interval'][0]:+.3f}, {wide['interval'][1]:+.3f}] "
                          f"| [{narrow['interval'][0]:+.3f}, {narrow['interval'][1]:+.3f}] | {verdict} |")
-    (args.grid / "paired-gaps.json").write_text(json.dumps(out, indent=1) + "\n")
-    (args.grid / "paired-gaps.md").write_text("\n".join(lines) + "\n")
+    (args.grid / f"{args.name}.json").write_text(json.dumps(out, indent=1) + "\n")
+    (args.grid / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

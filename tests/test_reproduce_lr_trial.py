@@ -159,3 +159,13 @@ def test_trial_rates_outside_the_preset_are_refused(fakes, tmp_path):
                                              r"\(3e-05, 0\.0001\)"):
         rp.reproduce("trial-test", tmp_path, variants=["carl"], plots=False, trial_rates=[1e-3])
     assert fakes.trained == []
+
+
+@pytest.mark.parametrize("option, value, phrase", [
+    ("--seeds", "0,a", "--seeds '0,a': expected integers, e.g. 0,1,2"),
+    ("--trial-rates", "1e-4,z", "--trial-rates '1e-4,z': expected numbers, e.g. 1e-4,3e-4"),
+])
+def test_bad_number_lists_are_one_line_errors(carl_in_process, tmp_path, option, value, phrase):
+    run = carl_in_process("reproduce", "--output-dir", tmp_path / "grid", option, value)
+    assert run.returncode == 2 and phrase in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "grid").exists()

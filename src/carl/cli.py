@@ -207,6 +207,16 @@ def run(
     typer.echo(f"written: {md_path}, {json_path}")
 
 
+def _comma_numbers(value: str | None, kind: type, option: str, expected: str) -> list | None:
+    """A comma list option read as numbers of ``kind`` (None when not given); a bad item is a one-line error."""
+    if not value:
+        return None
+    try:
+        return [kind(item) for item in value.split(",") if item.strip()]
+    except ValueError:
+        raise CarlError(f"{option} {value!r}: expected {expected}") from None
+
+
 @app.command()
 def reproduce(
     preset: str = typer.Option("cpu", "--preset", help="'cpu' (embedded MiniLM, 2-core budget), 'cpu-long' (1,000 "
@@ -236,18 +246,8 @@ def reproduce(
         if not sep:
             raise CarlError(f"--set {item!r}: expected KEY=VALUE")
         extra[key] = value
-    seed_list = None
-    if seeds:
-        try:
-            seed_list = [int(s) for s in seeds.split(",") if s.strip()]
-        except ValueError:
-            raise CarlError(f"--seeds {seeds!r}: expected integers, e.g. 0,1,2") from None
-    rate_list = None
-    if trial_rates:
-        try:
-            rate_list = [float(r) for r in trial_rates.split(",") if r.strip()]
-        except ValueError:
-            raise CarlError(f"--trial-rates {trial_rates!r}: expected numbers, e.g. 1e-4,3e-4") from None
+    seed_list = _comma_numbers(seeds, int, "--seeds", "integers, e.g. 0,1,2")
+    rate_list = _comma_numbers(trial_rates, float, "--trial-rates", "numbers, e.g. 1e-4,3e-4")
     report = run_grid(preset, output_dir, variants=[v.strip() for v in variants.split(",") if v.strip()] if variants
                       else None, seeds=seed_list, model=model, data_dir=data_dir, extra=extra,
                       keep_checkpoints=keep_checkpoints, plots=plots, stop_after_minutes=stop_after_minutes,

@@ -29,9 +29,9 @@ from sklearn.metrics import roc_auc_score
 
 from carl.data import load_corpus, resolve_data_dir
 from carl.data.lexicon import label_coordinates
-from carl.evaluation.head_fitting import MAX_CLASS_DEV, MAX_CLASS_TRAIN
+from carl.evaluation.head_fitting import MAX_CLASS_DEV, MAX_CLASS_TRAIN, class_rows
 from carl.evaluation.probes import va_metrics
-from carl.evaluation.tasks import has_va, subsample
+from carl.evaluation.tasks import has_va
 from carl.evaluation.va_classes import arousal_auc, valence_auc
 from carl.inference import load
 from carl.inference.heads.base import l2_normalise
@@ -52,8 +52,7 @@ def embed(model: str, out: str) -> None:
     for corpus in CLASSES:
         records = load_corpus(corpus, data, ["train", "dev"], seed=0)
         for split, limit in (("train", MAX_CLASS_TRAIN), ("dev", MAX_CLASS_DEV)):
-            rows = subsample([r for r in records if r.split == split and len(r.labels) == 1 and has_va(r)], limit, 0,
-                             stream=(corpus, "va-head", split))
+            rows = class_rows(records, corpus, split, limit)
             arrays[f"{corpus}.{split}.x"] = encoder.encode([r.text for r in rows], batch_size=64)
             arrays[f"{corpus}.{split}.y"] = np.array([(r.valence, r.arousal) for r in rows])
             arrays[f"{corpus}.{split}.labels"] = np.array([r.labels[0] for r in rows])

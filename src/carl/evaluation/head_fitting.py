@@ -42,7 +42,7 @@ from carl.inference.heads.va import HEAD_FILE, VAHead
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CLASS_WEIGHTS", "ClassTexts", "DEFAULT_CLASS_CORPORA", "DEFAULT_ALPHAS", "DEFAULT_CORPORA", "NoEmotionData", "TooFewTexts", "fit_emotion_head", "fit_va_head", "main",
+__all__ = ["CLASS_WEIGHTS", "ClassTexts", "class_rows", "DEFAULT_CLASS_CORPORA", "DEFAULT_ALPHAS", "DEFAULT_CORPORA", "NoEmotionData", "TooFewTexts", "fit_emotion_head", "fit_va_head", "main",
            "train_emotion_head", "train_va_head"]
 
 DEFAULT_ALPHAS = (0.01, 0.1, 1, 10, 100)
@@ -72,6 +72,13 @@ class ClassTexts:
     embeddings: np.ndarray
     va: np.ndarray
     labels: tuple[str, ...]
+
+
+def class_rows(records, corpus: str, split: str, limit: int | None) -> list:
+    """The single-label ``split`` texts of an emotion corpus that anchor the V-A head (their label's NRC-VAD point
+    as target): at most ``limit``, a seeded subsample, the same for every model."""
+    return subsample([r for r in records if r.split == split and len(r.labels) == 1 and has_va(r)], limit, 0,
+                     stream=(corpus, "va-head", split))
 
 
 def _ridge_candidates(x, y, class_train: Sequence[ClassTexts], weights: Sequence[float], alphas: Sequence[float]):
@@ -256,8 +263,7 @@ def train_va_head(model_dir: str | os.PathLike, data_dir: str | os.PathLike | No
             raise CarlError(f"class corpus {corpus} for the V-A head cannot be read: {exc}; fetch it (`carl data "
                             "list` says how) or leave it out of --class-corpora") from None
         for split, limit, out in (("train", max_class_train, class_train), ("dev", max_class_dev, class_dev)):
-            chosen = subsample([r for r in records if r.split == split and len(r.labels) == 1 and has_va(r)], limit, 0,
-                               stream=(corpus, "va-head", split))
+            chosen = class_rows(records, corpus, split, limit)
             out.append(ClassTexts(corpus, embedder.encode([r.text for r in chosen], batch_size=batch_size),
                                   np.array([(r.valence, r.arousal) for r in chosen]), tuple(r.labels[0] for r in chosen)))
     head = fit_va_head(x["train"], va["train"], alphas=alphas, dev_embeddings=x["dev"], dev_va=va["dev"],

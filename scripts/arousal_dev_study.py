@@ -2,7 +2,7 @@
 without costing EmoBank / Facebook-VA Pearson?
 
     python scripts/arousal_dev_study.py embed MODEL OUT.npz       # embeddings of every text below (once per model)
-    python scripts/arousal_dev_study.py heads OUT.npz [--mlp] [--emotion-head MODEL] [--bound]
+    python scripts/arousal_dev_study.py heads OUT.npz [--mlp] [--emotion-head MODEL [--gated]] [--bound]
 
 ``embed``: EmoBank + Facebook-VA train and dev (their V-A ratings), and up to 6,000 train / 2,000 dev
 single-label texts of CARER and GoEmotions-Ekman (their label's NRC-VAD point as target, the label
@@ -13,7 +13,10 @@ corpus, the dev arousal AUC (anger + fear vs sadness) and valence AUC (joy vs sa
 Ridge with the class texts at total weight w (the head's ``--class-corpora`` grid), ``--mlp``: a one-layer
 MLP (256 GELU units, AdamW, weight decay 0.01, 30 and 100 epochs) at the same weights, ``--emotion-head``:
 the Ridge head's output blended with the emotion head's expected NRC-VAD point (sum over labels of
-probability x the label's point) at share lambda, ``--bound``: how far a linear read-out can go, a logistic
+probability x the label's point) at share lambda, ``--gated`` (with ``--emotion-head``): the Ridge head's
+arousal plus beta x g(x)^k x (2 q(x) - 1), where q is a logistic anger + fear vs sadness read-out fitted on
+both class corpora's train texts and g the emotion head's probability mass on anger, fear and sadness (so
+texts the emotion head calls neutral or joyful keep the rated head's arousal), ``--bound``: how far a linear read-out can go, a logistic
 regression for anger + fear vs sadness trained on each class corpus's own train texts (and its transfer to
 the other corpus). No test split is read.
 """
@@ -94,7 +97,7 @@ def bound(d) -> None:
                   f"{scores[1]:.3f} on {other}", flush=True)
 
 
-def heads(path: str, *, mlp: bool, emotion_head: str | None, linear_bound: bool = False) -> None:
+def heads(path: str, *, mlp: bool, emotion_head: str | None, linear_bound: bool = False, gated: bool = False) -> None:
     d = np.load(path)
     if linear_bound:
         bound(d)
@@ -137,6 +140,26 @@ def heads(path: str, *, mlp: bool, emotion_head: str | None, linear_bound: bool 
         for share in (0.1, 0.2, 0.3, 0.5):
             report(f"ridge + emotion head lambda={share:g}",
                    lambda z, s=share: (1 - s) * ridge.predict(z) + s * head.predict(z) @ expected)
+        if gated:
+            _gated_rows(d, head, ridge, report)
+
+
+def _gated_rows(d, head: EmotionHead, ridge, report) -> None:
+    """Arousal shifted only where the emotion head sees anger, fear or sadness (see the module docstring)."""
+    aroused, calm = ["anger", "fear"], ["sadness"]
+    columns = [list(head.labels).index(label) for label in aroused + calm]
+    class_x = l2_normalise(np.vstack([d[f"{c}.train.x"] for c in CLASSES]))
+    class_labels = np.concatenate([d[f"{c}.train.labels"] for c in CLASSES])
+    keep = np.isin(class_labels, aroused + calm)
+    readout = LogisticRegression(C=10, max_iter=3000).fit(class_x[keep], np.isin(class_labels[keep], aroused))
+    for power in (1, 2):
+        for beta in (0.1, 0.2, 0.4, 0.8, 1.6):
+            def predict(z, b=beta, k=power):
+                mass = head.predict(z)[:, columns].sum(1) ** k
+                out = ridge.predict(z).copy()
+                out[:, 1] += b * mass * (2 * readout.predict_proba(z)[:, 1] - 1)
+                return out
+            report(f"gated g^{power} beta={beta:g}", predict)
 
 
 def main() -> None:
@@ -149,12 +172,15 @@ def main() -> None:
     h.add_argument("embeddings")
     h.add_argument("--mlp", action="store_true")
     h.add_argument("--emotion-head", default=None, help="model folder whose emotion_head.json blends in")
+    h.add_argument("--gated", action="store_true", help="with --emotion-head: arousal shifted where it sees anger, "
+                   "fear or sadness")
     h.add_argument("--bound", action="store_true", help="logistic anger + fear vs sadness on the class texts")
     args = parser.parse_args()
     if args.command == "embed":
         embed(args.model, args.out)
     else:
-        heads(args.embeddings, mlp=args.mlp, emotion_head=args.emotion_head, linear_bound=args.bound)
+        heads(args.embeddings, mlp=args.mlp, emotion_head=args.emotion_head, linear_bound=args.bound,
+              gated=args.gated)
 
 
 if __name__ == "__main__":

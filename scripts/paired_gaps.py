@@ -4,9 +4,12 @@
         --tasks semeval-headlines-va,semeval-headlines-emotion \
         --pairs carl-plus-queue:supcon-emotion,va-regression:supervised-ce-emotion
 
-Re-scores every trained model the grid kept (``runs/VARIANT/seedS/model``) and the frozen encoder on the
-named tasks with the preset's probe settings, keeping each test text's prediction
-(``run_tasks(keep_predictions=True)``), checks that each score equals the grid's own evaluation file, and
+Reads each evaluated run's test predictions from beside its evaluation file
+(``evals/VARIANT/seedS.test-rows.json.gz``, written by the grid since issue 38's part 4); for a run evaluated
+before that, re-scores the model the grid kept (``runs/VARIANT/seedS/model``; for the frozen encoder, the
+model its evaluation names) on the named tasks with the preset's probe settings
+(``run_tasks(keep_predictions=True)``). Checks that the metric recomputed from the predictions equals the
+grid's own evaluation file, and
 gives each pair's gap A - B with a bootstrap interval over test texts (paired) and training seeds
 (:mod:`carl.evaluation.paired_bootstrap`), at 95 % and at the Bonferroni confidence for all the
 comparisons printed together. Writes GRID/paired-gaps.json and .md (``--name`` to change).
@@ -23,13 +26,35 @@ import numpy as np
 
 from carl.evaluation.paired_bootstrap import METRICS, bonferroni, paired_gap
 from carl.evaluation.tasks import run_tasks
-from carl.reproduce.grid import FROZEN, HEADLINE, PRESETS, VARIANT_BY_NAME
+from carl.reproduce.grid import FROZEN, HEADLINE, PRESETS, VARIANT_BY_NAME, read_predictions
 
 
 def scored_rows(model: str, tasks: list[str], preset, split_seed: int) -> dict:
+    """{task: test_rows} of ``model`` re-scored with the preset's probe settings."""
     result = run_tasks(model, tasks, None, seed=preset.eval_seed, max_train=preset.max_train,
                        max_eval=preset.max_eval, split_seed=split_seed, keep_predictions=True)
-    return {task: (result[task], result["_meta"]["details"][task]["test_rows"]) for task in tasks}
+    return {task: result["_meta"]["details"][task]["test_rows"] for task in tasks}
+
+
+def run_rows(evaluation: pathlib.Path, model: str | None, tasks: list[str], preset, split_seed: int) -> dict | None:
+    """{task: test_rows} of one evaluated run: from its sidecar, else by re-scoring ``model`` (None: nothing to
+    re-score); None when neither is there. The metric recomputed from the rows must equal the evaluation
+    file's (to 1e-5: the stored predictions are rounded to 6 decimals)."""
+    record = json.loads(evaluation.read_text())
+    stored = read_predictions(evaluation)
+    if stored is not None and all(task in stored for task in tasks):
+        rows = {task: stored[task] for task in tasks}
+    elif model is not None:
+        rows = scored_rows(model, tasks, preset, split_seed)
+    else:
+        return None
+    for task in tasks:
+        metric, table = HEADLINE[task], rows[task]
+        mine, theirs = METRICS[metric](np.array(table["gold"]), np.array(table["pred"])), record["result"][task][metric]
+        if not math.isclose(mine, theirs, abs_tol=1e-5):
+            raise SystemExit(f"{evaluation}: {task} {metric} from the test predictions is {mine}, the evaluation "
+                             f"file says {theirs}; the models or the probe settings are not the grid's")
+    return rows
 
 
 def main() -> None:
@@ -45,42 +70,37 @@ def main() -> None:
     pairs = [tuple(p.split(":")) for p in args.pairs.split(",") if p]
     names = sorted({name for pair in pairs for name in pair})
     split_seed = 0
-    rows: dict[str, list] = {}  # variant -> [(seed, {task: (metrics, test_rows)})]
+    rows: dict[str, list] = {}  # variant -> [(seed, {task: test_rows})]
     for name in names:
-        if name == FROZEN:
-            base = json.loads((args.grid / "evals" / FROZEN / "seed0.json").read_text())
-            rows[name] = [(None, scored_rows(base["result"]["_meta"]["model"], tasks, preset, split_seed), base)]
-            continue
         rows[name] = []
-        for model in sorted((args.grid / "runs" / name).glob("seed*/model")):
-            seed = int(model.parent.name.removeprefix("seed"))
-            evaluation = args.grid / "evals" / name / f"seed{seed}.json"
-            if not evaluation.is_file():  # a run the grid has not evaluated yet
+        for evaluation in sorted((args.grid / "evals" / name).glob("seed*.json")):
+            seed = int(evaluation.stem.removeprefix("seed"))
+            if name == FROZEN:
+                model = json.loads(evaluation.read_text())["result"]["_meta"]["model"]
+            else:
+                folder = args.grid / "runs" / name / f"seed{seed}" / "model"
+                model = str(folder) if folder.is_dir() else None
+            scored = run_rows(evaluation, model, tasks, preset, split_seed)
+            if scored is None:
+                print(f"{evaluation}: no stored test predictions and no model folder; left out")
                 continue
-            record = json.loads(evaluation.read_text())
-            rows[name].append((seed, scored_rows(str(model), tasks, preset, split_seed), record))
-    for name, runs in rows.items():  # the same probe on the same texts must give the grid's own numbers
-        for seed, scored, record in runs:
-            for task in tasks:
-                metric = HEADLINE[task]
-                mine, theirs = scored[task][0][metric], record["result"][task][metric]
-                if not math.isclose(mine, theirs, abs_tol=1e-6):
-                    raise SystemExit(f"{name} seed {seed} {task}: re-scored {metric} {mine} differs from the grid's "
-                                     f"{theirs}; the models or the probe settings are not the grid's")
+            rows[name].append((None if name == FROZEN else seed, scored))
+        if not rows[name]:
+            raise SystemExit(f"{name}: no evaluated run with test predictions under {args.grid}")
     comparisons = len(pairs) * len(tasks)
     strict = bonferroni(0.95, comparisons)
     out = {"preset": args.preset, "tasks": tasks, "comparisons": comparisons, "bonferroni_confidence": strict,
-           "seeds": {name: [seed for seed, _, _ in runs] for name, runs in rows.items()}, "gaps": []}
+           "seeds": {name: [seed for seed, _ in runs] for name, runs in rows.items()}, "gaps": []}
     lines = [f"| A | B | task | A mean | B mean | A − B | 95 % interval | {strict:.4g} interval | clearly |",
              "|---|---|---|---|---|---|---|---|---|"]
     for a, b in pairs:
         for task in tasks:
             metric = HEADLINE[task]
-            ids = {tuple(scored[task][1]["ids"]) for runs in (rows[a], rows[b]) for _, scored, _ in runs}
+            ids = {tuple(scored[task]["ids"]) for runs in (rows[a], rows[b]) for _, scored in runs}
             if len(ids) != 1:
                 raise SystemExit(f"{task}: the models were not scored on the same test rows")
-            gold = np.array(rows[a][0][1][task][1]["gold"])
-            preds = {n: [np.array(scored[task][1]["pred"]) for _, scored, _ in rows[n]] for n in (a, b)}
+            gold = np.array(rows[a][0][1][task]["gold"])
+            preds = {n: [np.array(scored[task]["pred"]) for _, scored in rows[n]] for n in (a, b)}
             wide = paired_gap(gold, preds[a], preds[b], metric, replicates=args.replicates)
             narrow = paired_gap(gold, preds[a], preds[b], metric, replicates=args.replicates, confidence=strict)
             means = {n: float(np.mean([METRICS[metric](gold, p) for p in preds[n]])) for n in (a, b)}

@@ -19,6 +19,13 @@ def test_metrics_equal_the_probes_metrics():
     labels, guess = rng.choice(list("abcd"), 80), rng.choice(list("abce"), 80)
     assert PB.macro_f1(labels, guess) == pytest.approx(classification_metrics(labels, guess, None)["macro_f1"])
     assert np.isnan(PB.pearson_mean(gold, np.ones((50, 2))))
+    reference = classification_metrics(labels, guess, None)
+    assert PB.accuracy(labels, guess) == pytest.approx(reference["accuracy"])
+    moods = np.array(["no emotion", "joy", "anger", "sadness"])
+    said, heard = rng.choice(moods, 120, p=[0.7, 0.1, 0.1, 0.1]), rng.choice(moods, 120, p=[0.6, 0.2, 0.1, 0.1])
+    dailydialog = classification_metrics(said, heard, "no emotion")["macro_f1_without_no_emotion"]
+    assert PB.macro_f1_without_no_emotion(said, heard) == pytest.approx(dailydialog)
+    assert dailydialog != pytest.approx(classification_metrics(said, heard, None)["macro_f1"])  # it drops a label
 
 
 def test_a_better_model_is_clearly_above_and_the_gap_is_antisymmetric():

@@ -44,8 +44,12 @@ class FakeGrid:
             score = self.SCORES[path.parent.parent.name][int(path.parent.name.removeprefix("seed"))]
         else:
             score = 0.3  # the frozen encoder
+        detail = {"dev_scores": {"alpha=1": score}}
+        if kwargs.get("keep_predictions"):
+            detail["test_rows"] = {"ids": ["a", "b"], "gold": [[0.1, 0.2], [0.3, 0.4]],
+                                   "pred": [[score, 0.2], [0.3, score]]}
         return {"emobank": {"pearson_mean": score, "n_test": 10},
-                "_meta": {"model": str(model_ref), "details": {"emobank": {"dev_scores": {"alpha=1": score}}}}}
+                "_meta": {"model": str(model_ref), "details": {"emobank": detail}}}
 
     def finetune(self, model_ref, task, data_dir=None, *, seed=0, **kwargs):
         self.finetuned.append((str(model_ref), task, seed))
@@ -245,3 +249,26 @@ def test_records_name_their_machine_and_the_report_says_when_results_come_from_s
     assert f"{here}: frozen encoder;" in line
     assert "Other CPU, 64 cores, no GPU: CARL;" in line
     assert line.endswith(f"{UNRECORDED_MACHINE}: SimCSE")
+
+
+def test_each_evaluation_keeps_its_test_predictions_beside_the_record(fake_grid, tmp_path):
+    """Part 4 of issue 38: gaps with test sampling counted need each text's prediction, and the grid keeps
+    only summaries of its models in git: the predictions go into a small sidecar, not into the record."""
+    from carl.reproduce.grid import predictions_path, read_predictions
+
+    out = tmp_path / "grid"
+    fake_grid(FakeGrid())
+    rp.reproduce("cpu", out, **GRID)
+    record_path = out / "evals/simcse/seed1.json"
+    record = json.loads(record_path.read_text())
+    assert "test_rows" not in record["result"]["_meta"]["details"]["emobank"]  # the record stays small
+    assert predictions_path(record_path) == out / "evals/simcse/seed1.test-rows.json.gz"
+    rows = read_predictions(record_path)
+    assert rows == {"emobank": {"ids": ["a", "b"], "gold": [[0.1, 0.2], [0.3, 0.4]], "pred": [[0.5, 0.2], [0.3, 0.5]]}}
+    assert read_predictions(out / "evals/frozen/seed0.json")["emobank"]["pred"] == [[0.3, 0.2], [0.3, 0.3]]
+    # same predictions, same bytes (gzip without a time stamp): a rerun is not a change in git
+    first = predictions_path(record_path).read_bytes()
+    record_path.unlink()
+    rp.reproduce("cpu", out, **GRID)
+    assert predictions_path(record_path).read_bytes() == first
+    assert read_predictions(tmp_path / "nowhere.json") is None

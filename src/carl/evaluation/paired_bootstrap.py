@@ -22,7 +22,7 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import f1_score
 
-__all__ = ["METRICS", "bonferroni", "macro_f1", "paired_gap", "pearson_mean"]
+__all__ = ["METRICS", "accuracy", "bonferroni", "macro_f1", "macro_f1_without_no_emotion", "paired_gap", "pearson_mean"]
 
 
 def pearson_mean(gold: np.ndarray, pred: np.ndarray) -> float:
@@ -40,8 +40,21 @@ def macro_f1(gold: np.ndarray, pred: np.ndarray) -> float:
     return float(f1_score(gold, pred, average="macro", zero_division=0))
 
 
-METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {"pearson_mean": pearson_mean,
-                                                                  "macro_f1": macro_f1}
+def accuracy(gold: np.ndarray, pred: np.ndarray) -> float:
+    """Share of test rows whose predicted class is the gold one (the classification probes' ``accuracy``)."""
+    return float(np.mean(np.asarray(gold) == np.asarray(pred)))
+
+
+def macro_f1_without_no_emotion(gold: np.ndarray, pred: np.ndarray) -> float:
+    """DailyDialog's headline: macro-F1 over the labels in gold or prediction except "no emotion", whose
+    predictions still count as misses of the true class (the probes' ``macro_f1_without_no_emotion``)."""
+    kept = [label for label in np.union1d(gold, pred) if label != "no emotion"]
+    return float(f1_score(gold, pred, labels=kept, average="macro", zero_division=0)) if kept else 0.0
+
+
+METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+    "pearson_mean": pearson_mean, "macro_f1": macro_f1, "accuracy": accuracy,
+    "macro_f1_without_no_emotion": macro_f1_without_no_emotion}
 
 
 def bonferroni(confidence: float, comparisons: int) -> float:

@@ -3,6 +3,7 @@ train, evaluate and fine-tune one model each (resumable: a finished result is ne
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import pathlib
@@ -305,14 +306,38 @@ def train_job(job: Job, *, keep_checkpoints: bool = False):
 
 def evaluate_job(model_ref: str, eval_path: pathlib.Path, preset: Preset, data_dir: str | None, split_seed: int,
                  info: Mapping) -> dict:
-    """Evaluate one model unless its result file exists; returns the stored record."""
+    """Evaluate one model unless its result file exists; returns the stored record.
+
+    Every probe task's test predictions go beside the record (:func:`predictions_path`), so gaps between
+    variants can be given with test sampling counted (:mod:`carl.evaluation.paired_bootstrap`) after
+    the model folders are gone. The sidecar is written first: a record never exists without it.
+    """
     from carl.evaluation.tasks import run_tasks  # lazy: keeps carl --help fast
 
     if eval_path.is_file():
         return json.loads(eval_path.read_text())
     result = run_tasks(model_ref, preset.tasks, data_dir, seed=preset.eval_seed, max_train=preset.max_train,
-                       max_eval=preset.max_eval, split_seed=split_seed)
+                       max_eval=preset.max_eval, split_seed=split_seed, keep_predictions=True)
+    rows = {task: detail.pop("test_rows") for task, detail in result["_meta"]["details"].items()
+            if "test_rows" in detail}
+    if rows:
+        text = json.dumps(rows, separators=(",", ":"), allow_nan=False).encode()
+        # mtime=0: the same predictions give the same bytes, so a rerun does not show as a change in git
+        atomic_write(predictions_path(eval_path), lambda tmp: tmp.write_bytes(gzip.compress(text, mtime=0)))
     return _write_record(eval_path, {**info, "result": result})
+
+
+def predictions_path(eval_path: pathlib.Path) -> pathlib.Path:
+    """``evals/VARIANT/seedS.json`` -> ``evals/VARIANT/seedS.test-rows.json.gz``: per probe task, each test
+    row's id, gold label and prediction (``run_tasks(keep_predictions=True)``)."""
+    return eval_path.with_name(eval_path.stem + ".test-rows.json.gz")
+
+
+def read_predictions(eval_path: pathlib.Path) -> dict | None:
+    """The test rows stored beside ``eval_path`` by :func:`evaluate_job`, or None for a record without them
+    (evaluated before they were kept)."""
+    path = predictions_path(eval_path)
+    return json.loads(gzip.decompress(path.read_bytes())) if path.is_file() else None
 
 
 def _write_record(path: pathlib.Path, record: Mapping) -> dict:

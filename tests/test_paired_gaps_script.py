@@ -1,0 +1,72 @@
+"""scripts/paired_gaps.py reads the test predictions a grid stores beside each evaluation (issue 38, part 4) and
+gives each pair's gap with its interval, after checking the predictions against the evaluation files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+
+import numpy as np
+import pytest
+from script_loading import load_script
+
+from carl.evaluation.paired_bootstrap import pearson_mean
+from carl.reproduce.grid import predictions_path
+
+
+def _store(grid, variant: str, seed: int, gold: np.ndarray, pred: np.ndarray, *, score: float | None = None):
+    """One evaluated run as the grid writes it: the record and its gzip sidecar of test rows."""
+    record = grid / "evals" / variant / f"seed{seed}.json"
+    record.parent.mkdir(parents=True, exist_ok=True)
+    score = pearson_mean(gold, pred) if score is None else score
+    record.write_text(json.dumps({"variant": variant, "seed": seed, "result": {
+        "emobank": {"pearson_mean": score}, "_meta": {"model": "all-MiniLM-L6-v2"}}}))
+    rows = {"emobank": {"ids": [f"eb{i}" for i in range(len(gold))], "gold": gold.tolist(), "pred": pred.tolist()}}
+    predictions_path(record).write_bytes(gzip.compress(json.dumps(rows).encode()))
+
+
+def _run(monkeypatch, grid, *extra):
+    monkeypatch.setattr(sys, "argv", ["paired_gaps.py", "--preset", "cpu", "--grid", str(grid), "--tasks", "emobank",
+                                      "--pairs", "carl:frozen,simcse:frozen", "--replicates", "300", *extra])
+    load_script("paired_gaps").main()
+
+
+def test_gaps_come_from_the_stored_predictions_without_any_model(tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    gold = rng.random((200, 2))
+    _store(tmp_path, "frozen", 0, gold, gold + rng.normal(0, 0.6, gold.shape))
+    for seed in (0, 1, 2):
+        _store(tmp_path, "carl", seed, gold, gold + rng.normal(0, 0.2, gold.shape))
+        _store(tmp_path, "simcse", seed, gold, gold + rng.normal(0, 0.6, gold.shape))
+    _run(monkeypatch, tmp_path)
+    out = json.loads((tmp_path / "paired-gaps.json").read_text())
+    assert out["comparisons"] == 2 and out["seeds"] == {"carl": [0, 1, 2], "simcse": [0, 1, 2], "frozen": [None]}
+    carl, simcse = out["gaps"]
+    assert carl["at_bonferroni"]["clearly_above"] and carl["at_95"]["gap"] > 0.2
+    assert not simcse["at_bonferroni"]["clearly_above"] and not simcse["at_bonferroni"]["clearly_below"]
+    table = (tmp_path / "paired-gaps.md").read_text()
+    assert "| CARL | frozen encoder | emobank pearson_mean (n = 200) |" in table and "| A above B |" in table
+
+
+def test_predictions_that_disagree_with_the_evaluation_file_stop_the_script(tmp_path, monkeypatch):
+    rng = np.random.default_rng(2)
+    gold = rng.random((50, 2))
+    _store(tmp_path, "frozen", 0, gold, gold + rng.normal(0, 0.5, gold.shape))
+    _store(tmp_path, "carl", 0, gold, gold + rng.normal(0, 0.1, gold.shape), score=0.123)
+    _store(tmp_path, "simcse", 0, gold, gold + rng.normal(0, 0.5, gold.shape))
+    with pytest.raises(SystemExit, match=r"carl/seed0.json: emobank pearson_mean from the test predictions is .* the "
+                                         r"evaluation file says 0.123"):
+        _run(monkeypatch, tmp_path)
+
+
+def test_a_run_with_neither_predictions_nor_model_is_left_out_by_name(tmp_path, monkeypatch, capsys):
+    rng = np.random.default_rng(3)
+    gold = rng.random((80, 2))
+    for variant in ("frozen", "carl", "simcse"):
+        _store(tmp_path, variant, 0, gold, gold + rng.normal(0, 0.3, gold.shape))
+    old = tmp_path / "evals" / "carl" / "seed1.json"
+    old.write_text(json.dumps({"result": {"emobank": {"pearson_mean": 0.5}, "_meta": {"model": "gone"}}}))
+    _run(monkeypatch, tmp_path)
+    assert "carl/seed1.json: no stored test predictions and no model folder; left out" in capsys.readouterr().out
+    assert json.loads((tmp_path / "paired-gaps.json").read_text())["seeds"]["carl"] == [0]

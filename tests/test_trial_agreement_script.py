@@ -1,0 +1,50 @@
+"""scripts/trial_agreement.py: the learning-rate trial's ranking of the contenders against the grid's, on dev."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from script_loading import load_script
+
+
+def _write(path, record):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record))
+
+
+def _trial(score):
+    return {"result": {"emobank": {"dev_score": score}, "tec": {"dev_score": score / 2}, "_meta": {}}}
+
+
+def _grid(score):
+    # the probe chose the best dev setting: only the maximum of each task's dev scores counts
+    return {"result": {"_meta": {"details": {"emobank": {"dev_scores": {"alpha=1": score, "alpha=10": score - 0.1}},
+                                             "tec": {"dev_scores": {"C=1": score / 2, "C=10": 0.0}},
+                                             "geometry": {"pair_rules": {}}}}}}
+
+
+def test_ranks_and_rank_correlation(tmp_path):
+    script = load_script("trial_agreement")
+    trial, grid = tmp_path / "trial", tmp_path / "grid"
+    trial_scores = {"carl": 0.6, "simcse": 0.4, "supervised-ce-emotion": 0.5, "supcon": 0.7}
+    grid_scores = {"carl": [0.7, 0.8], "simcse": [0.5, 0.5], "supervised-ce-emotion": [0.9, 0.9], "supcon": [0.6, 0.6]}
+    for variant, score in trial_scores.items():
+        _write(trial / "evals" / variant / "seed0.json", _trial(score))
+        for seed, value in enumerate(grid_scores[variant]):
+            _write(grid / "evals" / variant / f"seed{seed}.json", _grid(value))
+    _write(trial / "evals" / "online-only" / "seed0.json", _trial(0.9))  # no grid runs: left out
+    rows, rho, tau = script.agreement(grid, trial)
+    assert [r["variant"] for r in rows] == ["supervised-ce-emotion", "carl", "supcon", "simcse"]
+    assert [r["trial_rank"] for r in rows] == [3, 2, 1, 4]
+    assert rows[1]["grid"] == pytest.approx((0.75 + 0.375) / 2) and rows[1]["seeds"] == 2 and rows[1]["tasks"] == 2
+    # ranks (3, 2, 1, 4) against (1, 2, 3, 4): sum of squared differences 8, rho = 1 - 6 * 8 / (4 * 15); 3 of 6 pairs agree
+    assert rho == pytest.approx(0.2) and tau == pytest.approx(0.0)
+
+
+def test_fewer_than_three_common_variants_is_refused(tmp_path):
+    script = load_script("trial_agreement")
+    _write(tmp_path / "trial" / "evals" / "carl" / "seed0.json", _trial(0.5))
+    _write(tmp_path / "grid" / "evals" / "carl" / "seed0.json", _grid(0.5))
+    with pytest.raises(SystemExit, match="1 variant.*needs at least 3"):
+        script.agreement(tmp_path / "grid", tmp_path / "trial")

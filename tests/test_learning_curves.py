@@ -14,6 +14,7 @@ from sklearn.metrics import f1_score
 
 from carl.errors import CarlError, DataError
 from carl.evaluation import learning_curves as LC
+from carl.evaluation import learning_curve_report as LCR
 
 pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
@@ -78,9 +79,9 @@ def test_sizes_parse_and_points_end_at_the_train_split():
 
 
 def test_whole_split_label_moves_down_only_when_it_would_overlap_the_last_size():
-    assert LC._tick_labels([100, 30_000, 39_555]) == ["100", "30k", "\n39.6k"]
-    assert LC._tick_labels([100, 30_000, 79_999]) == ["100", "30k", "80.0k"]
-    assert LC._tick_labels([100]) == ["100"]
+    assert LCR._tick_labels([100, 30_000, 39_555]) == ["100", "30k", "\n39.6k"]
+    assert LCR._tick_labels([100, 30_000, 79_999]) == ["100", "30k", "80.0k"]
+    assert LCR._tick_labels([100]) == ["100"]
 
 
 def test_draws_are_seeded_without_replacement_and_keep_every_class():
@@ -237,7 +238,7 @@ def test_second_curve_reads_every_split_from_the_cache(spec, data_dir, cache, cu
 
 
 def test_report_markdown_and_plot(curve, tmp_path):
-    json_path, md_path, plots = LC.write_learning_curves(tmp_path / "curve.json", [curve], arguments={"x": 1})
+    json_path, md_path, plots = LCR.write_learning_curves(tmp_path / "curve.json", [curve], arguments={"x": 1})
     report = json.loads(json_path.read_text())
     assert report["learning_curves"][0]["points"] == json.loads(json.dumps(curve["points"]))
     assert report["plots"] == ["curve.reviews.csv.png"] and "host" not in report["machine"]

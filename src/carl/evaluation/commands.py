@@ -152,7 +152,7 @@ def evaluate_command(
     seeds = list(dict.fromkeys(seed or [0]))
     cache = None if no_cache else (cache_dir or default_cache_dir())
     if learning_curve:
-        from carl.evaluation.learning_curves import learning_curves_command  # lazy: keeps carl --help fast
+        from carl.evaluation.learning_curve_report import learning_curves_command  # lazy: keeps carl --help fast
 
         return learning_curves_command(models, tasks, names, output=output, data_dir=data_dir, seeds=seeds,
                                        max_train=max_train, max_eval=max_eval, split_seed=split_seed,

@@ -96,6 +96,28 @@ def test_plot_variant_bars(tmp_path):
     assert not (tmp_path / "empty.png").exists() and not (tmp_path / "none.png").exists()
 
 
+def test_variant_bars_keep_every_title_inside_the_figure():
+    """A long task: metric title ("dailydialog: macro_f1_without_no_emotion") in the last column ran off the
+    right edge of results/headlines-cpu/summary-bars.png."""
+    from carl.evaluation.plots import variant_bars_figure
+
+    tasks = ["facebook-va", "goemotions-10", "goemotions-ekman", "dailydialog"]
+    found = [(label, {t: {rp.HEADLINE[t]: 0.3 + 0.01 * i + 0.02 * seed} for t in tasks}, {})
+             for i, label in enumerate(["frozen encoder", "supervised CE (emotion classes)", "V-A regression"])
+             for seed in range(2)]
+    fig = variant_bars_figure(found, {t: rp.HEADLINE[t] for t in tasks})
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # the canvas savefig uses for PNG
+    canvas.draw()
+    renderer, width = canvas.get_renderer(), fig.bbox.width
+    titles = [ax.title for ax in fig.axes if ax.get_visible()]
+    assert len(titles) == 4 and "without no emotion" in titles[-1].get_text()
+    for title in titles:
+        box = title.get_window_extent(renderer)
+        assert 0 <= box.x0 and box.x1 <= width, (title.get_text(), box.x1, width)
+
+
 def test_plot_dev_curves(tmp_path):
     from carl.evaluation.plots import plot_dev_curves
 

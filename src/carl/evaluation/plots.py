@@ -355,6 +355,11 @@ def plot_variant_bars(found, headline: Mapping[str, str], path) -> Path:
     error bar over the variant's runs (``found``: ``(label, result, record)`` triples, as
     :func:`carl.reproduce.collect` returns them). A dashed line marks the first label
     (the frozen encoder), so gains and losses against it read at a glance."""
+    return _save(variant_bars_figure(found, headline), path)
+
+
+def variant_bars_figure(found, headline: Mapping[str, str]) -> Figure:
+    """The figure :func:`plot_variant_bars` saves."""
     labels = list(dict.fromkeys(label for label, _, _ in found))
     tasks = [t for t in headline if any(t in res for _, res, _ in found)]
     if not labels or not tasks:
@@ -381,12 +386,13 @@ def plot_variant_bars(found, headline: Mapping[str, str], path) -> Path:
             ax.set_xlim(min(finite) - spread - 0.01, max(finite) + spread + 0.01)
         ax.set_yticks(y, labels, fontsize="small")
         ax.invert_yaxis()
-        ax.set_title(f"{task}: {metric}", fontsize="medium")
+        # two lines: "dailydialog: macro_f1_without_no_emotion" on one is wider than its panel and ran off the figure
+        ax.set_title(f"{task}\n{metric.replace('_', ' ')}", fontsize="medium", wrap=True)
         ax.grid(axis="x", alpha=0.3)
     for ax in axes[len(tasks):]:
         ax.set_visible(False)
     fig.suptitle("Test metric per variant (mean ± std over training seeds; dashed: frozen encoder)")
-    return _save(fig, path)
+    return fig
 
 
 def plot_dev_curves(curves: Mapping[str, list[dict]], path, key: str = "dev/va_pearson",

@@ -110,3 +110,16 @@ def test_union_preset_trains_every_contender_on_the_same_texts_with_its_trial_ra
     labels = {j.variant.name: j.config.data.discrete_labels for j in jobs}
     assert labels["supervised-ce-emotion"] == labels["supcon-emotion"] == "emotion"
     assert labels["supervised-ce"] == labels["supcon"] == "va_grid"
+
+
+def test_variant_notes_name_variants_their_preset_trains():
+    """A note replaces a variant's generic description in that preset's REPORT.md; one on a variant the preset
+    never trains, or misspelt, would silently never show."""
+    from carl.reproduce.grid import PRESETS, VARIANT_BY_NAME
+
+    for name, preset in PRESETS.items():
+        trained = set(preset.variants or VARIANT_BY_NAME)
+        assert set(preset.variant_notes) <= trained, name
+    headlines = PRESETS["cpu-headlines"]
+    assert "dominant SemEval-2007 emotion" in headlines.describe(VARIANT_BY_NAME["supervised-ce-emotion"])
+    assert "V-A grid cell" in PRESETS["cpu-union"].describe(VARIANT_BY_NAME["supervised-ce-emotion"])  # the generic one

@@ -156,6 +156,12 @@ class Preset:
     lr_trial_max_eval: int | None = 1000
     """The trials' dev probes: at most this many train / dev texts per task (the 200-step cpu
     preset's probe sizes, with which the recipes' own dev trials were scored)."""
+    variant_notes: dict[str, str] = field(default_factory=dict)
+    """What a variant trains on where this preset's data make the generic description wrong
+    (variant name -> the description REPORT.md shows)."""
+
+    def describe(self, variant: Variant) -> str:
+        return self.variant_notes.get(variant.name, variant.description)
 
 
 #: The cpu preset's grid: the method, its ablations and sweeps, the recipes and the V-A-grid baselines, i.e. what
@@ -238,7 +244,13 @@ HEADLINE.update({"semeval-headlines-va": "pearson_mean", "semeval-headlines-emot
 PRESETS["cpu-headlines"] = Preset(
     "cpu.yaml", {"data.train": ["semeval-headlines"], "train.max_steps": 300, "train.learning_rate": 1e-4,
                  "train.eval_every": 300, "train.save_every": 100},
-    max_train=1000, max_eval=1000, tasks=HEADLINES_TASKS, variants=HEADLINES_VARIANTS)
+    max_train=1000, max_eval=1000, tasks=HEADLINES_TASKS, variants=HEADLINES_VARIANTS,
+    variant_notes={
+        "supervised-ce-emotion": "cross-entropy fine-tuning on each headline's dominant SemEval-2007 emotion (human; "
+                                 "every headline has one, so no V-A cells)",
+        "supcon-emotion": "supervised contrastive on the same dominant emotions as supervised CE",
+        "va-regression": "supervised regression on the headlines' EmoBank V-A ratings (human; linear regressor, mean "
+                         "squared error): the counterpart of supervised CE for V-A labels"})
 
 
 @dataclass

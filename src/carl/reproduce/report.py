@@ -381,7 +381,7 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
             "",
         ]
     lines += ["## Variants", "", "| variant | group | what changes |", "|---|---|---|"]
-    lines += [f"| {v.label} | {v.group} | {v.description} |" for v in VARIANTS if any(j.variant is v for j in jobs)]
+    lines += [f"| {v.label} | {v.group} | {preset.describe(v)} |" for v in VARIANTS if any(j.variant is v for j in jobs)]
     lines += ["", "## Detail: every reported metric", ""]
     for group in ("baseline", "ablation", "sweep"):
         members = {v.label for v in VARIANTS if v.group == group}

@@ -57,6 +57,19 @@ def test_plot_class_means_writes_a_png(tmp_path):
         plot_class_means({}, tmp_path / "q.png")
 
 
+def test_plot_class_means_keeps_the_axis_label_inside_the_picture(tmp_path):
+    """With one panel, the y label ("mean predicted arousal") was drawn half off the left edge of the PNG."""
+    import matplotlib.image
+
+    means = {"hybrid-w1": {"carer": {"joy": {"valence": 0.8, "arousal": 0.6, "n": 3},
+                                     "sadness": {"valence": 0.2, "arousal": 0.3, "n": 2}},
+                           "goemotions-ekman": {"joy": {"valence": 0.7, "arousal": 0.5, "n": 3}}}}  # a wide legend
+    grey = matplotlib.image.imread(plot_class_means(means, tmp_path / "one.png"))[..., :3].mean(axis=-1)
+    for edge in (grey[:, :4], grey[:, -4:], grey[:4], grey[-4:]):  # a white margin on every side
+        assert (edge < 0.5).sum() == 0
+    assert (grey[:, : grey.shape[1] // 10] < 0.5).sum() > 100  # the label itself is there, near the left
+
+
 @pytest.fixture(scope="module")
 def headed_tiny(export_tiny_model, data_dir):
     from carl.evaluation.head_fitting import train_va_head

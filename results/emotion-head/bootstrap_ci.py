@@ -18,7 +18,7 @@ import pathlib
 import numpy as np
 
 HERE = pathlib.Path(__file__).resolve().parent
-MODELS = ("frozen-minilm", "carl-main", "main-run-head", "nrclex")
+MODELS = ("frozen-minilm", "carl-main", "main-run-head", "nrclex", "union-ce-emotion", "hybrid-w1")
 CLASSES = {"goemotions": ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"),
            "tec": ("anger", "disgust", "fear", "joy", "sadness", "surprise"),
            "carer": ("anger", "fear", "joy", "sadness", "surprise"),
@@ -50,6 +50,9 @@ def main() -> None:
     print("| model | GoEmotions-Ekman | TEC | CARER | DailyDialog |")
     print("|---|---|---|---|---|")
     for model in MODELS:
+        if not (HERE / f"{model}.json").is_file():
+            print(f"| {model} | not evaluated yet: no {model}.json here | | | |")
+            continue
         details = json.loads((HERE / f"{model}.json").read_text())["runs"][0]["results"]["_meta"]["details"]
         cells = [interval(details["emotion-head-goemotions"]["confusion"], CLASSES["goemotions"])]
         cells += [interval(details["emotion-head-transfer"][c]["confusion"], CLASSES[c])

@@ -116,5 +116,6 @@ def plot_class_means(means: Mapping[str, Mapping[str, Mapping[str, Mapping[str, 
     fig.legend(handles=handles, loc="outside right center", fontsize=8, frameon=False)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120, format="png")
+    # bbox_inches="tight": with one panel, constrained layout left the y label partly off the left edge
+    fig.savefig(out, dpi=120, format="png", bbox_inches="tight", pad_inches=0.1)
     return out

@@ -212,6 +212,15 @@ def _app():
     return app
 
 
+def test_a_model_name_with_an_equals_sign_is_named_as_the_mistake(tmp_path):
+    """"hybrid w=1=PATH" used to fail later as "model path 1=PATH does not exist"."""
+    with pytest.raises(CarlError, match=r"a name cannot hold '='.*'hybrid w-1=\.\./models/h'"):
+        parse_models("frozen=minilm,hybrid w=1=../models/h")
+    folder = tmp_path / "lr=1e-4" / "model"  # a path may hold '=': only the first one splits
+    folder.mkdir(parents=True)
+    assert parse_models(f"carl={folder}") == [("carl", str(folder))]
+
+
 def test_parse_models():
     assert parse_models("a,carl=b, carl=c") == [("a", "a"), ("carl", "b"), ("carl", "c")]
     with pytest.raises(CarlError):

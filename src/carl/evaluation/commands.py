@@ -37,6 +37,10 @@ def parse_models(model: str) -> list[tuple[str, str]]:
         name, sep, path = entry.partition("=")
         if sep and (not name.strip() or not path.strip()):
             raise CarlError(f"model entry {entry!r}: expected NAME=PATH or PATH")
+        if sep and "=" in path and not pathlib.Path(path.strip()).exists():
+            raise CarlError(f"model entry {entry!r}: NAME=PATH splits at the first '=', which makes the path "
+                            f"{path.strip()!r}, and that does not exist; a name cannot hold '=' (write e.g. "
+                            f"'{name.strip()}-{path.split('=')[0].strip()}={path.split('=', 1)[1].strip()}')")
         out.append((name.strip(), path.strip()) if sep else (entry, entry))
     return out
 

@@ -36,11 +36,11 @@ def scored_rows(model: str, tasks: list[str], preset, split_seed: int) -> dict:
     return {task: result["_meta"]["details"][task]["test_rows"] for task in tasks}
 
 
-def run_rows(evaluation: pathlib.Path, model: str | None, tasks: list[str], preset, split_seed: int) -> dict | None:
-    """{task: test_rows} of one evaluated run: from its sidecar, else by re-scoring ``model`` (None: nothing to
-    re-score); None when neither is there. The metric recomputed from the rows must equal the evaluation
-    file's (to 1e-5: the stored predictions are rounded to 6 decimals)."""
-    record = json.loads(evaluation.read_text())
+def run_rows(evaluation: pathlib.Path, record: dict, model: str | None, tasks: list[str], preset,
+             split_seed: int) -> dict | None:
+    """{task: test_rows} of one evaluated run (``record``: its evaluation file's content): from its sidecar, else
+    by re-scoring ``model`` (None: nothing to re-score); None when neither is there. The metric recomputed from
+    the rows must equal the evaluation file's (to 1e-5: the stored predictions are rounded to 6 decimals)."""
     stored = read_predictions(evaluation)
     if stored is not None and all(task in stored for task in tasks):
         rows = {task: stored[task] for task in tasks}
@@ -74,13 +74,13 @@ def main() -> None:
     for name in names:
         rows[name] = []
         for evaluation in sorted((args.grid / "evals" / name).glob("seed*.json")):
-            seed = int(evaluation.stem.removeprefix("seed"))
+            seed, record = int(evaluation.stem.removeprefix("seed")), json.loads(evaluation.read_text())
             if name == FROZEN:
-                model = json.loads(evaluation.read_text())["result"]["_meta"]["model"]
+                model = record["result"]["_meta"]["model"]
             else:
                 folder = args.grid / "runs" / name / f"seed{seed}" / "model"
                 model = str(folder) if folder.is_dir() else None
-            scored = run_rows(evaluation, model, tasks, preset, split_seed)
+            scored = run_rows(evaluation, record, model, tasks, preset, split_seed)
             if scored is None:
                 print(f"{evaluation}: no stored test predictions and no model folder; left out")
                 continue

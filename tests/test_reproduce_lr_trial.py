@@ -38,7 +38,7 @@ class Fakes:
             cfg = CarlConfig.load(path / "train-config.yaml")
             score = DEV[(path.parent.parent.name, cfg.train.learning_rate)]
             return {"emobank": {"dev_score": score}, "tec": {"dev_score": score - 0.1}, "_meta": {}}
-        return {"emobank": {"pearson_mean": 0.5, "n_test": 10}, "_meta": {"model": str(model_ref)}}
+        return {"emobank": {"pearson_mean": 0.5, "n_test": 10}, "_meta": {"model": str(model_ref), "details": {}}}
 
 
 @pytest.fixture

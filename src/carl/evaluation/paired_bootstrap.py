@@ -22,6 +22,8 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import f1_score
 
+from carl.evaluation.probes import macro_f1_without
+
 __all__ = ["METRICS", "accuracy", "bonferroni", "macro_f1", "macro_f1_without_no_emotion", "paired_gap", "pearson_mean"]
 
 
@@ -48,8 +50,7 @@ def accuracy(gold: np.ndarray, pred: np.ndarray) -> float:
 def macro_f1_without_no_emotion(gold: np.ndarray, pred: np.ndarray) -> float:
     """DailyDialog's headline: macro-F1 over the labels in gold or prediction except "no emotion", whose
     predictions still count as misses of the true class (the probes' ``macro_f1_without_no_emotion``)."""
-    kept = [label for label in np.union1d(gold, pred) if label != "no emotion"]
-    return float(f1_score(gold, pred, labels=kept, average="macro", zero_division=0)) if kept else 0.0
+    return macro_f1_without(gold, pred, "no emotion")
 
 
 METRICS: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {

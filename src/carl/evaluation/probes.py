@@ -40,6 +40,7 @@ __all__ = [
     "classification_metrics",
     "classification_probe",
     "fit_va_regressor",
+    "macro_f1_without",
     "l2_normalise",
     "va_metrics",
     "va_regression_probe",
@@ -252,12 +253,16 @@ def classification_metrics(gold: np.ndarray, pred: np.ndarray, exclude_label) ->
         "weighted_f1": float(f1_score(gold, pred, average="weighted", zero_division=0)),
     }
     if exclude_label is not None:
-        kept = [lab for lab in np.union1d(gold, pred) if lab != exclude_label]
-        # Predictions of the excluded class still count as false negatives for the true
-        # class, which is the usual DailyDialog convention; only its own F1 is dropped.
-        score = f1_score(gold, pred, labels=kept, average="macro", zero_division=0) if kept else 0.0
-        metrics[f"macro_f1_without_{_metric_suffix(exclude_label)}"] = float(score)
+        metrics[f"macro_f1_without_{_metric_suffix(exclude_label)}"] = macro_f1_without(gold, pred, exclude_label)
     return metrics
+
+
+def macro_f1_without(gold: np.ndarray, pred: np.ndarray, exclude_label) -> float:
+    """Macro-F1 over the labels in gold or prediction except ``exclude_label``. Predictions of the
+    excluded class still count as false negatives for the true class, which is the usual
+    DailyDialog convention; only its own F1 is dropped."""
+    kept = [lab for lab in np.union1d(gold, pred) if lab != exclude_label]
+    return float(f1_score(gold, pred, labels=kept, average="macro", zero_division=0)) if kept else 0.0
 
 
 def classification_probe(

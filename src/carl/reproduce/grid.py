@@ -330,7 +330,7 @@ def evaluate_job(model_ref: str, eval_path: pathlib.Path, preset: Preset, data_d
         return json.loads(eval_path.read_text())
     result = run_tasks(model_ref, preset.tasks, data_dir, seed=preset.eval_seed, max_train=preset.max_train,
                        max_eval=preset.max_eval, split_seed=split_seed, keep_predictions=True)
-    rows = {task: detail.pop("test_rows") for task, detail in result.get("_meta", {}).get("details", {}).items()
+    rows = {task: detail.pop("test_rows") for task, detail in result["_meta"]["details"].items()
             if "test_rows" in detail}
     if rows:
         text = json.dumps(rows, separators=(",", ":"), allow_nan=False).encode()

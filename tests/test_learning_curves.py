@@ -105,6 +105,43 @@ def test_fast_bootstrap_metrics_equal_the_probe_metrics():
     assert LC._pearson_mean(g, p) == pytest.approx(va_metrics(p, g)["pearson_mean"])
 
 
+def test_macro_f1_without_a_class_equals_the_probes_metric():
+    """DailyDialog's headline drops "no emotion"'s own F1; the bootstrap's fast version must agree."""
+    from carl.evaluation.probes import macro_f1_without
+
+    rng = np.random.default_rng(1)
+    names = np.array(["anger", "joy", "no emotion", "sadness"])
+    gold, pred = rng.integers(0, 4, 400), rng.choice([0, 1, 2], 400)  # sadness is never predicted
+    fast = LC._metric_fn("classification", "macro_f1_without_no_emotion", names, "no emotion")
+    assert fast(gold, pred) == pytest.approx(macro_f1_without(names[gold], names[pred], "no emotion"))
+    assert fast(gold, pred) != pytest.approx(LC._macro_f1_codes(gold, pred, 4))
+    assert LC._curve_metric("classification", "no emotion") == "macro_f1_without_no_emotion"
+    assert LC._curve_metric("classification", None) == "macro_f1"
+
+
+def test_a_task_that_excludes_a_label_is_drawn_in_its_headline_metric(monkeypatch, spec, data_dir):
+    """A task such as DailyDialog (its "no emotion" left out of macro-F1) is drawn, bootstrapped and
+    compared in that metric; here the MR table stands in, with "negative" as the excluded label."""
+    import dataclasses
+
+    real = LC.load_curve_data(spec, data_dir)
+    monkeypatch.setattr(LC, "load_curve_data",
+                        lambda *a, **k: dataclasses.replace(real, exclude_label="negative"))
+    out = LC.learning_curve([("frozen", "minilm"), ("same", "minilm")], spec, data_dir, sizes=[30, 100], draws=2,
+                            bootstrap=100, cache_dir=None, chunk_size=64)
+    assert out["metric"] == "macro_f1_without_negative"
+    differs = []
+    for point in out["points"]:
+        frozen = point["models"]["frozen"]
+        headline, plain = frozen["macro_f1_without_negative"], frozen["macro_f1"]
+        differs.append(headline["mean"] != pytest.approx(plain["mean"]))
+        low, high = headline["interval"]
+        assert low <= headline["mean"] <= high and "interval" not in plain
+        assert point["gap"]["same"]["mean"] == 0
+    # F1 of "positive" alone, not the mean of both (on 30 test rows the two can tie when errors are symmetric)
+    assert any(differs)
+
+
 # ------------------------------------------------------------------ the curve on a real table, real MiniLM
 
 

@@ -48,7 +48,7 @@ from carl.data.specs import is_table, parse_table_spec
 from carl.errors import CarlError, DataError
 from carl.evaluation.embedding_store import EmbeddingStore, read_cached, texts_hash
 from carl.evaluation.probes import (classification_metrics, classification_probe, fit_va_regressor, l2_normalise,
-                                    va_metrics, va_regression_probe)
+                                    macro_f1_without_name, va_metrics, va_regression_probe)
 from carl.evaluation.task_specs import report_metrics_of, task_spec
 from carl.evaluation.tasks import EvalData, has_va, label_filter, single_label
 
@@ -66,7 +66,8 @@ CONFIDENCE = 0.95
 CHUNK_SIZE = 4096
 """Texts per embedding chunk written to the memory-mapped file."""
 PRIMARY_METRIC = {"classification": "macro_f1", "va_regression": "pearson_mean"}
-"""The metric a curve is drawn in: the probe's own selection metric."""
+"""The metric a curve is drawn in: the probe's own selection metric; a task that excludes a label
+from its macro-F1 (DailyDialog's "no emotion") is drawn in that macro-F1 instead, its headline."""
 CURVE_KINDS = tuple(PRIMARY_METRIC)
 
 
@@ -309,18 +310,25 @@ def _fit_predict(data: CurveData, x_train: np.ndarray, y_train: np.ndarray, x_de
     c = probe.chosen["C"]
     model = LogisticRegression(C=c, max_iter=1000, random_state=seed).fit(l2_normalise(x_train), y_train)
     pred = model.predict(l2_normalise(x_test))
-    return classification_metrics(data.y["test"], pred, exclude), c, pred
+    # the curve's metric needs the excluded label's name on every draw, even one whose train rows lack it
+    return classification_metrics(data.y["test"], pred, data.exclude_label), c, pred
 
 
 # ------------------------------------------------------------------ metrics on resampled test rows
 
 
-def _macro_f1_codes(gold: np.ndarray, pred: np.ndarray, k: int) -> float:
-    """sklearn's macro-F1 (labels seen in gold or prediction, zero_division 0) on class codes."""
+def _macro_f1_codes(gold: np.ndarray, pred: np.ndarray, k: int, without: int | None = None) -> float:
+    """sklearn's macro-F1 (labels seen in gold or prediction, zero_division 0) on class codes;
+    ``without``: a class code whose own F1 is dropped (its predictions still count as misses,
+    as in ``probes.macro_f1_without``)."""
     cm = np.bincount(gold * k + pred, minlength=k * k).reshape(k, k)
     tp = np.diag(cm).astype(np.float64)
     support, predicted = cm.sum(axis=1), cm.sum(axis=0)
     present = (support + predicted) > 0
+    if without is not None:
+        present[without] = False
+    if not present.any():
+        return 0.0
     f1 = np.divide(2 * tp, support + predicted, out=np.zeros(k), where=present)
     return float(f1[present].mean())
 
@@ -334,7 +342,13 @@ def _pearson_mean(gold: np.ndarray, pred: np.ndarray) -> float:
     return float(((g * p).sum(axis=0) / den).mean())
 
 
-def _metric_fn(kind: str, metric: str, classes: np.ndarray | None) -> Callable[[np.ndarray, np.ndarray], float]:
+def _curve_metric(kind: str, exclude_label) -> str:
+    return macro_f1_without_name(exclude_label) if kind == "classification" and exclude_label is not None \
+        else PRIMARY_METRIC[kind]
+
+
+def _metric_fn(kind: str, metric: str, classes: np.ndarray | None,
+               exclude_label=None) -> Callable[[np.ndarray, np.ndarray], float]:
     if kind == "va_regression":
         if metric != "pearson_mean":
             raise CarlError(f"bootstrap of {metric} is not implemented; the curve of a V-A task uses pearson_mean")
@@ -342,6 +356,9 @@ def _metric_fn(kind: str, metric: str, classes: np.ndarray | None) -> Callable[[
     k = len(classes)
     if metric == "macro_f1":
         return lambda g, p: _macro_f1_codes(g, p, k)
+    if exclude_label is not None and metric == macro_f1_without_name(exclude_label):
+        without = int(np.searchsorted(classes, exclude_label))
+        return lambda g, p: _macro_f1_codes(g, p, k, without)
     if metric == "accuracy":
         return lambda g, p: float((g == p).mean())
     raise CarlError(f"bootstrap of {metric} is not implemented; use macro_f1 or accuracy")
@@ -476,11 +493,12 @@ def learning_curve(models: Sequence[tuple[str, str]], task: str, data_dir=None, 
                          "embedding_seconds": round(emb.seconds, 3),
                          "dimension": int(x[info["path"]]["test"].shape[1])})
 
-        metric = PRIMARY_METRIC[data.kind]
         classes = np.unique(np.concatenate([data.y[s] for s in ("train", "dev", "test")])) \
             if data.kind == "classification" else None
+        exclude = data.exclude_label if classes is not None and data.exclude_label in set(classes.tolist()) else None
+        metric = _curve_metric(data.kind, exclude)
         gold = np.searchsorted(classes, data.y["test"]) if classes is not None else data.y["test"]
-        metric_fn = _metric_fn(data.kind, metric, classes)
+        metric_fn = _metric_fn(data.kind, metric, classes, exclude)
         train_labels = data.y["train"] if data.kind == "classification" else None
         out_points = []
         for n in points:

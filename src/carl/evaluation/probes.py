@@ -155,6 +155,11 @@ def _strongest_best(scores: dict[float, float], *, strongest_first: Sequence[flo
     return max(strongest_first, key=lambda value: scores[value])  # max keeps the first maximum
 
 
+def macro_f1_without_name(label) -> str:
+    """The metric name of macro-F1 without ``label``: "no emotion" -> "macro_f1_without_no_emotion"."""
+    return f"macro_f1_without_{_metric_suffix(label)}"
+
+
 def _metric_suffix(label) -> str:
     """Turn a label into a metric-name-safe suffix: "no emotion" -> "no_emotion"."""
     return re.sub(r"[^0-9A-Za-z]+", "_", str(label)).strip("_") or "label"
@@ -253,7 +258,7 @@ def classification_metrics(gold: np.ndarray, pred: np.ndarray, exclude_label) ->
         "weighted_f1": float(f1_score(gold, pred, average="weighted", zero_division=0)),
     }
     if exclude_label is not None:
-        metrics[f"macro_f1_without_{_metric_suffix(exclude_label)}"] = macro_f1_without(gold, pred, exclude_label)
+        metrics[macro_f1_without_name(exclude_label)] = macro_f1_without(gold, pred, exclude_label)
     return metrics
 
 

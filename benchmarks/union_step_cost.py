@@ -26,13 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
-import statistics
 import sys
 import tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-import _bench  # noqa: E402
+import _bench  # noqa: E402  (puts the checkout's src/ on sys.path when carl is not installed)
+import torch  # noqa: E402
+
+from carl.reproduce.grid import PRESETS, VARIANT_BY_NAME, plan  # noqa: E402
+from carl.training.trainer import train  # noqa: E402
 
 #: (preset, variant) of every trained row of the union study and of issue 38's label-type grid.
 ROWS: tuple[tuple[str, str], ...] = (
@@ -46,9 +49,6 @@ QUICK_ROWS = (("cpu-union", "supervised-ce-emotion"), ("cpu-union-labels", "hybr
 def step_seconds(preset_name: str, variant: str, *, steps: int, window: int, data_dir: str | None,
                  scratch: pathlib.Path) -> list[float]:
     """The trainer's seconds-per-step log of one row's first ``steps`` steps, one value per window."""
-    from carl.reproduce.grid import PRESETS, plan
-    from carl.training.trainer import train
-
     out = scratch / preset_name / variant
     _, jobs = plan(PRESETS[preset_name], out, variants=[variant], seeds=[0], data_dir=data_dir)
     cfg = jobs[0].config.override({"train.stop_after": steps, "train.log_every": window,
@@ -72,8 +72,6 @@ def main(argv=None) -> int:
     if steps < 2 * window:
         parser.error(f"--steps {steps} must hold at least two windows of --window {window} (the first is dropped)")
 
-    import torch
-
     env = _bench.environment(torch.device("cpu"))
     windows: dict[str, list[float]] = {f"{p}/{v}": [] for p, v in rows}
     with tempfile.TemporaryDirectory(prefix="carl-union-step-cost-") as tmp:
@@ -86,16 +84,12 @@ def main(argv=None) -> int:
                 print(f"round {r + 1}/{rounds} {preset_name}/{variant}: {[round(s, 3) for s in logged]}", flush=True)
     env = _bench.finish_environment(env)
 
-    from carl.reproduce.grid import VARIANT_BY_NAME
-
-    summary = {key: {"median": statistics.median(v), "min": min(v), "max": max(v), "windows": len(v)}
-               for key, v in windows.items()}
+    summary = {key: _bench.summarize(v) for key, v in windows.items()}
     table_rows = []
     for preset_name, variant in rows:
         s = summary[f"{preset_name}/{variant}"]
-        table_rows.append([VARIANT_BY_NAME[variant].label,
-                           f"`{preset_name}` / `{variant}`", f"{s['median']:.3f}", f"{s['min']:.3f}–{s['max']:.3f}",
-                           s["windows"]])
+        table_rows.append([VARIANT_BY_NAME[variant].label, f"`{preset_name}` / `{variant}`",
+                           f"{s['median_ms'] / 1000:.3f}", f"{s['min_ms'] / 1000:.3f}–{s['max_ms'] / 1000:.3f}", s["n"]])
     payload = {"format": "carl-bench-union-step-cost/1", "environment": env, "steps": steps, "window": window,
                "rounds": rounds, "quick": bool(args.quick), "seconds_per_step_windows": windows, "summary": summary}
     markdown = ("# Seconds per training step, union-study rows\n\n"

@@ -304,13 +304,11 @@ def _fit_predict(data: CurveData, x_train: np.ndarray, y_train: np.ndarray, x_de
         return va_metrics(pred, data.y["test"]), alpha, pred
     from sklearn.linear_model import LogisticRegression
 
-    exclude = data.exclude_label if data.exclude_label in set(y_train.tolist()) else None
-    probe = classification_probe(x_train, y_train, x_dev, data.y["dev"], None, None, seed=seed,
-                                 exclude_label_from_macro_f1=exclude)
-    c = probe.chosen["C"]
+    # selection only (no test split): the probe chooses C by dev macro-F1 over every class, as in `carl evaluate`
+    c = classification_probe(x_train, y_train, x_dev, data.y["dev"], None, None, seed=seed).chosen["C"]
     model = LogisticRegression(C=c, max_iter=1000, random_state=seed).fit(l2_normalise(x_train), y_train)
     pred = model.predict(l2_normalise(x_test))
-    # the curve's metric needs the excluded label's name on every draw, even one whose train rows lack it
+    # scored with the task's excluded label even on a draw whose train rows lack it: the curve's metric needs it
     return classification_metrics(data.y["test"], pred, data.exclude_label), c, pred
 
 

@@ -26,7 +26,7 @@ import numpy as np
 
 from carl.evaluation.paired_bootstrap import METRICS, bonferroni, paired_gap
 from carl.evaluation.tasks import run_tasks
-from carl.reproduce.grid import FROZEN, HEADLINE, PRESETS, VARIANT_BY_NAME, read_predictions
+from carl.reproduce.grid import FROZEN, FROZEN_LABEL, HEADLINE, PRESETS, VARIANT_BY_NAME, read_predictions
 
 
 def scored_rows(model: str, tasks: list[str], preset, split_seed: int) -> dict:
@@ -109,7 +109,8 @@ def main() -> None:
             verdict = ("A above B" if narrow["clearly_above"] else "B above A" if narrow["clearly_below"] else
                        "A above B at 95 % only" if wide["clearly_above"] else
                        "B above A at 95 % only" if wide["clearly_below"] else "no")
-            label = {n: VARIANT_BY_NAME[n].label if n in VARIANT_BY_NAME else "frozen encoder" for n in (a, b)}
+            label = {n: VARIANT_BY_NAME[n].label if n in VARIANT_BY_NAME else FROZEN_LABEL if n == FROZEN else n
+                     for n in (a, b)}
             lines.append(f"| {label[a]} | {label[b]} | {task} {metric} (n = {wide['n_test']}) | {means[a]:.3f} | "
                          f"{means[b]:.3f} | {wide['gap']:+.3f} | [{wide['interval'][0]:+.3f}, {wide['interval'][1]:+.3f}] "
                          f"| [{narrow['interval'][0]:+.3f}, {narrow['interval'][1]:+.3f}] | {verdict} |")

@@ -55,9 +55,13 @@ import platform
 import sys
 import time
 
+from carl.reproduce.grid import PRESETS, evaluate_job, git_commit
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_SITE = "/tmp/carl-setfit/site"
 BASE_MODEL = "minilm"
+#: The folder name of SetFit's rows in a grid (GRID/runs/setfit/seedS, GRID/evals/setfit/seedS.json).
+GRID_ROW = "setfit"
 #: Inference truncation of the saved model (carl's exports: model.max_seq_length); training uses --max-length.
 EXPORT_MAX_SEQ_LENGTH = 256
 
@@ -214,6 +218,26 @@ def dev_scores(model_dir: pathlib.Path, data_dir, split_seed: int, tasks=None, m
             "probe_sizes": f"at most {max_texts} train / {max_texts} dev texts per task"}
 
 
+def grid_eval_path(grid: pathlib.Path, seed: int) -> pathlib.Path:
+    """Where a SetFit run's test evaluation goes in a grid folder: beside the grid's own rows."""
+    return grid / "evals" / GRID_ROW / f"seed{seed}.json"
+
+
+def evaluate_as_grid_row(run: pathlib.Path, opts) -> pathlib.Path:
+    """Score ``run``/model exactly as the grid scores its rows (carl.reproduce.grid.evaluate_job: the preset's
+    tasks, probe sizes and probe seed, the test predictions beside the record); kept if it exists already."""
+    summary = json.loads((run / "summary.json").read_text())
+    if summary["setfit"].get("seed", opts.seed) != opts.seed:
+        sys.exit(f"{run / 'summary.json'}: the run was trained with seed {summary['setfit']['seed']}, not --seed "
+                 f"{opts.seed}; give --seed {summary['setfit']['seed']} so its row is filed under that seed")
+    path = grid_eval_path(opts.evaluate_into, opts.seed)
+    evaluate_job(str(run / "model"), path, PRESETS[opts.preset], opts.data_dir, opts.split_seed,
+                 {"variant": GRID_ROW, "seed": opts.seed, "commit": git_commit(ROOT), "train_seconds": summary["seconds"],
+                  "best_step": summary["steps"], "best_dev_va_pearson": None, "setfit": summary["setfit"]})
+    print(f"evaluated as a grid row: {path}", file=sys.stderr)
+    return path
+
+
 def versions() -> dict:
     import importlib.metadata as md
 
@@ -249,16 +273,28 @@ def main(argv=None) -> None:
                         help="skip SetFit's logistic-regression head (carl scores the body; trials need no head)")
     parser.add_argument("--dev-eval", action="store_true", help="score the body on every probe task's dev split")
     parser.add_argument("--setfit-site", default=None, help=f"where setfit_env.sh installed setfit ({DEFAULT_SITE})")
+    parser.add_argument("--evaluate-into", type=pathlib.Path, default=None, metavar="GRID",
+                        help="score the body on the test splits as a grid row: GRID/evals/setfit/seedS.json and its "
+                             "test predictions, with the --preset's probe settings (paired_gaps.py reads them)")
+    parser.add_argument("--preset", default="cpu-union-labels", help="the grid preset whose probes --evaluate-into "
+                                                                     "uses (default cpu-union-labels)")
     opts = parser.parse_args(argv)
+    if opts.evaluate_into is not None and opts.preset not in PRESETS:
+        parser.error(f"--preset {opts.preset!r} is not a grid preset; known: {', '.join(PRESETS)}")
+
+    out = opts.output_dir
+    if (out / "summary.json").is_file():
+        if opts.evaluate_into is None:
+            sys.exit(f"{out} holds a finished run (summary.json); give another --output-dir")
+        print(f"{out} is trained (summary.json); evaluating it only", file=sys.stderr)
+        evaluate_as_grid_row(out, opts)
+        return
 
     setfit = import_setfit(opts.setfit_site)
     from setfit import SetFitModel, TrainingArguments
 
     from carl.inference.encoders import resolve_model_path
 
-    out = opts.output_dir
-    if (out / "summary.json").is_file():
-        sys.exit(f"{out} holds a finished run (summary.json); give another --output-dir")
     out.mkdir(parents=True, exist_ok=True)
     texts, labels, facts = union_texts(opts.data_dir, opts.split_seed, opts.max_per_corpus,
                                        with_va_cells=opts.with_va_cells, max_texts=opts.max_texts)
@@ -309,6 +345,8 @@ def main(argv=None) -> None:
     if opts.dev_eval:
         (out / "dev.json").write_text(json.dumps(dev_scores(out / "model", opts.data_dir, opts.split_seed), indent=1))
     print(f"saved {out / 'model'} ({steps} steps, {summary['seconds_per_step']:.2f} s/step)", file=sys.stderr)
+    if opts.evaluate_into is not None:
+        evaluate_as_grid_row(out, opts)
 
 
 if __name__ == "__main__":

@@ -70,3 +70,15 @@ def test_a_run_with_neither_predictions_nor_model_is_left_out_by_name(tmp_path, 
     _run(monkeypatch, tmp_path)
     assert "carl/seed1.json: no stored test predictions and no model folder; left out" in capsys.readouterr().out
     assert json.loads((tmp_path / "paired-gaps.json").read_text())["seeds"]["carl"] == [0]
+
+
+def test_a_row_from_outside_the_grids_variants_is_named_by_its_folder(tmp_path, monkeypatch):
+    """SetFit's rows (scripts/setfit_union.py --evaluate-into) sit in evals/setfit/: not a grid variant, not frozen."""
+    rng = np.random.default_rng(3)
+    gold = rng.random((80, 2))
+    _store(tmp_path, "frozen", 0, gold, gold + rng.normal(0, 0.5, gold.shape))
+    _store(tmp_path, "setfit", 0, gold, gold + rng.normal(0, 0.5, gold.shape))
+    monkeypatch.setattr(sys, "argv", ["paired_gaps.py", "--preset", "cpu", "--grid", str(tmp_path), "--tasks",
+                                      "emobank", "--pairs", "setfit:frozen", "--replicates", "100"])
+    load_script("paired_gaps").main()
+    assert "| setfit | frozen encoder | emobank pearson_mean (n = 80) |" in (tmp_path / "paired-gaps.md").read_text()

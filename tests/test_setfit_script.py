@@ -42,3 +42,27 @@ def test_union_texts_are_the_union_studys(data_dir, with_cells):
     assert len(labels) == len(texts) and sum(facts["classes"].values()) == len(texts)
     few, few_labels, _ = S.union_texts(data_dir, 0, 8000, with_va_cells=with_cells, max_texts=200)
     assert len(few) == len(few_labels) == 200 and set(few) <= set(texts)  # a validation run's seeded sample
+
+
+def test_a_finished_run_is_evaluated_as_a_grid_row_with_the_presets_probes(tmp_path, monkeypatch):
+    """--evaluate-into scores a trained SetFit body exactly as the grid scores its own rows: the preset's
+    probe settings, GRID/evals/setfit/seedS.json, the run's settings in the record."""
+    run = tmp_path / "runs" / "setfit" / "seed2"
+    (run / "model").mkdir(parents=True)
+    (run / "summary.json").write_text('{"seconds": 12.5, "steps": 1000, "setfit": {"learning_rate": 0.0001}}')
+    calls = []
+    monkeypatch.setattr(S, "evaluate_job", lambda *args: calls.append(args))
+    monkeypatch.setattr(S, "import_setfit", lambda site: pytest.fail("a trained run needs no setfit"))
+    S.main(["--output-dir", str(run), "--seed", "2", "--evaluate-into", str(tmp_path), "--data-dir", "DATA"])
+    (model, path, preset, data_dir, split_seed, info), = calls
+    assert model == str(run / "model") and path == tmp_path / "evals" / "setfit" / "seed2.json"
+    assert preset is S.PRESETS["cpu-union-labels"] and (data_dir, split_seed) == ("DATA", 0)
+    assert info["variant"] == "setfit" and info["seed"] == 2 and info["train_seconds"] == 12.5
+    assert info["best_step"] == 1000 and info["setfit"] == {"learning_rate": 0.0001}
+    (run / "summary.json").write_text('{"seconds": 1, "steps": 1000, "setfit": {"seed": 1}}')
+    with pytest.raises(SystemExit, match="trained with seed 1, not --seed 2; give --seed 1"):
+        S.main(["--output-dir", str(run), "--seed", "2", "--evaluate-into", str(tmp_path)])
+    with pytest.raises(SystemExit, match="holds a finished run"):
+        S.main(["--output-dir", str(run)])
+    with pytest.raises(SystemExit):
+        S.main(["--output-dir", str(run), "--evaluate-into", str(tmp_path), "--preset", "no-such"])

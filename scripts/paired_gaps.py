@@ -13,11 +13,19 @@ grid's own evaluation file, and
 gives each pair's gap A - B with a bootstrap interval over test texts (paired) and training seeds
 (:mod:`carl.evaluation.paired_bootstrap`), at 95 % and at the Bonferroni confidence for all the
 comparisons printed together. Writes GRID/paired-gaps.json and .md (``--name`` to change).
+
+``--grid`` may be given more than once (grids of one preset's probes, e.g. the union study and the
+union-labels grid): each variant is read from the first grid that has it, and every grid's frozen-encoder
+evaluation must agree, which shows that their probes saw the same texts. ``--store-predictions`` writes the
+test predictions of a re-scored run beside its evaluation file, as the grid writes them now, so the next
+run reads them. A variant that is A in several pairs gets a line saying on how many tasks it is clearly
+above every one of its Bs.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import pathlib
@@ -26,7 +34,10 @@ import numpy as np
 
 from carl.evaluation.paired_bootstrap import METRICS, bonferroni, paired_gap
 from carl.evaluation.tasks import run_tasks
-from carl.reproduce.grid import FROZEN, FROZEN_LABEL, HEADLINE, PRESETS, VARIANT_BY_NAME, read_predictions
+from carl.io import atomic_write
+from carl.portable import portable_text
+from carl.reproduce.grid import (FROZEN, FROZEN_LABEL, HEADLINE, PRESETS, VARIANT_BY_NAME, predictions_path,
+                                 read_predictions)
 
 
 def scored_rows(model: str, tasks: list[str], preset, split_seed: int) -> dict:
@@ -37,7 +48,7 @@ def scored_rows(model: str, tasks: list[str], preset, split_seed: int) -> dict:
 
 
 def run_rows(evaluation: pathlib.Path, record: dict, model: str | None, tasks: list[str], preset,
-             split_seed: int) -> dict | None:
+             split_seed: int, *, store: bool = False) -> dict | None:
     """{task: test_rows} of one evaluated run (``record``: its evaluation file's content): from its sidecar, else
     by re-scoring ``model`` (None: nothing to re-score); None when neither is there. The metric recomputed from
     the rows must equal the evaluation file's (to 1e-5: the stored predictions are rounded to 6 decimals)."""
@@ -48,19 +59,70 @@ def run_rows(evaluation: pathlib.Path, record: dict, model: str | None, tasks: l
         rows = scored_rows(model, tasks, preset, split_seed)
     else:
         return None
+    rescored = rows is not None and (stored is None or any(task not in stored for task in tasks))
     for task in tasks:
         metric, table = HEADLINE[task], rows[task]
         mine, theirs = METRICS[metric](np.array(table["gold"]), np.array(table["pred"])), record["result"][task][metric]
         if not math.isclose(mine, theirs, abs_tol=1e-5):
             raise SystemExit(f"{evaluation}: {task} {metric} from the test predictions is {mine}, the evaluation "
                              f"file says {theirs}; the models or the probe settings are not the grid's")
+    if store and rescored:
+        store_predictions(evaluation, {**(stored or {}), **rows})
     return rows
+
+
+def store_predictions(evaluation: pathlib.Path, rows: dict) -> None:
+    """The test rows beside ``evaluation``, in the grid's own sidecar format (gzip, the same bytes for the same
+    predictions)."""
+    text = json.dumps(rows, separators=(",", ":"), allow_nan=False).encode()
+    atomic_write(predictions_path(evaluation), lambda tmp: tmp.write_bytes(gzip.compress(text, mtime=0)))
+    print(f"{predictions_path(evaluation)}: stored the re-scored test predictions")
+
+
+def grid_of(name: str, grids: list[pathlib.Path]) -> pathlib.Path:
+    """The first grid with evaluations of ``name``."""
+    for grid in grids:
+        if any((grid / "evals" / name).glob("seed*.json")):
+            return grid
+    raise SystemExit(f"{name}: no evaluation under {', '.join(str(g / 'evals' / name) for g in grids)}")
+
+
+def check_same_probes(grids: list[pathlib.Path], tasks: list[str]) -> None:
+    """Grids compared together must have probed the same texts: their frozen encoder scores the same."""
+    scores = {}
+    for grid in grids:
+        record = json.loads((grid / "evals" / FROZEN / "seed0.json").read_text())["result"]
+        scores[grid] = [record[task][HEADLINE[task]] for task in tasks]
+    first = grids[0]
+    for grid in grids[1:]:
+        if not np.allclose(scores[grid], scores[first], atol=1e-9):
+            raise SystemExit(f"{grid} and {first}: the frozen encoder's scores differ, so their probes did not see "
+                             "the same texts; compare grids of one preset only")
+
+
+def above_every(gaps: list[dict]) -> list[str]:
+    """For each variant that is A of more than one pair: on how many tasks it is clearly above every B (at the
+    Bonferroni confidence)."""
+    lines = []
+    for a in dict.fromkeys(g["a"] for g in gaps):
+        mine = [g for g in gaps if g["a"] == a]
+        bs = list(dict.fromkeys(g["b"] for g in mine))
+        if len(bs) < 2:
+            continue
+        tasks = list(dict.fromkeys(g["task"] for g in mine))
+        won = [t for t in tasks if all(g["at_bonferroni"]["clearly_above"] for g in mine if g["task"] == t)]
+        lines.append(f"- **{a}** is clearly above every one of {', '.join(bs)} on {len(won)} of {len(tasks)} tasks"
+                     + (f" ({', '.join(won)})" if won else ""))
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", required=True)
-    parser.add_argument("--grid", required=True, type=pathlib.Path)
+    parser.add_argument("--grid", required=True, type=pathlib.Path, action="append",
+                        help="a grid folder; repeat to compare grids of the same preset (outputs go to the first)")
+    parser.add_argument("--store-predictions", action="store_true",
+                        help="write a re-scored run's test predictions beside its evaluation file")
     parser.add_argument("--tasks", required=True)
     parser.add_argument("--pairs", required=True, help="A:B,C:D (variant names; 'frozen' for the frozen encoder)")
     parser.add_argument("--replicates", type=int, default=2000)
@@ -70,26 +132,29 @@ def main() -> None:
     pairs = [tuple(p.split(":")) for p in args.pairs.split(",") if p]
     names = sorted({name for pair in pairs for name in pair})
     split_seed = 0
+    grids = args.grid
+    check_same_probes(grids, tasks)
     rows: dict[str, list] = {}  # variant -> [(seed, {task: test_rows})]
     for name in names:
         rows[name] = []
-        for evaluation in sorted((args.grid / "evals" / name).glob("seed*.json")):
+        grid = grid_of(name, grids)
+        for evaluation in sorted((grid / "evals" / name).glob("seed*.json")):
             seed, record = int(evaluation.stem.removeprefix("seed")), json.loads(evaluation.read_text())
             if name == FROZEN:
                 model = record["result"]["_meta"]["model"]
             else:
-                folder = args.grid / "runs" / name / f"seed{seed}" / "model"
+                folder = grid / "runs" / name / f"seed{seed}" / "model"
                 model = str(folder) if folder.is_dir() else None
-            scored = run_rows(evaluation, record, model, tasks, preset, split_seed)
+            scored = run_rows(evaluation, record, model, tasks, preset, split_seed, store=args.store_predictions)
             if scored is None:
                 print(f"{evaluation}: no stored test predictions and no model folder; left out")
                 continue
             rows[name].append((None if name == FROZEN else seed, scored))
         if not rows[name]:
-            raise SystemExit(f"{name}: no evaluated run with test predictions under {args.grid}")
+            raise SystemExit(f"{name}: no evaluated run with test predictions under {grid}")
     comparisons = len(pairs) * len(tasks)
     strict = bonferroni(0.95, comparisons)
-    out = {"preset": args.preset, "tasks": tasks, "comparisons": comparisons, "bonferroni_confidence": strict,
+    out = {"preset": args.preset, "grids": [portable_text(str(g)) for g in grids], "tasks": tasks, "comparisons": comparisons, "bonferroni_confidence": strict,
            "seeds": {name: [seed for seed, _ in runs] for name, runs in rows.items()}, "gaps": []}
     lines = [f"| A | B | task | A mean | B mean | A − B | 95 % interval | {strict:.4g} interval | clearly |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -114,8 +179,12 @@ def main() -> None:
             lines.append(f"| {label[a]} | {label[b]} | {task} {metric} (n = {wide['n_test']}) | {means[a]:.3f} | "
                          f"{means[b]:.3f} | {wide['gap']:+.3f} | [{wide['interval'][0]:+.3f}, {wide['interval'][1]:+.3f}] "
                          f"| [{narrow['interval'][0]:+.3f}, {narrow['interval'][1]:+.3f}] | {verdict} |")
-    (args.grid / f"{args.name}.json").write_text(json.dumps(out, indent=1) + "\n")
-    (args.grid / f"{args.name}.md").write_text("\n".join(lines) + "\n")
+    summary = above_every(out["gaps"])
+    if summary:
+        out["above_every"] = summary
+        lines += ["", *summary]
+    (grids[0] / f"{args.name}.json").write_text(json.dumps(out, indent=1) + "\n")
+    (grids[0] / f"{args.name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

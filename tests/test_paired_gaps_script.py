@@ -82,3 +82,45 @@ def test_a_row_from_outside_the_grids_variants_is_named_by_its_folder(tmp_path, 
                                       "emobank", "--pairs", "setfit:frozen", "--replicates", "100"])
     load_script("paired_gaps").main()
     assert "| setfit | frozen encoder | emobank pearson_mean (n = 80) |" in (tmp_path / "paired-gaps.md").read_text()
+
+
+def test_two_grids_of_one_preset_are_compared_and_a_variant_above_every_other_is_counted(tmp_path, monkeypatch):
+    rng = np.random.default_rng(4)
+    gold = rng.random((150, 2))
+    old, new = tmp_path / "old", tmp_path / "new"
+    frozen = gold + rng.normal(0, 0.6, gold.shape)
+    for grid in (old, new):
+        _store(grid, "frozen", 0, gold, frozen)
+    for seed in (0, 1):
+        _store(new, "carl", seed, gold, gold + rng.normal(0, 0.15, gold.shape))  # the grid with the new rows
+        _store(old, "simcse", seed, gold, gold + rng.normal(0, 0.6, gold.shape))  # a row only the old grid has
+    argv = ["paired_gaps.py", "--preset", "cpu", "--grid", str(new), "--grid", str(old), "--tasks", "emobank",
+            "--pairs", "carl:frozen,carl:simcse", "--replicates", "300"]
+    monkeypatch.setattr(sys, "argv", argv)
+    load_script("paired_gaps").main()
+    out = json.loads((new / "paired-gaps.json").read_text())
+    assert out["seeds"] == {"carl": [0, 1], "simcse": [0, 1], "frozen": [None]} and len(out["grids"]) == 2
+    assert out["above_every"] == ["- **carl** is clearly above every one of frozen, simcse on 1 of 1 tasks (emobank)"]
+    assert out["above_every"][0] in (new / "paired-gaps.md").read_text()
+    # grids whose frozen encoder scored differently probed other texts: no comparison across them
+    _store(old, "frozen", 0, gold, gold + rng.normal(0, 0.3, gold.shape))
+    with pytest.raises(SystemExit, match="the frozen encoder's scores differ"):
+        load_script("paired_gaps").main()
+
+
+def test_a_rescored_run_can_store_its_predictions_for_the_next_run(tmp_path, monkeypatch, capsys):
+    rng = np.random.default_rng(5)
+    gold = rng.random((60, 2))
+    for variant in ("frozen", "carl", "simcse"):
+        _store(tmp_path, variant, 0, gold, gold + rng.normal(0, 0.3, gold.shape))
+    stored = json.loads(gzip.decompress(predictions_path(tmp_path / "evals" / "carl" / "seed0.json").read_bytes()))
+    predictions_path(tmp_path / "evals" / "carl" / "seed0.json").unlink()  # evaluated before sidecars were kept
+    (tmp_path / "runs" / "carl" / "seed0" / "model").mkdir(parents=True)
+    script = load_script("paired_gaps")
+    monkeypatch.setattr(script, "scored_rows", lambda model, tasks, preset, split_seed: stored)  # the model's rows
+    monkeypatch.setattr(sys, "argv", ["paired_gaps.py", "--preset", "cpu", "--grid", str(tmp_path), "--tasks",
+                                      "emobank", "--pairs", "carl:frozen", "--replicates", "100", "--store-predictions"])
+    script.main()
+    assert "carl/seed0.test-rows.json.gz: stored the re-scored test predictions" in capsys.readouterr().out
+    sidecar = predictions_path(tmp_path / "evals" / "carl" / "seed0.json")
+    assert json.loads(gzip.decompress(sidecar.read_bytes())) == stored

@@ -25,7 +25,6 @@ above every one of its Bs.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import math
 import pathlib
@@ -34,10 +33,9 @@ import numpy as np
 
 from carl.evaluation.paired_bootstrap import METRICS, bonferroni, paired_gap
 from carl.evaluation.tasks import run_tasks
-from carl.io import atomic_write
 from carl.portable import portable_text
 from carl.reproduce.grid import (FROZEN, FROZEN_LABEL, HEADLINE, PRESETS, VARIANT_BY_NAME, predictions_path,
-                                 read_predictions)
+                                 read_predictions, write_predictions)
 
 
 def scored_rows(model: str, tasks: list[str], preset, split_seed: int) -> dict:
@@ -72,10 +70,8 @@ def run_rows(evaluation: pathlib.Path, record: dict, model: str | None, tasks: l
 
 
 def store_predictions(evaluation: pathlib.Path, rows: dict) -> None:
-    """The test rows beside ``evaluation``, in the grid's own sidecar format (gzip, the same bytes for the same
-    predictions)."""
-    text = json.dumps(rows, separators=(",", ":"), allow_nan=False).encode()
-    atomic_write(predictions_path(evaluation), lambda tmp: tmp.write_bytes(gzip.compress(text, mtime=0)))
+    """The test rows beside ``evaluation``, as the grid stores them since they are kept."""
+    write_predictions(evaluation, rows)
     print(f"{predictions_path(evaluation)}: stored the re-scored test predictions")
 
 

@@ -333,10 +333,15 @@ def evaluate_job(model_ref: str, eval_path: pathlib.Path, preset: Preset, data_d
     rows = {task: detail.pop("test_rows") for task, detail in result["_meta"]["details"].items()
             if "test_rows" in detail}
     if rows:
-        text = json.dumps(rows, separators=(",", ":"), allow_nan=False).encode()
-        # mtime=0: the same predictions give the same bytes, so a rerun does not show as a change in git
-        atomic_write(predictions_path(eval_path), lambda tmp: tmp.write_bytes(gzip.compress(text, mtime=0)))
+        write_predictions(eval_path, rows)
     return _write_record(eval_path, {**info, "result": result})
+
+
+def write_predictions(eval_path: pathlib.Path, rows: Mapping) -> None:
+    """Store ``rows`` ({task: test rows}) beside ``eval_path`` (:func:`predictions_path`), atomically."""
+    text = json.dumps(rows, separators=(",", ":"), allow_nan=False).encode()
+    # mtime=0: the same predictions give the same bytes, so a rerun does not show as a change in git
+    atomic_write(predictions_path(eval_path), lambda tmp: tmp.write_bytes(gzip.compress(text, mtime=0)))
 
 
 def predictions_path(eval_path: pathlib.Path) -> pathlib.Path:

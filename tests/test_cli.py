@@ -161,3 +161,12 @@ def test_run_trains_then_prints_carl_beside_the_frozen_encoder(tiny_encoder, dat
     assert trained["mccl"]["queue_size"] == 256 and trained["ptd"]["enabled"] is False
     for run in report["runs"]:
         assert -1 <= run["results"]["emobank"]["pearson_mean"] <= 1
+
+
+def test_reproduce_help_names_every_preset():
+    from carl.reproduce.grid import PRESETS
+
+    done = carl("reproduce", "--help")
+    assert done.returncode == 0, done.stderr[-2000:]
+    text = " ".join(done.stdout.replace("│", " ").split())  # rich wraps the option's help over several lines
+    assert [name for name in PRESETS if f"'{name}'" not in text] == []

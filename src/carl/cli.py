@@ -221,8 +221,11 @@ def _comma_numbers(value: str | None, kind: type, option: str, expected: str) ->
 def reproduce(
     preset: str = typer.Option("cpu", "--preset", help="'cpu' (embedded MiniLM, 2-core budget), 'cpu-long' (1,000 "
                                                        "steps), 'cpu-base' (all-mpnet-base-v2), 'cpu-union' (every "
-                                                       "affect corpus, learning-rate trial first) or 'gpu' "
-                                                       "(all-mpnet-base-v2, full epochs, bf16); docs/results.md."),
+                                                       "affect corpus, learning-rate trial first), "
+                                                       "'cpu-union-labels' (label type x loss on those texts), "
+                                                       "'cpu-headlines' (SemEval headlines, both human labels) or "
+                                                       "'gpu' (all-mpnet-base-v2, full epochs, bf16); "
+                                                       "docs/results.md."),
     output_dir: pathlib.Path = typer.Option(..., "--output-dir", help="Grid folder; re-run the same command to "
                                                                       "continue an unfinished grid."),
     variants: Optional[str] = typer.Option(None, "--variants", help="Comma list of variants (default: all; see "

@@ -55,6 +55,7 @@ import platform
 import sys
 import time
 
+from carl.evaluation.report import machine_label
 from carl.reproduce.grid import PRESETS, evaluate_job, git_commit
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -291,6 +292,7 @@ def main(argv=None) -> None:
         return
 
     setfit = import_setfit(opts.setfit_site)
+    import torch
     from setfit import SetFitModel, TrainingArguments
 
     from carl.inference.encoders import resolve_model_path
@@ -339,7 +341,7 @@ def main(argv=None) -> None:
     summary = {"command": " ".join(["python", "scripts/setfit_union.py", *(argv or sys.argv[1:])]),
                "date": datetime.datetime.now().astimezone().isoformat(timespec="minutes"),
                "steps": steps, "seconds": seconds, "seconds_per_step": sum(timed) / max(1, len(timed)),
-               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus",
+               "machine": machine_label(), "torch_threads": torch.get_num_threads(),
                "data": facts, "setfit": settings, "versions": versions()}
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
     if opts.dev_eval:

@@ -35,7 +35,7 @@ from carl.evaluation.paired_bootstrap import METRICS, bonferroni, paired_gap
 from carl.evaluation.tasks import run_tasks
 from carl.portable import portable_text
 from carl.reproduce.grid import (FROZEN, FROZEN_LABEL, HEADLINE, PRESETS, VARIANT_BY_NAME, predictions_path,
-                                 read_predictions, write_predictions)
+                                 probes_differ, read_predictions, write_predictions)
 
 
 def scored_rows(model: str, tasks: list[str], preset, split_seed: int) -> dict:
@@ -83,19 +83,6 @@ def grid_of(name: str, grids: list[pathlib.Path]) -> pathlib.Path:
     raise SystemExit(f"{name}: no evaluation under {', '.join(str(g / 'evals' / name) for g in grids)}")
 
 
-def check_same_probes(grids: list[pathlib.Path], tasks: list[str]) -> None:
-    """Grids compared together must have probed the same texts: their frozen encoder scores the same."""
-    scores = {}
-    for grid in grids:
-        record = json.loads((grid / "evals" / FROZEN / "seed0.json").read_text())["result"]
-        scores[grid] = [record[task][HEADLINE[task]] for task in tasks]
-    first = grids[0]
-    for grid in grids[1:]:
-        if not np.allclose(scores[grid], scores[first], atol=1e-9):
-            raise SystemExit(f"{grid} and {first}: the frozen encoder's scores differ, so their probes did not see "
-                             "the same texts; compare grids of one preset only")
-
-
 def above_every(gaps: list[dict]) -> list[str]:
     """For each variant that is A of more than one pair: on how many tasks it is clearly above every B (at the
     Bonferroni confidence)."""
@@ -129,7 +116,8 @@ def main() -> None:
     names = sorted({name for pair in pairs for name in pair})
     split_seed = 0
     grids = args.grid
-    check_same_probes(grids, tasks)
+    if len(grids) > 1 and (why := probes_differ(grids)):
+        raise SystemExit(why)
     rows: dict[str, list] = {}  # variant -> [(seed, {task: test_rows})]
     for name in names:
         rows[name] = []

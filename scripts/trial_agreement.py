@@ -9,6 +9,10 @@ dev mean of each: the trial's from its ``dev_score``s, the grid's from each prob
 two means differ in level and only their orders are compared), averaged over the grid's seeds. Prints a
 Markdown table with both ranks, Spearman's rho and Kendall's tau, and writes it to ``--output``.
 No test score is read.
+
+``--grid`` repeated ranks rows of several grids of one preset's probes (the union study and the union-labels grid:
+their frozen encoder's dev scores must agree); ``--variants`` ranks only the named ones, e.g. the same
+contenders under two trial designs.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ import argparse
 import json
 import pathlib
 import statistics
+from collections.abc import Sequence
 
 from scipy import stats
 
-from carl.reproduce.grid import VARIANT_BY_NAME
+from carl.reproduce.grid import VARIANT_BY_NAME, probes_differ
 from carl.reproduce.lr_trial import dev_mean
 
 
@@ -30,11 +35,18 @@ def grid_dev_mean(record: dict, tasks: list[str]) -> float:
     return statistics.mean(max(details[task]["dev_scores"].values()) for task in tasks)
 
 
-def agreement(grid: pathlib.Path, trial: pathlib.Path) -> tuple[list[dict], float, float]:
+def agreement(grids: pathlib.Path | Sequence[pathlib.Path], trial: pathlib.Path,
+              variants: Sequence[str] | None = None) -> tuple[list[dict], float, float]:
+    """Rows of the variants with a trial record and grid records (each variant's from the first of ``grids``
+    that has it; only ``variants`` if given), with both ranks; Spearman's rho and Kendall's tau."""
+    grids = [grids] if isinstance(grids, pathlib.Path) else list(grids)
     rows = []
     for trial_record in sorted((trial / "evals").glob("*/seed0.json")):
         variant = trial_record.parent.name
-        seeds = sorted((grid / "evals" / variant).glob("seed*.json"))
+        if variants is not None and variant not in variants:
+            continue
+        seeds = next((found for grid in grids if (found := sorted((grid / "evals" / variant).glob("seed*.json")))),
+                     [])
         if not seeds:
             continue
         record = json.loads(trial_record.read_text())
@@ -43,8 +55,8 @@ def agreement(grid: pathlib.Path, trial: pathlib.Path) -> tuple[list[dict], floa
         rows.append({"variant": variant, "trial": dev_mean(record), "grid": statistics.mean(grid_means),
                      "seeds": len(seeds), "tasks": len(tasks)})
     if len(rows) < 3:
-        raise SystemExit(f"{len(rows)} variant(s) have both a trial under {trial} and grid evaluations under {grid}; "
-                         "a rank agreement needs at least 3")
+        raise SystemExit(f"{len(rows)} variant(s) have both a trial under {trial} and grid evaluations under "
+                         f"{', '.join(map(str, grids))}; a rank agreement needs at least 3")
     for key in ("trial", "grid"):
         for rank, row in enumerate(sorted(rows, key=lambda r: -r[key]), start=1):
             row[f"{key}_rank"] = rank
@@ -55,11 +67,16 @@ def agreement(grid: pathlib.Path, trial: pathlib.Path) -> tuple[list[dict], floa
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--grid", required=True, type=pathlib.Path)
+    parser.add_argument("--grid", required=True, type=pathlib.Path, action="append",
+                        help="a grid folder; repeat for grids of one preset's probes (a variant is read from the "
+                             "first that has it)")
     parser.add_argument("--trial", required=True, type=pathlib.Path, help="the trial folder of the chosen rate")
+    parser.add_argument("--variants", default=None, help="comma list: rank only these variants")
     parser.add_argument("--output", type=pathlib.Path, default=None, help="Markdown file (default: print only)")
     args = parser.parse_args()
-    rows, rho, tau = agreement(args.grid, args.trial)
+    if len(args.grid) > 1 and (why := probes_differ(args.grid)):
+        raise SystemExit(why)
+    rows, rho, tau = agreement(args.grid, args.trial, args.variants.split(",") if args.variants else None)
     lines = ["| variant | trial dev mean | trial rank | grid dev mean (seeds) | grid rank |", "|---|---|---|---|---|"]
     for r in rows:
         label = VARIANT_BY_NAME[r["variant"]].label if r["variant"] in VARIANT_BY_NAME else r["variant"]

@@ -48,3 +48,35 @@ def test_fewer_than_three_common_variants_is_refused(tmp_path):
     _write(tmp_path / "grid" / "evals" / "carl" / "seed0.json", _grid(0.5))
     with pytest.raises(SystemExit, match="1 variant.*needs at least 3"):
         script.agreement(tmp_path / "grid", tmp_path / "trial")
+
+
+def test_grids_of_one_preset_are_read_together_and_variants_can_be_named(tmp_path):
+    """The union study's grid and the union-labels grid share probes: a trial ranks rows of both."""
+    script = load_script("trial_agreement")
+    trial, old, new = tmp_path / "trial", tmp_path / "old", tmp_path / "new"
+    for variant, score, grid, grid_score in (("carl", 0.6, old, 0.7), ("supcon", 0.5, old, 0.6),
+                                             ("va-regression", 0.7, new, 0.8), ("hybrid-w1", 0.4, new, 0.5)):
+        _write(trial / "evals" / variant / "seed0.json", _trial(score))
+        _write(grid / "evals" / variant / "seed0.json", _grid(grid_score))
+    _write(new / "evals" / "carl" / "seed0.json", _grid(0.1))  # the first grid that has a variant is read
+    rows, rho, _ = script.agreement([old, new], trial)
+    assert [r["variant"] for r in rows] == ["va-regression", "carl", "supcon", "hybrid-w1"] and rho == pytest.approx(1.0)
+    named, _, _ = script.agreement([old, new], trial, variants=["carl", "supcon", "hybrid-w1"])
+    assert [r["variant"] for r in named] == ["carl", "supcon", "hybrid-w1"]
+
+
+def test_grids_whose_frozen_probes_differ_are_refused(tmp_path, monkeypatch):
+    from carl.reproduce.grid import probes_differ
+
+    for grid, dev in (("a", 0.51), ("b", 0.51)):
+        _write(tmp_path / grid / "evals" / "frozen" / "seed0.json",
+               {"result": {"_meta": {"details": {"emobank": {"dev_scores": {"alpha=1": dev}}, "geometry": {}}}}})
+    assert probes_differ([tmp_path / "a", tmp_path / "b"]) is None
+    _write(tmp_path / "b" / "evals" / "frozen" / "seed0.json",
+           {"result": {"_meta": {"details": {"emobank": {"dev_scores": {"alpha=1": 0.52}}}}}})
+    assert "differ on emobank" in probes_differ([tmp_path / "a", tmp_path / "b"])
+    assert "c/evals/frozen/seed0.json is missing" in probes_differ([tmp_path / "a", tmp_path / "c"])
+    monkeypatch.setattr("sys.argv", ["trial_agreement.py", "--grid", str(tmp_path / "a"), "--grid",
+                                     str(tmp_path / "b"), "--trial", str(tmp_path / "trial")])
+    with pytest.raises(SystemExit, match="differ on emobank"):
+        load_script("trial_agreement").main()

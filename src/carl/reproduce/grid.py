@@ -357,6 +357,27 @@ def read_predictions(eval_path: pathlib.Path) -> dict | None:
     return json.loads(gzip.decompress(path.read_bytes())) if path.is_file() else None
 
 
+def probes_differ(grids: Sequence[pathlib.Path]) -> str | None:
+    """Why grids cannot be compared row against row (their frozen encoder's probes scored differently on
+    some task's dev split: they saw other texts or settings), or None when every grid's frozen evaluation
+    agrees. Reads dev scores only."""
+    scores = []
+    for grid in grids:
+        path = grid / "evals" / FROZEN / "seed0.json"
+        if not path.is_file():
+            return f"{path} is missing: without the frozen encoder's scores the grids' probes cannot be compared"
+        details = json.loads(path.read_text())["result"]["_meta"]["details"]
+        scores.append({task: detail["dev_scores"] for task, detail in details.items() if "dev_scores" in detail})
+    for grid, other in zip(grids[1:], scores[1:]):
+        differ = [task for task in set(scores[0]) | set(other)
+                  if task not in scores[0] or task not in other or scores[0][task].keys() != other[task].keys()
+                  or any(abs(scores[0][task][k] - other[task][k]) > 1e-9 for k in other[task])]
+        if differ:
+            return (f"{grid} and {grids[0]}: the frozen encoder's scores differ on {', '.join(sorted(differ))}, so "
+                    "their probes did not see the same texts; compare grids of one preset only")
+    return None
+
+
 def _write_record(path: pathlib.Path, record: Mapping) -> dict:
     """Write one grid result as strict JSON, atomically (a killed sitting leaves no half file).
     The record names the machine it was produced on: a grid may be finished over sittings on

@@ -32,7 +32,7 @@ import pathlib
 import numpy as np
 
 from carl.evaluation.paired_bootstrap import METRICS, bonferroni, paired_gap
-from carl.evaluation.tasks import run_tasks
+from carl.evaluation.tasks import DEV_SCORED_KINDS, run_tasks, task_spec
 from carl.portable import portable_text
 from carl.reproduce.grid import (FROZEN, FROZEN_LABEL, HEADLINE, PRESETS, VARIANT_BY_NAME, predictions_path,
                                  probes_differ, read_predictions, write_predictions)
@@ -112,6 +112,11 @@ def main() -> None:
     parser.add_argument("--name", default="paired-gaps", help="output files: GRID/NAME.json and GRID/NAME.md")
     args = parser.parse_args()
     preset, tasks = PRESETS[args.preset], [t for t in args.tasks.split(",") if t]
+    without_rows = [t for t in tasks if task_spec(t).kind not in DEV_SCORED_KINDS]
+    if without_rows:
+        raise SystemExit(f"--tasks {','.join(without_rows)}: no per-text test predictions are kept for it (only the "
+                         "probe tasks keep them; carer-mteb is scored by MTEB's own classifier), so it has no paired "
+                         "gap; leave it out and read its seed spread in the grid's REPORT.md")
     pairs = [tuple(p.split(":")) for p in args.pairs.split(",") if p]
     names = sorted({name for pair in pairs for name in pair})
     split_seed = 0

@@ -126,3 +126,10 @@ def test_a_rescored_run_can_store_its_predictions_for_the_next_run(tmp_path, mon
     assert "carl/seed0.test-rows.json.gz: stored the re-scored test predictions" in capsys.readouterr().out
     sidecar = predictions_path(tmp_path / "evals" / "carl" / "seed0.json")
     assert json.loads(gzip.decompress(sidecar.read_bytes())) == stored
+
+
+def test_a_task_without_per_text_predictions_is_refused_before_any_scoring(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["paired_gaps.py", "--preset", "cpu", "--grid", str(tmp_path), "--tasks",
+                                      "emobank,carer-mteb", "--pairs", "carl:frozen"])
+    with pytest.raises(SystemExit, match="--tasks carer-mteb: no per-text test predictions"):
+        load_script("paired_gaps").main()

@@ -8,7 +8,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from carl.evaluation.plots import plot_embeddings_2d, plot_training_curves, plot_va_circumplex
+from carl.evaluation.plots import plot_embeddings_2d, plot_loss_curves, plot_training_curves, plot_va_circumplex
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -160,3 +160,15 @@ def test_training_curves_unsorted_rows_and_custom_keys(tmp_path):
 def test_training_curves_bad_input(tmp_path, rows, message):
     with pytest.raises(ValueError, match=message):
         plot_training_curves(rows, path=tmp_path / "x.png")
+
+
+def test_loss_curves_one_panel_per_variant(tmp_path):
+    steps = range(10, 210, 10)
+    curves = {"CARL+ queue": {s: [5 / s ** 0.1, 5.2 / s ** 0.1] for s in steps},
+              "SimCSE": {s: [0.01 + 0.001 * (s % 30), 0.012] for s in steps},
+              "V-A regression": {s: [0.1 / s] for s in steps},
+              "hybrid": {s: [6 / s ** 0.1, 6.1 / s ** 0.1, 5.9 / s ** 0.1] for s in steps}}
+    _assert_png(plot_loss_curves(curves, tmp_path / "loss.png"), min_aspect=1.8, max_aspect=2.4)  # 3 x 2 panels
+    _assert_png(plot_loss_curves({"only": curves["SimCSE"]}, tmp_path / "one.png"), min_aspect=1.1, max_aspect=1.6)
+    with pytest.raises(ValueError, match="nothing to plot"):
+        plot_loss_curves({"empty": {}}, tmp_path / "none.png")

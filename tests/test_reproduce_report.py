@@ -218,6 +218,32 @@ def test_dev_leader_table_means_over_finished_seeds_and_marks_the_leader(tmp_pat
     assert lines[3] == "| SupCon | **0.630** | 0.620 |"
 
 
+def test_loss_curves_hold_each_finished_seed_once_per_step_and_are_drawn(tmp_path):
+    from carl.reproduce.curves import grid_plots, loss_curves
+
+    _, jobs = rp.plan(rp.PRESETS["cpu"], tmp_path, variants=["carl", "simcse"], seeds=[0, 1])
+    for job in jobs:
+        scale = 5.0 if job.variant.name == "carl" else 0.01  # objectives of very different scale
+        rows = [{"step": 0, "event": "start"}, {"step": 0, "dev/va_pearson": 0.5}]
+        rows += [{"step": s, "loss": scale * (1 + job.seed) / s} for s in (10, 20, 30)]
+        if job.seed == 1:  # resumed from step 20: step 30 logged again, the second value is the run's
+            rows += [{"step": 30, "loss": 123.0}, {"step": 40, "loss": scale}]
+        job.run_dir.mkdir(parents=True)
+        (job.run_dir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        if (job.variant.name, job.seed) != ("simcse", 1):  # unfinished: left out
+            job.eval_path.parent.mkdir(parents=True, exist_ok=True)
+            job.eval_path.write_text("{}")
+    curves = loss_curves(jobs)
+    assert set(curves) == {"CARL", "SimCSE"}
+    assert curves["CARL"][10] == [pytest.approx(0.5), pytest.approx(1.0)] and curves["CARL"][30] == [
+        pytest.approx(5 / 30), 123.0]
+    assert curves["CARL"][40] == [5.0] and curves["SimCSE"][10] == [pytest.approx(0.001)] and 0 not in curves["CARL"]
+    found = [(label, {"emobank": {"pearson_mean": 0.5}}, {"seed": 0}) for label in ("CARL", "SimCSE")]
+    figures = grid_plots(tmp_path, found, jobs)
+    assert tmp_path / "loss-curves.png" in figures
+    assert (tmp_path / "loss-curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_rescored_results_are_named_in_the_report_header():
     from carl.reproduce.report import rescored_notes
 

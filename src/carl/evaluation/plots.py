@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -415,3 +415,37 @@ def plot_dev_curves(curves: Mapping[str, list[dict]], path, key: str = "dev/va_p
     ax.grid(alpha=0.3)
     ax.legend(fontsize="x-small", ncol=2)
     return _save(fig, path)
+
+
+def plot_loss_curves(curves: Mapping[str, Mapping[int, Sequence[float]]], path,
+                     title: str = "Training loss (line: mean over training seeds; band: their range)") -> Path:
+    """Each variant's logged training loss over steps, one panel per variant: objectives differ in scale
+    (a contrastive loss near 5, SimCSE's near 0.01), so each panel has its own y axis.
+
+    ``curves``: ``{label: {step: [loss of each seed at that step]}}``.
+    """
+    drawn = {label: by_step for label, by_step in curves.items() if by_step}
+    if not drawn:
+        raise ValueError("no run logged a training loss; nothing to plot")
+    columns = min(3, len(drawn))
+    rows = -(-len(drawn) // columns)
+    fig = Figure(figsize=(3.6 * columns, 2.6 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+    for n, (ax, (label, by_step)) in enumerate(zip(axes, drawn.items())):
+        steps = np.array(sorted(by_step))
+        values = [np.asarray(by_step[step], dtype=float) for step in steps]
+        mean = np.array([v.mean() for v in values])
+        ax.fill_between(steps, [v.min() for v in values], [v.max() for v in values], color=f"C{n % 10}", alpha=0.25,
+                        lw=0)
+        ax.plot(steps, mean, color=f"C{n % 10}", lw=1.2)
+        seeds = max(len(v) for v in values)
+        ax.set_title(f"{label} ({seeds} seed{'s' if seeds != 1 else ''})", fontsize="small")
+        ax.set_xlabel("optimiser step", fontsize="small")
+        ax.set_ylabel("loss", fontsize="small")
+        ax.tick_params(labelsize="x-small")
+        ax.grid(alpha=0.3)
+    for ax in axes[len(drawn):]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize="medium")
+    return _save(fig, path)
+

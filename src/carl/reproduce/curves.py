@@ -1,5 +1,5 @@
 """What the grid's runs logged while training (each run's metrics.jsonl): mean dev curves over
-seeds, who leads on dev as training goes on, PTD's late losses, and the report's figures.
+seeds, who leads on dev as training goes on, training losses, PTD's late losses, and the report's figures.
 
 Only runs whose evaluation finished count, so no curve mixes in a half-trained seed."""
 
@@ -39,8 +39,24 @@ def late_ptd_losses(jobs: Sequence[Job]) -> dict[str, list[tuple[int, float]]]:
     return out
 
 
+def loss_curves(jobs: Sequence[Job]) -> dict[str, dict[int, list[float]]]:
+    """``{variant label: {step: [training loss of each finished seed]}}`` from metrics.jsonl (the logged
+    total loss, every ``log_every`` steps; dev-check lines carry no loss and are skipped). A step a resumed
+    run logged twice counts once, with its last value."""
+    values: dict[str, dict[int, list[float]]] = {}
+    for job, lines in finished_metrics(jobs):
+        run: dict[int, float] = {}
+        for line in lines:
+            row = json.loads(line) if '"loss"' in line else None
+            if row is not None and isinstance(row.get("loss"), (int, float)) and math.isfinite(row["loss"]):
+                run[row["step"]] = float(row["loss"])
+        for step, loss in sorted(run.items()):
+            values.setdefault(job.variant.label, {}).setdefault(step, []).append(loss)
+    return values
+
+
 def grid_plots(out: pathlib.Path, found, jobs) -> list[pathlib.Path]:
-    from carl.evaluation.plots import plot_dev_curves, plot_variant_bars  # lazy: keeps carl --help fast
+    from carl.evaluation.plots import plot_dev_curves, plot_loss_curves, plot_variant_bars  # lazy: carl --help fast
 
     figures = [plot_variant_bars(found, HEADLINE, out / "summary-bars.png")]
     means = mean_dev_curves(jobs)
@@ -49,6 +65,9 @@ def grid_plots(out: pathlib.Path, found, jobs) -> list[pathlib.Path]:
                   for label, by_step in means.items()}
         figures.append(plot_dev_curves(curves, out / "dev-curves.png",
                                        title="Dev V-A Pearson during training (mean over training seeds)"))
+    losses = loss_curves(jobs)
+    if losses:
+        figures.append(plot_loss_curves(losses, out / "loss-curves.png"))
     return figures
 
 

@@ -133,3 +133,30 @@ def test_a_task_without_per_text_predictions_is_refused_before_any_scoring(tmp_p
                                       "emobank,carer-mteb", "--pairs", "carl:frozen"])
     with pytest.raises(SystemExit, match="--tasks carer-mteb: no per-text test predictions"):
         load_script("paired_gaps").main()
+
+
+def test_a_rescored_run_within_tolerance_is_used_listed_and_not_stored(tmp_path, monkeypatch, capsys):
+    """A probe refitted on another CPU may move a metric by ~1e-4: allowed only when asked, said, never stored."""
+    rng = np.random.default_rng(6)
+    gold = rng.random((60, 2))
+    for variant in ("frozen", "carl"):
+        _store(tmp_path, variant, 0, gold, gold + rng.normal(0, 0.3, gold.shape))
+    record = tmp_path / "evals" / "frozen" / "seed0.json"
+    rows = json.loads(gzip.decompress(predictions_path(record).read_bytes()))
+    predictions_path(record).unlink()
+    saved = json.loads(record.read_text())
+    saved["result"]["emobank"]["pearson_mean"] += 3e-4  # recorded on another machine
+    record.write_text(json.dumps(saved))
+    script = load_script("paired_gaps")
+    monkeypatch.setattr(script, "scored_rows", lambda model, tasks, preset, split_seed: rows)
+    argv = ["paired_gaps.py", "--preset", "cpu", "--grid", str(tmp_path), "--tasks", "emobank", "--pairs",
+            "carl:frozen", "--replicates", "100", "--store-predictions"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit, match=r"--tolerance 1e-05 allows a re-scored run to differ that much"):
+        script.main()
+    monkeypatch.setattr(sys, "argv", argv + ["--tolerance", "1e-3"])
+    script.main()
+    out = json.loads((tmp_path / "paired-gaps.json").read_text())
+    assert [d["task"] for d in out["rescored_differences"]] == ["emobank"]
+    assert "frozen/seed0.json emobank" in (tmp_path / "paired-gaps.md").read_text()
+    assert "within --tolerance" in capsys.readouterr().out and not predictions_path(record).exists()

@@ -31,7 +31,7 @@ import pathlib
 
 import numpy as np
 
-from carl.evaluation.paired_bootstrap import METRICS, bonferroni, paired_gap
+from carl.evaluation.paired_bootstrap import METRICS, bonferroni, paired_gap_at
 from carl.evaluation.tasks import DEV_SCORED_KINDS, run_tasks, task_spec
 from carl.portable import portable_text
 from carl.reproduce.grid import (FROZEN, FROZEN_LABEL, HEADLINE, PRESETS, VARIANT_BY_NAME, predictions_path,
@@ -180,8 +180,7 @@ def main() -> None:
                 raise SystemExit(f"{task}: the models were not scored on the same test rows")
             gold = np.array(rows[a][0][1][task]["gold"])
             preds = {n: [np.array(scored[task]["pred"]) for _, scored in rows[n]] for n in (a, b)}
-            wide = paired_gap(gold, preds[a], preds[b], metric, replicates=args.replicates)
-            narrow = paired_gap(gold, preds[a], preds[b], metric, replicates=args.replicates, confidence=strict)
+            wide, narrow = paired_gap_at(gold, preds[a], preds[b], metric, (0.95, strict), replicates=args.replicates)
             means = {n: float(np.mean([METRICS[metric](gold, p) for p in preds[n]])) for n in (a, b)}
             out["gaps"].append({"a": a, "b": b, "task": task, "metric": metric, "mean_a": means[a], "mean_b": means[b],
                                 "at_95": wide, "at_bonferroni": narrow})

@@ -75,3 +75,36 @@ def test_run_tasks_keeps_each_test_rows_prediction(tiny_encoder, data_dir):
         assert recomputed == pytest.approx(result[task][metric], abs=1e-5)
     plain = run_tasks(str(tiny_encoder), "tec", data_dir, max_train=200, max_eval=120)
     assert "test_rows" not in plain["_meta"]["details"]["tec"]
+
+
+@pytest.mark.parametrize("metric", ["pearson_mean", "macro_f1", "accuracy", "macro_f1_without_no_emotion"])
+def test_the_resampled_kernels_equal_the_metrics_they_stand_for(metric):
+    from carl.evaluation.paired_bootstrap import METRICS, resampled_metric
+
+    rng = np.random.default_rng(7)
+    if metric == "pearson_mean":
+        gold = rng.random((300, 2))
+        preds = [gold + rng.normal(0, s, gold.shape) for s in (0.2, 0.5)]
+    else:
+        names = np.array(["anger", "joy", "no emotion", "sadness", "fear"])
+        gold = names[rng.integers(0, 4, 300)]  # fear never gold: only some predictions name it
+        preds = [np.where(rng.random(300) < 0.6, gold, names[rng.integers(0, 5, 300)]) for _ in range(2)]
+    fast_gold, fast_preds, fast = resampled_metric(metric, gold, preds)
+    for _ in range(25):
+        rows = rng.integers(0, 300, rng.integers(5, 300))
+        for pred, fast_pred in zip(preds, fast_preds):
+            assert fast(fast_gold[rows], fast_pred[rows]) == pytest.approx(METRICS[metric](gold[rows], pred[rows]),
+                                                                           abs=1e-12)
+
+
+def test_several_confidences_read_one_set_of_draws():
+    from carl.evaluation.paired_bootstrap import paired_gap_at
+
+    rng = np.random.default_rng(8)
+    gold = rng.integers(0, 3, 200).astype(str)
+    a = [np.where(rng.random(200) < 0.7, gold, "0") for _ in range(3)]
+    b = [np.where(rng.random(200) < 0.6, gold, "1") for _ in range(2)]
+    wide, narrow = paired_gap_at(gold, a, b, "macro_f1", (0.95, 0.999), replicates=400, seed=3)
+    assert wide == PB.paired_gap(gold, a, b, "macro_f1", replicates=400, seed=3)
+    assert narrow == PB.paired_gap(gold, a, b, "macro_f1", replicates=400, seed=3, confidence=0.999)
+    assert narrow["interval"][0] <= wide["interval"][0] and wide["interval"][1] <= narrow["interval"][1]

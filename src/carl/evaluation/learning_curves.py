@@ -47,6 +47,8 @@ from carl.data import resolve_data_dir
 from carl.data.specs import is_table, parse_table_spec
 from carl.errors import CarlError, DataError
 from carl.evaluation.embedding_store import EmbeddingStore, read_cached, texts_hash
+from carl.evaluation.fast_metrics import macro_f1_codes
+from carl.evaluation.fast_metrics import pearson_mean as fast_pearson_mean
 from carl.evaluation.probes import (classification_metrics, classification_probe, fit_va_regressor, l2_normalise,
                                     macro_f1_without_name, va_metrics, va_regression_probe)
 from carl.evaluation.task_specs import report_metrics_of, task_spec
@@ -315,29 +317,9 @@ def _fit_predict(data: CurveData, x_train: np.ndarray, y_train: np.ndarray, x_de
 # ------------------------------------------------------------------ metrics on resampled test rows
 
 
-def _macro_f1_codes(gold: np.ndarray, pred: np.ndarray, k: int, without: int | None = None) -> float:
-    """sklearn's macro-F1 (labels seen in gold or prediction, zero_division 0) on class codes;
-    ``without``: a class code whose own F1 is dropped (its predictions still count as misses,
-    as in ``probes.macro_f1_without``)."""
-    cm = np.bincount(gold * k + pred, minlength=k * k).reshape(k, k)
-    tp = np.diag(cm).astype(np.float64)
-    support, predicted = cm.sum(axis=1), cm.sum(axis=0)
-    present = (support + predicted) > 0
-    if without is not None:
-        present[without] = False
-    if not present.any():
-        return 0.0
-    f1 = np.divide(2 * tp, support + predicted, out=np.zeros(k), where=present)
-    return float(f1[present].mean())
-
-
-def _pearson_mean(gold: np.ndarray, pred: np.ndarray) -> float:
-    g = gold - gold.mean(axis=0)
-    p = pred - pred.mean(axis=0)
-    den = np.sqrt((g * g).sum(axis=0) * (p * p).sum(axis=0))
-    if np.any(den == 0):
-        return math.nan
-    return float(((g * p).sum(axis=0) / den).mean())
+# The kernels live in carl.evaluation.fast_metrics (the paired bootstrap uses them too).
+_macro_f1_codes = macro_f1_codes
+_pearson_mean = fast_pearson_mean
 
 
 def _curve_metric(kind: str, exclude_label) -> str:

@@ -22,9 +22,12 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import f1_score
 
+from carl.evaluation.fast_metrics import macro_f1_codes
+from carl.evaluation.fast_metrics import pearson_mean as fast_pearson_mean
 from carl.evaluation.probes import macro_f1_without
 
-__all__ = ["METRICS", "accuracy", "bonferroni", "macro_f1", "macro_f1_without_no_emotion", "paired_gap", "pearson_mean"]
+__all__ = ["METRICS", "accuracy", "bonferroni", "macro_f1", "macro_f1_without_no_emotion", "paired_gap", "paired_gap_at",
+           "pearson_mean", "resampled_metric"]
 
 
 def pearson_mean(gold: np.ndarray, pred: np.ndarray) -> float:
@@ -65,6 +68,25 @@ def bonferroni(confidence: float, comparisons: int) -> float:
     return 1 - (1 - confidence) / comparisons
 
 
+def resampled_metric(metric: str, gold: np.ndarray, preds: Sequence[np.ndarray]):
+    """(gold, preds, fn) for scoring ``metric`` on many resampled rows: class labels become integer codes
+    over every label in gold and predictions, and ``fn(gold_rows, pred_rows)`` is the fast kernel of
+    :mod:`carl.evaluation.fast_metrics` that equals :data:`METRICS`[metric] on the original labels."""
+    if metric == "pearson_mean":
+        return np.asarray(gold, dtype=np.float64), [np.asarray(p, dtype=np.float64) for p in preds], fast_pearson_mean
+    labels, codes = np.unique(np.concatenate([np.asarray(gold), *map(np.asarray, preds)]), return_inverse=True)
+    k = len(labels)
+    gold_codes, pred_codes = codes[:len(gold)], np.split(codes[len(gold):], len(preds))
+    if metric == "accuracy":
+        return gold_codes, pred_codes, lambda g, p: float(np.mean(g == p))
+    if metric == "macro_f1":
+        return gold_codes, pred_codes, lambda g, p: macro_f1_codes(g, p, k)
+    if metric == "macro_f1_without_no_emotion":
+        without = int(np.flatnonzero(labels == "no emotion")[0]) if "no emotion" in labels else None
+        return gold_codes, pred_codes, lambda g, p: macro_f1_codes(g, p, k, without)
+    raise ValueError(f"unknown metric {metric!r}; known: {', '.join(METRICS)}")
+
+
 def paired_gap(gold, preds_a: Sequence, preds_b: Sequence, metric: str, *, replicates: int = 2000, seed: int = 0,
                confidence: float = 0.95) -> dict:
     """Gap A - B of ``metric`` on one test set, with its interval over test texts and training seeds.
@@ -74,6 +96,13 @@ def paired_gap(gold, preds_a: Sequence, preds_b: Sequence, metric: str, *, repli
     over seeds of A minus mean over seeds of B on the full test set), ``interval`` (percentile, at
     ``confidence``), ``clearly_above`` / ``clearly_below`` (the interval excludes zero) and the sizes.
     """
+    return paired_gap_at(gold, preds_a, preds_b, metric, (confidence,), replicates=replicates, seed=seed)[0]
+
+
+def paired_gap_at(gold, preds_a: Sequence, preds_b: Sequence, metric: str, confidences: Sequence[float], *,
+                  replicates: int = 2000, seed: int = 0) -> list[dict]:
+    """:func:`paired_gap` at each of ``confidences``, read from one set of replicates (the same draws a
+    call of :func:`paired_gap` with ``seed`` makes)."""
     score = METRICS[metric]
     gold = np.asarray(gold)
     a, b = [np.asarray(p) for p in preds_a], [np.asarray(p) for p in preds_b]
@@ -84,14 +113,20 @@ def paired_gap(gold, preds_a: Sequence, preds_b: Sequence, metric: str, *, repli
         raise ValueError(f"every prediction array must have the test set's {n} rows")
     rng = np.random.default_rng(seed)
     gap = float(np.mean([score(gold, p) for p in a]) - np.mean([score(gold, p) for p in b]))
+    fast_gold, fast_preds, fast = resampled_metric(metric, gold, [*a, *b])
+    fast_a, fast_b = fast_preds[:len(a)], fast_preds[len(a):]
     draws = np.empty(replicates)
     for i in range(replicates):
         rows = rng.integers(0, n, n)
         seeds_a, seeds_b = rng.integers(0, len(a), len(a)), rng.integers(0, len(b), len(b))
-        draws[i] = (np.mean([score(gold[rows], a[s][rows]) for s in seeds_a])
-                    - np.mean([score(gold[rows], b[s][rows]) for s in seeds_b]))
+        g = fast_gold[rows]
+        draws[i] = (np.mean([fast(g, fast_a[s][rows]) for s in seeds_a])
+                    - np.mean([fast(g, fast_b[s][rows]) for s in seeds_b]))
     draws = draws[np.isfinite(draws)]
-    tail = (1 - confidence) / 2 * 100
-    low, high = (float(v) for v in np.percentile(draws, [tail, 100 - tail]))
-    return {"gap": gap, "interval": [low, high], "confidence": confidence, "clearly_above": low > 0,
-            "clearly_below": high < 0, "n_test": n, "seeds": [len(a), len(b)], "replicates": int(len(draws))}
+    out = []
+    for confidence in confidences:
+        tail = (1 - confidence) / 2 * 100
+        low, high = (float(v) for v in np.percentile(draws, [tail, 100 - tail]))
+        out.append({"gap": gap, "interval": [low, high], "confidence": confidence, "clearly_above": low > 0,
+                    "clearly_below": high < 0, "n_test": n, "seeds": [len(a), len(b)], "replicates": int(len(draws))})
+    return out

@@ -93,8 +93,8 @@ def paired_gap(gold, preds_a: Sequence, preds_b: Sequence, metric: str, *, repli
 
     ``gold``: the test rows' labels ((N, 2) V-A or (N,) classes); ``preds_a`` / ``preds_b``: one prediction
     array per training seed of each model, every one on those N rows in the same order. Returns ``gap`` (mean
-    over seeds of A minus mean over seeds of B on the full test set), ``interval`` (percentile, at
-    ``confidence``), ``clearly_above`` / ``clearly_below`` (the interval excludes zero) and the sizes.
+    over seeds of A minus mean over seeds of B on the full test set; both means as ``mean_a`` / ``mean_b``),
+    ``interval`` (percentile, at ``confidence``), ``clearly_above`` / ``clearly_below`` (the interval excludes zero) and the sizes.
     """
     return paired_gap_at(gold, preds_a, preds_b, metric, (confidence,), replicates=replicates, seed=seed)[0]
 
@@ -112,7 +112,8 @@ def paired_gap_at(gold, preds_a: Sequence, preds_b: Sequence, metric: str, confi
     if any(len(p) != n for p in (*a, *b)):
         raise ValueError(f"every prediction array must have the test set's {n} rows")
     rng = np.random.default_rng(seed)
-    gap = float(np.mean([score(gold, p) for p in a]) - np.mean([score(gold, p) for p in b]))
+    mean_a, mean_b = float(np.mean([score(gold, p) for p in a])), float(np.mean([score(gold, p) for p in b]))
+    gap = mean_a - mean_b
     fast_gold, fast_preds, fast = resampled_metric(metric, gold, [*a, *b])
     fast_a, fast_b = fast_preds[:len(a)], fast_preds[len(a):]
     draws = np.empty(replicates)
@@ -127,6 +128,6 @@ def paired_gap_at(gold, preds_a: Sequence, preds_b: Sequence, metric: str, confi
     for confidence in confidences:
         tail = (1 - confidence) / 2 * 100
         low, high = (float(v) for v in np.percentile(draws, [tail, 100 - tail]))
-        out.append({"gap": gap, "interval": [low, high], "confidence": confidence, "clearly_above": low > 0,
+        out.append({"gap": gap, "mean_a": mean_a, "mean_b": mean_b, "interval": [low, high], "confidence": confidence, "clearly_above": low > 0,
                     "clearly_below": high < 0, "n_test": n, "seeds": [len(a), len(b)], "replicates": int(len(draws))})
     return out

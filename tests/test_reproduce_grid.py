@@ -222,6 +222,23 @@ def test_reproduce_with_no_time_left_only_evaluates_the_frozen_encoder(fake_grid
     assert not (tmp_path / "runs").exists()
 
 
+def test_a_sitting_on_one_variant_keeps_the_rows_of_earlier_sittings_in_the_report(fake_grid, tmp_path):
+    """Grids grow over sittings (`--variants X`); the report written by the last one covers every run
+    evaluated in the folder, not only the variants its command named."""
+    fake_grid(FakeGrid())
+    rp.reproduce("cpu", tmp_path, variants=["simcse"], seeds=[0, 1], plots=False, command="first sitting")
+    second = fake_grid(FakeGrid())
+    rp.reproduce("cpu", tmp_path, variants=["carl"], seeds=[0], plots=False, command="second sitting")
+    assert second.trained == [("carl", 0)]  # the earlier rows are reported, not trained again
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "| CARL | CARL | 1 | 0.600 |" in report
+    assert "| SimCSE | baseline | 2 | 0.450 ± 0.071 |" in report  # the first sitting's row, both seeds
+    assert "**Status:** 3 of 3 training runs evaluated." in report
+    assert "`second sitting`; the report covers its runs and every run an earlier sitting evaluated" in report
+    assert "| SimCSE | baseline | unsupervised SimCSE" in report  # described too
+    assert "supervised CE" not in report  # never run here: not described
+
+
 def test_records_name_their_machine_and_the_report_says_when_results_come_from_several(fake_grid, tmp_path):
     from carl.evaluation.report import machine_label
     from carl.reproduce.report import UNRECORDED_MACHINE

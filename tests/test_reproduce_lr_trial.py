@@ -148,6 +148,11 @@ def test_trial_rates_run_only_those_trials_then_stop(fakes, tmp_path):
     rp.reproduce("trial-test", tmp_path, variants=["carl", "simcse"], plots=False, command="carl reproduce test",
                  trial_rates=[1e-4])
     assert [(name, lr) for name, lr, _, _ in fakes.trained] == [("carl", 1e-4), ("simcse", 1e-4)]  # no grid run
+    rp.reproduce("trial-test", tmp_path, variants=["carl"], plots=False, command="carl reproduce test",
+                 trial_rates=[1e-4])  # a sitting on one variant: nothing to run, the other's trial stays in the table
+    assert len(fakes.trained) == 2
+    table = (tmp_path / "REPORT.md").read_text().split("### Learning-rate trial")[1]
+    assert "| CARL | – | 0.3500 (0.300) | – |" in table and "| SimCSE | – | 0.4700 (0.300) | – |" in table
     rp.reproduce("trial-test", tmp_path, variants=["carl", "simcse"], plots=False, command="carl reproduce test")
     # The full command runs only the missing rate, then the grid at each variant's dev-best rate.
     assert [(name, lr) for name, lr, _, _ in fakes.trained[2:4]] == [("carl", 3e-5), ("simcse", 3e-5)]

@@ -93,6 +93,17 @@ def _relative_if_inside(path: pathlib.Path, cwd: pathlib.Path) -> pathlib.Path:
         return path
 
 
+def earlier_evaluated_jobs(preset: Preset, out: pathlib.Path, jobs: Sequence[Job], *, model: str | None,
+                           data_dir: str | None, extra: Mapping[str, object] | None) -> list[Job]:
+    """The preset's jobs outside ``jobs`` whose evaluation is already in ``out`` (an earlier sitting ran
+    other variants or seeds): the report keeps them, so a sitting on one variant does not drop the rest
+    from REPORT.md. Seeds: the preset's and this sitting's."""
+    asked = {(job.variant.name, job.seed) for job in jobs}
+    seeds = sorted({*preset.seeds, *(job.seed for job in jobs)})
+    _, every = plan(preset, out, seeds=seeds, model=model, data_dir=data_dir, extra=extra)
+    return [job for job in every if (job.variant.name, job.seed) not in asked and job.eval_path.is_file()]
+
+
 def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[str] | None = None,
               seeds: Sequence[int] | None = None, model: str | None = None, data_dir: str | None = None,
               extra: Mapping[str, object] | None = None, keep_checkpoints: bool = False, plots: bool = True,
@@ -119,6 +130,11 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
     base, jobs = plan(preset, out, variants=variants, seeds=seeds, model=model, data_dir=data_dir, extra=extra)
     trained = list(dict.fromkeys(job.variant.name for job in jobs))
     trials = lr_trial.trial_jobs(preset, out, trained, model=model, data_dir=data_dir, extra=extra) if preset.lr_trial else []
+    # The report covers this sitting's runs and every run an earlier sitting evaluated in the folder.
+    shown = jobs + earlier_evaluated_jobs(preset, out, jobs, model=model, data_dir=data_dir, extra=extra)
+    every_variant = [VARIANT_BY_NAME[name] for name in preset.variants] if preset.variants else VARIANTS
+    shown_trials = (lr_trial.trial_jobs(preset, out, [v.name for v in every_variant], model=model, data_dir=data_dir,
+                                        extra=extra) if preset.lr_trial else [])  # table rows: trials with a score
     labels = {v.name: v.label for v in VARIANTS}
     out.mkdir(parents=True, exist_ok=True)
     command = command or " ".join(["carl", *sys.argv[1:]])
@@ -140,13 +156,14 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
         now = [t for t in trials if trial_rates is None or any(math.isclose(t.learning_rate, r) for r in trial_rates)]
         trials_done = lr_trial.run_trials(now, preset, data_dir, commit, out_of_time)
         chosen = lr_trial.choose(trials, preset)
-        table = lr_trial.trial_table(trials, preset, labels)
+        table = lr_trial.trial_table(shown_trials, preset, labels)
         if trials_only or not trials_done or set(chosen) != set(trained):
-            return write_grid_report(out, preset_name, preset, base, jobs, command, plots=False, lr_trials=table)
+            return write_grid_report(out, preset_name, preset, base, shown, command, plots=False, lr_trials=table)
         base, jobs = plan(preset, out, variants=variants, seeds=seeds, model=model, data_dir=data_dir, extra=extra,
                           learning_rates=chosen)
-    report = functools.partial(write_grid_report, out, preset_name, preset, base, jobs, command,
-                               lr_trials=lr_trial.trial_table(trials, preset, labels) if trials else "")
+        shown = jobs + shown[len(jobs):]
+    report = functools.partial(write_grid_report, out, preset_name, preset, base, shown, command,
+                               lr_trials=lr_trial.trial_table(shown_trials, preset, labels) if shown_trials else "")
     report(plots=False)
 
     for job in jobs:

@@ -289,7 +289,8 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
         "",
         f"- **Status:** {done} of {len(jobs)} training runs evaluated"
         + ("" if done == len(jobs) else " (incomplete: re-run the command to continue)") + ".",
-        f"- **Command:** `{command}`",
+        f"- **Command** of the sitting that wrote this report: `{command}`; the report covers its runs and every run "
+        "an earlier sitting evaluated in this folder (each sitting trains the variants and seeds its command names).",
         f"- **Date:** {datetime.datetime.now().astimezone().isoformat(timespec='minutes')}; **commits** that produced "
         f"the results: {', '.join(sorted({str(rec.get('commit')) for _, _, rec in found})) or 'none yet'}",
         # With results from several machines, the machine line names only the one that wrote this report.

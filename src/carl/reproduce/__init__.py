@@ -100,7 +100,9 @@ def earlier_evaluated_jobs(preset: Preset, out: pathlib.Path, jobs: Sequence[Job
     from REPORT.md. Seeds: the preset's and this sitting's."""
     asked = {(job.variant.name, job.seed) for job in jobs}
     seeds = sorted({*preset.seeds, *(job.seed for job in jobs)})
-    _, every = plan(preset, out, seeds=seeds, model=model, data_dir=data_dir, extra=extra)
+    # Every known variant, not only the preset's defaults: a sitting may have named any of them.
+    _, every = plan(preset, out, variants=[v.name for v in VARIANTS], seeds=seeds, model=model, data_dir=data_dir,
+                    extra=extra)
     return [job for job in every if (job.variant.name, job.seed) not in asked and job.eval_path.is_file()]
 
 
@@ -132,8 +134,7 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
     trials = lr_trial.trial_jobs(preset, out, trained, model=model, data_dir=data_dir, extra=extra) if preset.lr_trial else []
     # The report covers this sitting's runs and every run an earlier sitting evaluated in the folder.
     shown = jobs + earlier_evaluated_jobs(preset, out, jobs, model=model, data_dir=data_dir, extra=extra)
-    every_variant = [VARIANT_BY_NAME[name] for name in preset.variants] if preset.variants else VARIANTS
-    shown_trials = (lr_trial.trial_jobs(preset, out, [v.name for v in every_variant], model=model, data_dir=data_dir,
+    shown_trials = (lr_trial.trial_jobs(preset, out, [v.name for v in VARIANTS], model=model, data_dir=data_dir,
                                         extra=extra) if preset.lr_trial else [])  # table rows: trials with a score
     labels = {v.name: v.label for v in VARIANTS}
     out.mkdir(parents=True, exist_ok=True)

@@ -214,11 +214,15 @@ PRESETS: dict[str, Preset] = {
                         max_train=4000, max_eval=2000, variants=UNION_VARIANTS, lr_trial=(3e-5, 1e-4)),
     # Issue 38, part 1: the label type x objective square and the hybrid on the union study's texts, steps,
     # batch and probes; each contender's trial brackets the union study's choice (1e-4) and runs the grid's
-    # 1,000-step schedule cut after 200 steps.
+    # 1,000-step schedule cut after 200 steps. The rows: the new ones (V-A regression, the hybrid at its dev-chosen
+    # weight w = 1; w = 0.2 lost the weight trial), the union study's contenders trained again here (so that every
+    # pair has test predictions) and SimCSE at the temperature chosen on dev (tau 0.1; results/union-labels-cpu).
     "cpu-union-labels": Preset("cpu.yaml", {"data.train": UNION_TRAIN, "data.max_train_per_corpus": 8000,
                                             "data.max_dev_per_corpus": 1000, "train.max_steps": 1000,
                                             "train.eval_every": 100, "train.save_every": 100},
-                               max_train=4000, max_eval=2000, variants=("va-regression", "hybrid-w0.2", "hybrid-w1"),
+                               max_train=4000, max_eval=2000,
+                               variants=("va-regression", "hybrid-w1", "supervised-ce-emotion", "supcon-emotion",
+                                         "carl-plus-queue", "carl", "simcse-t0.1"),
                                lr_trial=(3e-5, 1e-4, 3e-4), lr_trial_cut_schedule=True),
     # GPU: all-mpnet-base-v2, 3 epochs, bf16, full evaluation splits.
     "gpu": Preset("gpu.yaml", finetune_tasks=("emobank", "facebook-va", "carer", "goemotions-10"),

@@ -101,14 +101,51 @@ def test_a_tie_keeps_the_smaller_rate(fakes, tmp_path, monkeypatch):
 def test_the_edge_note_names_choices_at_the_ends_of_the_trial():
     labels = {"carl": "CARL", "simcse": "SimCSE", "supcon": "SupCon"}
     rates = (3e-5, 1e-4, 3e-4)
-    assert lr_trial.edge_note({"carl": 1e-4, "simcse": 1e-4}, rates, labels) == ""  # bracketed: no note
-    note = lr_trial.edge_note({"carl": 3e-4, "simcse": 1e-4, "supcon": 3e-5}, rates, labels)
+    tried = {"carl": rates, "simcse": rates, "supcon": rates}
+    assert lr_trial.edge_note({"carl": 1e-4, "simcse": 1e-4}, tried, labels) == ""  # bracketed: no note
+    note = lr_trial.edge_note({"carl": 3e-4, "simcse": 1e-4, "supcon": 3e-5}, tried, labels)
     assert "CARL chose the largest rate tried (0.0003): a rate above it" in note
     assert "SupCon chose the smallest rate tried (3e-05): a rate below it" in note
     assert "SimCSE" not in note
-    assert lr_trial.edge_note({"carl": 1e-4, "simcse": 1e-4}, (3e-5, 1e-4), labels).startswith(
+    two = {"carl": (3e-5, 1e-4), "simcse": (3e-5, 1e-4)}
+    assert lr_trial.edge_note({"carl": 1e-4, "simcse": 1e-4}, two, labels).startswith(
         "At the trial's edge: every variant chose the largest rate tried (0.0001)")
-    assert lr_trial.edge_note({"carl": 1e-4}, (1e-4,), labels) == ""  # one rate: nothing was chosen
+    assert lr_trial.edge_note({"carl": 1e-4}, {"carl": (1e-4,)}, labels) == ""  # one rate: nothing was chosen
+    # Each variant's own rates: 3e-4 is inside the rates of one that also tried 1e-3.
+    assert lr_trial.edge_note({"carl": 3e-4}, {"carl": (*rates, 1e-3)}, labels) == ""
+
+
+def test_bracketing_rate_steps_past_the_end_the_best_rate_sits_at():
+    rates, beyond = (3e-5, 1e-4, 3e-4), (1e-5, 1e-3, 3e-3)
+    assert lr_trial.bracketing_rate({3e-5: 0.59, 1e-4: 0.60}, rates, beyond) is None  # 3e-4 not scored yet
+    assert lr_trial.bracketing_rate({3e-5: 0.59, 1e-4: 0.61, 3e-4: 0.60}, rates, beyond) is None  # inside
+    assert lr_trial.bracketing_rate({3e-5: 0.59, 1e-4: 0.60, 3e-4: 0.61}, rates, beyond) == 1e-3
+    assert lr_trial.bracketing_rate({3e-5: 0.61, 1e-4: 0.60, 3e-4: 0.59}, rates, beyond) == 1e-5
+    assert lr_trial.bracketing_rate({3e-5: 0.5, 1e-4: 0.6, 3e-4: 0.7, 1e-3: 0.8}, rates, beyond) == 3e-3
+    assert lr_trial.bracketing_rate({3e-5: 0.5, 1e-4: 0.6, 3e-4: 0.7, 1e-3: 0.6}, rates, beyond) is None
+    assert lr_trial.bracketing_rate({3e-5: 0.5, 1e-4: 0.6, 3e-4: 0.7}, rates, ()) is None  # nothing past the end
+    assert lr_trial.bracketing_rate({3e-5: 0.6, 1e-4: 0.6, 3e-4: 0.5}, rates, beyond) == 1e-5  # a tie: the smaller
+
+
+def test_a_choice_at_an_end_tries_the_next_rate_past_it_then_trains(fakes, tmp_path, monkeypatch):
+    """CARL's best of (3e-5, 1e-4) is 3e-5: it tries 1e-5 (worse), so 3e-5 is bracketed; SimCSE's best is 1e-4:
+    it tries 3e-4 (better) and has nothing past it, so it trains at 3e-4 and the report says it is at the edge."""
+    monkeypatch.setitem(rp.PRESETS, "bracket-test", rp.Preset("cpu.yaml", {"train.max_steps": 50}, seeds=(0,),
+                                                               tasks="emobank", lr_trial=(3e-5, 1e-4),
+                                                               lr_trial_beyond=(1e-5, 3e-4), lr_trial_steps=7))
+    monkeypatch.setitem(DEV, ("carl", 1e-5), 0.44)
+    monkeypatch.setitem(DEV, ("simcse", 3e-4), 0.55)
+    rp.reproduce("bracket-test", tmp_path, variants=["carl", "simcse"], plots=False, command="carl reproduce test")
+    trials = [(name, lr) for name, lr, steps, _ in fakes.trained if steps == 7]
+    assert trials == [("carl", 3e-5), ("simcse", 3e-5), ("carl", 1e-4), ("simcse", 1e-4),
+                      ("carl", 1e-5), ("simcse", 3e-4)]
+    assert [(name, lr) for name, lr, steps, _ in fakes.trained if steps == 50] == [("carl", 3e-5), ("simcse", 3e-4)]
+    report = (tmp_path / "REPORT.md").read_text()
+    table = report.split("### Learning-rate trial")[1]
+    assert "| variant | lr 1e-05: dev mean (dev V-A r) | lr 3e-05: dev mean (dev V-A r) | lr 0.0001" in table
+    assert "| CARL | 0.3900 (0.300) | **0.4000 (0.300)** | 0.3500 (0.300) | – | 3e-05 |" in table
+    assert "| SimCSE | – | 0.4500 (0.300) | 0.4700 (0.300) | **0.5000 (0.300)** | 0.0003 |" in table
+    assert "SimCSE chose the largest rate tried (0.0003)" in table and "CARL chose" not in table
 
 
 def test_a_cut_schedule_trial_runs_the_grid_schedule_and_stops_early(fakes, tmp_path, monkeypatch):

@@ -123,10 +123,11 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
         raise ConfigError(f"unknown preset {preset_name!r}; presets: {', '.join(PRESETS)}")
     preset = PRESETS[preset_name]
     if trial_rates is not None:
-        unknown = [r for r in trial_rates if not any(math.isclose(r, lr) for lr in preset.lr_trial)]
+        known = (*preset.lr_trial, *preset.lr_trial_beyond)
+        unknown = [r for r in trial_rates if not any(math.isclose(r, lr) for lr in known)]
         if unknown or not trial_rates:
             raise ConfigError(f"--trial-rates {', '.join(f'{r:g}' for r in unknown) or '(none)'}: not among preset "
-                              f"{preset_name}'s trial rates ({', '.join(f'{r:g}' for r in preset.lr_trial) or 'none'})")
+                              f"{preset_name}'s trial rates ({', '.join(f'{r:g}' for r in known) or 'none'})")
         trials_only = True
     out = _relative_if_inside(pathlib.Path(out), pathlib.Path.cwd())  # run configs then carry no machine path
     base, jobs = plan(preset, out, variants=variants, seeds=seeds, model=model, data_dir=data_dir, extra=extra)
@@ -154,8 +155,16 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
         return False
 
     if trials:  # equal tuning first: every contender's learning rate is chosen on dev before the grid trains it
-        now = [t for t in trials if trial_rates is None or any(math.isclose(t.learning_rate, r) for r in trial_rates)]
-        trials_done = lr_trial.run_trials(now, preset, data_dir, commit, out_of_time)
+        while True:  # a finished trial may call for one past the rates' ends (lr_trial.bracketing_rate)
+            now = [t for t in trials
+                   if trial_rates is None or any(math.isclose(t.learning_rate, r) for r in trial_rates)]
+            trials_done = lr_trial.run_trials(now, preset, data_dir, commit, out_of_time)
+            more = lr_trial.trial_jobs(preset, out, trained, model=model, data_dir=data_dir, extra=extra)
+            if not trials_done or len(more) == len(trials):
+                break
+            trials = more
+        shown_trials = lr_trial.trial_jobs(preset, out, [v.name for v in VARIANTS], model=model, data_dir=data_dir,
+                                           extra=extra)
         chosen = lr_trial.choose(trials, preset)
         table = lr_trial.trial_table(shown_trials, preset, labels)
         if trials_only or not trials_done or set(chosen) != set(trained):

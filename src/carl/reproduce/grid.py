@@ -147,6 +147,11 @@ class Preset:
     """Encoder learning rates every trained variant tries first (seed 0, ``lr_trial_steps`` steps,
     scored on the dev splits of every probe task); each variant then trains with its dev-best
     (carl.reproduce.lr_trial). Empty: the variants' own learning rates."""
+    lr_trial_beyond: tuple[float, ...] = ()
+    """Rates past ``lr_trial``'s ends, tried only by a variant whose dev-best rate so far is the largest (or
+    smallest) it tried: the next one past that end, until its choice has a tried rate on each side or none is
+    left (carl.reproduce.lr_trial.bracketing_rate). So every choice is bracketed without every variant paying
+    for rates far from its optimum."""
     lr_trial_steps: int = 200
     lr_trial_cut_schedule: bool = False
     """False: a trial is a run of ``lr_trial_steps`` steps (warm-up and decay over them). True: a
@@ -223,7 +228,7 @@ PRESETS: dict[str, Preset] = {
                                max_train=4000, max_eval=2000,
                                variants=("va-regression", "hybrid-w1", "supervised-ce-emotion", "supcon-emotion",
                                          "carl-plus-queue", "carl", "simcse-t0.1"),
-                               lr_trial=(3e-5, 1e-4, 3e-4), lr_trial_cut_schedule=True),
+                               lr_trial=(3e-5, 1e-4, 3e-4), lr_trial_beyond=(1e-5, 1e-3), lr_trial_cut_schedule=True),
     # GPU: all-mpnet-base-v2, 3 epochs, bf16, full evaluation splits.
     "gpu": Preset("gpu.yaml", finetune_tasks=("emobank", "facebook-va", "carer", "goemotions-10"),
                   finetune_steps=1000),

@@ -4,7 +4,9 @@ A preset with ``lr_trial`` (e.g. ``cpu-union``: 3e-5 and 1e-4) trains each of it
 learning rate (seed 0, ``lr_trial_steps`` steps, the preset's data and batch) and scores each trial
 model on the dev split of every probe task (``run_tasks(dev_only=True)``: no test split is embedded).
 Each variant's choice is the learning rate with the higher mean dev score over those tasks; the grid
-then trains every seed of the variant with it. Layout under the grid's folder::
+then trains every seed of the variant with it. A variant whose best rate is at an end of the rates it
+tried also tries the next of ``lr_trial_beyond`` past that end (:func:`bracketing_rate`), so that its
+choice has a tried rate on each side. Layout under the grid's folder::
 
     lr-trial/lrLR/runs/VARIANT/seed0/     the trial run
     lr-trial/lrLR/evals/VARIANT/seed0.json  its dev-only evaluation (every task's dev score)
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import pathlib
 import statistics
 from collections.abc import Callable, Mapping, Sequence
@@ -38,14 +41,46 @@ class Trial:
 
 def trial_jobs(preset: Preset, out: pathlib.Path, variants: Sequence[str], *, model: str | None,
                data_dir: str | None, extra: Mapping[str, object] | None) -> list[Trial]:
-    """Every (learning rate, variant) trial, learning-rate-major."""
-    trials = []
-    for lr in preset.lr_trial:
-        _, jobs = plan(preset, out / TRIAL_DIR / f"lr{lr:g}", variants=variants, seeds=(0,), model=model,
+    """Every (learning rate, variant) trial, learning-rate-major, then each variant's trials past the ends
+    (``preset.lr_trial_beyond``) that its finished trials in ``out`` call for (:func:`bracketing_rate`). The
+    list grows as trials finish: call again after running them."""
+
+    def at(lr: float, names: Sequence[str]) -> list[Trial]:
+        _, jobs = plan(preset, out / TRIAL_DIR / f"lr{lr:g}", variants=names, seeds=(0,), model=model,
                        data_dir=data_dir, extra={**dict(extra or {}), **trial_budget(preset)},
-                       learning_rates={name: lr for name in variants})
-        trials += [Trial(lr, job) for job in jobs]
+                       learning_rates={name: lr for name in names})
+        return [Trial(lr, job) for job in jobs]
+
+    trials = [trial for lr in preset.lr_trial for trial in at(lr, variants)]
+    for name in variants:
+        while True:
+            scores = {lr: dev_mean(record) for lr, record in trial_scores(trials).get(name, {}).items()}
+            lr = bracketing_rate(scores, preset.lr_trial, preset.lr_trial_beyond)
+            if lr is None:
+                break
+            trials += at(lr, [name])
+            if not trials[-1].job.eval_path.is_file():
+                break  # the next one past it depends on this one's score
     return trials
+
+
+def bracketing_rate(dev_means: Mapping[float, float], rates: Sequence[float], beyond: Sequence[float]) -> float | None:
+    """The learning rate a variant tries next so that its choice has a tried rate on each side.
+
+    ``dev_means``: its finished trials' dev means by rate. None while a rate of ``rates`` has no score, when
+    the best (ties: the smaller rate) lies inside the tried rates, or when no rate of ``beyond`` lies past
+    the end it sits at; else the nearest such rate.
+    """
+    if not rates or any(not any(math.isclose(rate, tried) for tried in dev_means) for rate in rates):
+        return None
+    tried = sorted(dev_means)
+    best = max(tried, key=lambda lr: dev_means[lr])
+    if len(tried) < 2 or tried[0] < best < tried[-1]:
+        return None
+    past = [lr for lr in beyond if (lr > best if best == tried[-1] else lr < best)]
+    if not past:
+        return None
+    return min(past) if best == tried[-1] else max(past)
 
 
 def trial_budget(preset: Preset) -> dict[str, object]:
@@ -120,27 +155,30 @@ def trial_scores(trials: Sequence[Trial]) -> dict[str, dict[float, dict]]:
 
 
 def choose(trials: Sequence[Trial], preset: Preset) -> dict[str, float]:
-    """variant -> the learning rate with the higher dev mean, for variants whose every trial finished.
-    A tie keeps the smaller learning rate (the smaller change to the pretrained encoder)."""
+    """variant -> the learning rate with the higher dev mean, for variants whose every trial finished and
+    that need none past the ends (:func:`bracketing_rate`). A tie keeps the smaller learning rate (the
+    smaller change to the pretrained encoder)."""
     chosen = {}
     for name, records in trial_scores(trials).items():
-        if set(records) == set(preset.lr_trial):
-            chosen[name] = max(sorted(records), key=lambda lr: dev_mean(records[lr]))
+        means = {lr: dev_mean(record) for lr, record in records.items()}
+        if set(preset.lr_trial) <= set(records) and bracketing_rate(means, preset.lr_trial,
+                                                                    preset.lr_trial_beyond) is None:
+            chosen[name] = max(sorted(records), key=lambda lr: means[lr])
     return chosen
 
 
-def edge_note(chosen: Mapping[str, float], rates: Sequence[float], labels: Mapping[str, str]) -> str:
-    """A sentence naming the variants whose choice is the largest or the smallest rate tried: for
-    them the trial did not bracket an optimum (a rate beyond the edge was never tried). Empty when
-    no choice sits at an edge or fewer than two rates were tried."""
-    if len(set(rates)) < 2:
-        return ""
+def edge_note(chosen: Mapping[str, float], tried: Mapping[str, Sequence[float]], labels: Mapping[str, str]) -> str:
+    """A sentence naming the variants whose choice is the largest or the smallest rate they tried
+    (``tried``: variant -> its rates): for them the trial did not bracket an optimum (a rate beyond the
+    edge was never tried). Empty when no choice sits at an edge; a variant that tried one rate chose nothing."""
     parts = []
-    for edge, word, beyond in ((max(rates), "largest", "above"), (min(rates), "smallest", "below")):
-        names = [labels.get(name, name) for name, lr in chosen.items() if lr == edge]
-        if names:
-            who = "every variant" if len(names) == len(chosen) else ", ".join(names)
-            parts.append(f"{who} chose the {word} rate tried ({edge:g}): a rate {beyond} it was not tried, "
+    for pick, word, beyond in ((max, "largest", "above"), (min, "smallest", "below")):
+        at_edge = {name: lr for name, lr in chosen.items()
+                   if len(set(tried.get(name, ()))) >= 2 and lr == pick(tried[name])}
+        if at_edge:
+            who = "every variant" if len(at_edge) == len(chosen) else ", ".join(labels.get(n, n) for n in at_edge)
+            edges = ", ".join(f"{lr:g}" for lr in sorted(set(at_edge.values())))
+            parts.append(f"{who} chose the {word} rate tried ({edges}): a rate {beyond} it was not tried, "
                          "so the optimum may lie beyond it")
     return ("At the trial's edge: " + "; ".join(parts) + ".") if parts else ""
 
@@ -152,7 +190,7 @@ def trial_table(trials: Sequence[Trial], preset: Preset, labels: Mapping[str, st
     if not scores:
         return ""
     chosen = choose(trials, preset)
-    rates = list(preset.lr_trial)
+    rates = sorted({*preset.lr_trial, *(lr for records in scores.values() for lr in records)})
     lines = ["| variant | " + " | ".join(f"lr {lr:g}: dev mean (dev V-A r)" for lr in rates) + " | chosen |",
              "|---" * (len(rates) + 2) + "|"]
     for name, records in scores.items():
@@ -164,5 +202,5 @@ def trial_table(trials: Sequence[Trial], preset: Preset, labels: Mapping[str, st
             cell = f"{dev_mean(records[lr]):.4f} ({records[lr].get('best_dev_va_pearson') or float('nan'):.3f})"
             cells.append(f"**{cell}**" if chosen.get(name) == lr else cell)
         lines.append(f"| {labels.get(name, name)} | " + " | ".join(cells) + f" | {chosen.get(name, '–')} |")
-    note = edge_note(chosen, rates, labels)
+    note = edge_note(chosen, {name: sorted(records) for name, records in scores.items()}, labels)
     return "\n".join(lines + (["", note] if note else []))

@@ -343,7 +343,9 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
                   "emotion-class row.", "", thesis, ""]
     if lr_trials:
         lines += [f"### Learning-rate trial (seed 0, {preset.lr_trial_steps} steps; dev splits only)", "",
-                  "Every trained contender tried each learning rate; its score is the mean over the 12 probe tasks of "
+                  "Every trained contender tried each learning rate"
+                  + (" and, where its best sat at an end, the next rate past it (a dash: not tried)"
+                     if preset.lr_trial_beyond else "") + "; its score is the mean over the 12 probe tasks of "
                   "each task's dev selection score (the probe's best setting; no test split embedded; probes on at most "
                   f"{preset.lr_trial_max_train} train and {preset.lr_trial_max_eval} dev texts per task), in brackets the "
                   "training's own dev V-A Pearson. Every seed of the grid trains with the chosen (bold) rate.", "",

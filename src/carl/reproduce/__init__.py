@@ -95,12 +95,12 @@ def _relative_if_inside(path: pathlib.Path, cwd: pathlib.Path) -> pathlib.Path:
 
 def earlier_evaluated_jobs(preset: Preset, out: pathlib.Path, jobs: Sequence[Job], *, model: str | None,
                            data_dir: str | None, extra: Mapping[str, object] | None) -> list[Job]:
-    """The preset's jobs outside ``jobs`` whose evaluation is already in ``out`` (an earlier sitting ran
-    other variants or seeds): the report keeps them, so a sitting on one variant does not drop the rest
-    from REPORT.md. Seeds: the preset's and this sitting's."""
+    """Jobs (any variant; seeds: the preset's and this sitting's) outside ``jobs`` whose evaluation is already
+    in ``out``, run by an earlier sitting: the report keeps them, so a sitting on one variant does not drop
+    the rest from REPORT.md."""
     asked = {(job.variant.name, job.seed) for job in jobs}
     seeds = sorted({*preset.seeds, *(job.seed for job in jobs)})
-    # Every known variant, not only the preset's defaults: a sitting may have named any of them.
+    # Every known variant, not only the preset's defaults: a sitting may name any of them.
     _, every = plan(preset, out, variants=[v.name for v in VARIANTS], seeds=seeds, model=model, data_dir=data_dir,
                     extra=extra)
     return [job for job in every if (job.variant.name, job.seed) not in asked and job.eval_path.is_file()]
@@ -135,8 +135,7 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
     trials = lr_trial.trial_jobs(preset, out, trained, model=model, data_dir=data_dir, extra=extra) if preset.lr_trial else []
     # The report covers this sitting's runs and every run an earlier sitting evaluated in the folder.
     shown = jobs + earlier_evaluated_jobs(preset, out, jobs, model=model, data_dir=data_dir, extra=extra)
-    shown_trials = (lr_trial.trial_jobs(preset, out, [v.name for v in VARIANTS], model=model, data_dir=data_dir,
-                                        extra=extra) if preset.lr_trial else [])  # table rows: trials with a score
+    shown_trials: list[lr_trial.Trial] = []
     labels = {v.name: v.label for v in VARIANTS}
     out.mkdir(parents=True, exist_ok=True)
     command = command or " ".join(["carl", *sys.argv[1:]])
@@ -164,7 +163,7 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
                 break
             trials = more
         shown_trials = lr_trial.trial_jobs(preset, out, [v.name for v in VARIANTS], model=model, data_dir=data_dir,
-                                           extra=extra)
+                                           extra=extra)  # the table's rows: every variant's trials with a score
         chosen = lr_trial.choose(trials, preset)
         table = lr_trial.trial_table(shown_trials, preset, labels)
         if trials_only or not trials_done or set(chosen) != set(trained):

@@ -54,7 +54,8 @@ def trial_jobs(preset: Preset, out: pathlib.Path, variants: Sequence[str], *, mo
     trials = [trial for lr in preset.lr_trial for trial in at(lr, variants)]
     for name in variants:
         while True:
-            scores = {lr: dev_mean(record) for lr, record in trial_scores(trials).get(name, {}).items()}
+            own = [trial for trial in trials if trial.job.variant.name == name]
+            scores = {lr: dev_mean(record) for lr, record in trial_scores(own).get(name, {}).items()}
             lr = bracketing_rate(scores, preset.lr_trial, preset.lr_trial_beyond)
             if lr is None:
                 break

@@ -84,7 +84,9 @@ def test_round_trip_and_bad_files(headed, tmp_path):
     folder, head = headed
     again = EmotionHead.load(folder)
     x = np.random.default_rng(1).normal(size=(5, 32))
-    np.testing.assert_array_equal(again.predict(x), head.predict(x))
+    # The saved numbers are exact; the products may differ in the last bit (BLAS picks kernels by array layout).
+    np.testing.assert_array_equal(again.coef, head.coef)
+    np.testing.assert_allclose(again.predict(x), head.predict(x), rtol=1e-12, atol=1e-15)
     np.testing.assert_allclose(again.predict(x).sum(axis=1), 1.0)
     with pytest.raises(ModelError, match=r"has no emotion head.*carl fit-heads"):
         EmotionHead.load(tmp_path)

@@ -134,7 +134,8 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
     trained = list(dict.fromkeys(job.variant.name for job in jobs))
     trials = lr_trial.trial_jobs(preset, out, trained, model=model, data_dir=data_dir, extra=extra) if preset.lr_trial else []
     # The report covers this sitting's runs and every run an earlier sitting evaluated in the folder.
-    shown = jobs + earlier_evaluated_jobs(preset, out, jobs, model=model, data_dir=data_dir, extra=extra)
+    earlier = earlier_evaluated_jobs(preset, out, jobs, model=model, data_dir=data_dir, extra=extra)
+    shown = jobs + earlier
     shown_trials: list[lr_trial.Trial] = []
     labels = {v.name: v.label for v in VARIANTS}
     out.mkdir(parents=True, exist_ok=True)
@@ -170,7 +171,7 @@ def reproduce(preset_name: str, out: str | pathlib.Path, *, variants: Sequence[s
             return write_grid_report(out, preset_name, preset, base, shown, command, plots=False, lr_trials=table)
         base, jobs = plan(preset, out, variants=variants, seeds=seeds, model=model, data_dir=data_dir, extra=extra,
                           learning_rates=chosen)
-        shown = jobs + shown[len(jobs):]
+        shown = jobs + earlier
     report = functools.partial(write_grid_report, out, preset_name, preset, base, shown, command,
                                lr_trials=lr_trial.trial_table(shown_trials, preset, labels) if shown_trials else "")
     report(plots=False)

@@ -90,14 +90,15 @@ def test_data_list_shows_presence(data_dir):
     assert status["iemocap"] == "missing"
 
 
-def test_on_bad_row_skip_is_opt_in_counted_and_reported(tiny_encoder, tmp_path):
+def test_on_bad_row_skip_is_opt_in_counted_and_reported(tiny_encoder, data_dir, tmp_path):
     table = tmp_path / "mine.csv"
     rows = [f'"text number {i} is fine",{1 + i % 5},{5 - i % 5}' for i in range(20)]
     rows.insert(3, '"",3,3')          # empty text
     rows.insert(7, '"nan rating",nan,2')
     table.write_text("text,valence,arousal\n" + "\n".join(rows) + "\n")
+    # --data-dir: the default emotion head reads GoEmotions from it, so the test holds without $CARL_DATA_DIR
     common = ["train", "--data", table, "--model", tiny_encoder, "--max-steps", 1, "--batch-size", 4,
-              "--set", "model.projection_hidden=16", "--set", "data.max_length=16"]
+              "--data-dir", data_dir, "--set", "model.projection_hidden=16", "--set", "data.max_length=16"]
     strict = carl(*common, "--output-dir", tmp_path / "strict")
     assert strict.returncode == 2 and "line 5" in strict.stderr
     assert not (tmp_path / "strict" / "model").exists()

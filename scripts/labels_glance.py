@@ -73,7 +73,8 @@ def glance(grid: pathlib.Path, gaps_name: str, recipe: str) -> str:
     for name, labels, loss in ROWS:
         records = [json.loads(p.read_text()) for p in sorted((grid / "evals" / name).glob("seed*.json"))]
         if records:
-            scored[name] = (labels, loss, len(records), row_scores(records), records[0].get("machine", "?"))
+            scored[name] = (labels, loss, len(records), row_scores(records),
+                            [(r.get("seed"), r.get("machine", "?")) for r in records])
     if not scored:
         sys.exit(f"{grid}/evals holds none of the rows {[r[0] for r in ROWS]}: is --grid a union-labels grid?")
     gaps_path = grid / f"{gaps_name}.json"
@@ -91,9 +92,12 @@ def glance(grid: pathlib.Path, gaps_name: str, recipe: str) -> str:
     for name, (labels, loss, seeds, s, _) in scored.items():
         lines.append(f"| {name} | {labels} | {loss} | {'–' if name == 'frozen' else seeds} | " + " | ".join(
             cell(s[c], c) for c in ("dev", "emobank", "facebook-va", "emotion", "polarity")) + " |")
-    machines = {}
-    for name, (*_, machine) in scored.items():
-        machines.setdefault(machine, []).append(name)
+    machines = {}  # a row whose seeds ran on two CPUs is named under each, with its seeds there
+    for name, (*_, runs) in scored.items():
+        for machine in dict.fromkeys(m for _, m in runs):
+            seeds = [str(seed) for seed, m in runs if m == machine]
+            whole = len(seeds) == len(runs)
+            machines.setdefault(machine, []).append(name if whole else f"{name} (seed {', '.join(seeds)})")
     lines += ["", f"Command: `python scripts/labels_glance.py --grid {grid.as_posix()} --gaps {gaps_name}`. Test "
               f"columns: mean over seeds; emotion tasks: {', '.join(EMOTION_TASKS)}; polarity: "
               f"{', '.join(POLARITY_TASKS)}. Class rows train on V-A cells for the V-A-rated texts (SetFit: on "

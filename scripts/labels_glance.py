@@ -57,6 +57,9 @@ def clear_counts(gaps: dict, recipe: str) -> tuple[list[str], list[str], list[st
     """The recipe's baselines in the gap report, the tasks where it is clearly above every one of them and
     the tasks where some baseline is clearly above it (Bonferroni intervals)."""
     mine = [g for g in gaps["gaps"] if g["a"] == recipe]
+    if not mine:  # else every task would count as "clearly above every one of no baselines"
+        sys.exit(f"the gap report has no pair with {recipe} as A: give --recipe one of "
+                 f"{sorted({g['a'] for g in gaps['gaps']})}, or re-run scripts/paired_gaps.py with its pairs")
     baselines = sorted({g["b"] for g in mine})
     above, below = [], []
     for task in gaps["tasks"]:
@@ -69,6 +72,7 @@ def clear_counts(gaps: dict, recipe: str) -> tuple[list[str], list[str], list[st
 
 
 def glance(grid: pathlib.Path, gaps_name: str, recipe: str) -> str:
+    """The table, its command, the recipe's count against every baseline and the CPUs, as markdown."""
     scored = {}
     for name, labels, loss in ROWS:
         records = [json.loads(p.read_text()) for p in sorted((grid / "evals" / name).glob("seed*.json"))]

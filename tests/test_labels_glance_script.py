@@ -68,6 +68,13 @@ def test_a_missing_gap_report_names_the_command_that_writes_it(tmp_path):
         load_script("labels_glance").main(["--grid", str(tmp_path)])
 
 
+def test_a_recipe_absent_from_the_gap_report_is_refused_not_counted_above_everything(tmp_path):
+    _record(tmp_path, "hybrid-w1", 0, test=0.6, dev=0.7)
+    _gaps(tmp_path, [_gap("carl-plus-queue", "frozen", "emobank", True)], ["emobank"])
+    with pytest.raises(SystemExit, match=r"no pair with hybrid-w1 as A: give --recipe one of \['carl-plus-queue'\]"):
+        load_script("labels_glance").main(["--grid", str(tmp_path)])
+
+
 def test_a_folder_without_any_row_is_refused_by_name(tmp_path):
     with pytest.raises(SystemExit, match="holds none of the rows"):
         load_script("labels_glance").main(["--grid", str(tmp_path)])

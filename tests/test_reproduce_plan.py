@@ -123,3 +123,28 @@ def test_variant_notes_name_variants_their_preset_trains():
     headlines = PRESETS["cpu-headlines"]
     assert "dominant SemEval-2007 emotion" in headlines.describe(VARIANT_BY_NAME["supervised-ce-emotion"])
     assert "V-A grid cell" in PRESETS["cpu-union"].describe(VARIANT_BY_NAME["supervised-ce-emotion"])  # the generic one
+
+
+def test_two_epoch_union_preset_changes_only_the_steps_of_the_labels_grid(tmp_path):
+    """Issue 38, part 3: the longer budget must be the one change. Every other setting, the learning rate included,
+    is the one the committed cpu-union-labels run of the same variant trained with (its dev trial's choice)."""
+    import pathlib
+
+    from carl.config import CarlConfig
+
+    preset = rp.PRESETS["cpu-union-2ep"]
+    assert set(preset.learning_rates) == set(preset.variants)
+    _, long_jobs = rp.plan(preset, tmp_path / "2ep", seeds=[0])
+    grid = pathlib.Path(__file__).resolve().parents[1] / "results" / "union-labels-cpu" / "runs"
+    for job in long_jobs:
+        committed = CarlConfig.load(grid / job.variant.name / "seed0" / "config.yaml").to_dict()
+        ours = job.config.to_dict()
+        differ = {(section, key) for section in ours if isinstance(ours[section], dict)
+                  for key in ours[section] if ours[section][key] != committed[section].get(key)}
+        # resume: whether that run continued from a checkpoint (grid._comparable ignores it too)
+        assert differ - {("train", "resume")} == {("train", "epochs"), ("train", "max_steps"),
+                                                  ("train", "output_dir")}, job.variant.name
+        assert (job.config.train.epochs, job.config.train.max_steps) == (2, None)
+        assert committed["train"]["max_steps"] == 1000
+    assert (preset.max_train, preset.max_eval) == (rp.PRESETS["cpu-union-labels"].max_train,
+                                                   rp.PRESETS["cpu-union-labels"].max_eval)

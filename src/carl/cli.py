@@ -223,6 +223,7 @@ def reproduce(
                                                        "steps), 'cpu-base' (all-mpnet-base-v2), 'cpu-union' (every "
                                                        "affect corpus, learning-rate trial first), "
                                                        "'cpu-union-labels' (label type x loss on those texts), "
+                                                       "'cpu-union-2ep' (its three best rows, two epochs), "
                                                        "'cpu-headlines' (SemEval headlines, both human labels) or "
                                                        "'gpu' (all-mpnet-base-v2, full epochs, bf16); "
                                                        "docs/results.md."),

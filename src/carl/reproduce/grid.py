@@ -161,6 +161,9 @@ class Preset:
     lr_trial_max_eval: int | None = 1000
     """The trials' dev probes: at most this many train / dev texts per task (the 200-step cpu
     preset's probe sizes, with which the recipes' own dev trials were scored)."""
+    learning_rates: dict[str, float] = field(default_factory=dict)
+    """Variant name -> the encoder learning rate it trains with here, over the variant's own (a rate another
+    preset's dev trial chose, so that a longer budget changes the steps only)."""
     variant_notes: dict[str, str] = field(default_factory=dict)
     """What a variant trains on where this preset's data make the generic description wrong
     (variant name -> the description REPORT.md shows)."""
@@ -229,6 +232,16 @@ PRESETS: dict[str, Preset] = {
                                variants=("va-regression", "hybrid-w1", "supervised-ce-emotion", "supcon-emotion",
                                          "carl-plus-queue", "carl", "simcse-t0.1"),
                                lr_trial=(3e-5, 1e-4, 3e-4), lr_trial_beyond=(1e-5, 1e-3), lr_trial_cut_schedule=True),
+    # Issue 38, part 3: the three strongest rows of cpu-union-labels by dev mean (CE on emotion classes, the hybrid,
+    # CARL+ queue) at two epochs of the same union texts (2 x 1,323 batches of 32; warm-up, linear decay and the
+    # momentum schedule over the whole budget), each at the learning rate its cpu-union-labels trial chose on dev
+    # (no new trial), dev checked every 100 steps as there. Only the number of steps differs from that grid.
+    "cpu-union-2ep": Preset("cpu.yaml", {"data.train": UNION_TRAIN, "data.max_train_per_corpus": 8000,
+                                         "data.max_dev_per_corpus": 1000, "train.epochs": 2, "train.max_steps": None,
+                                         "train.eval_every": 100, "train.save_every": 100},
+                            max_train=4000, max_eval=2000,
+                            variants=("supervised-ce-emotion", "hybrid-w1", "carl-plus-queue"),
+                            learning_rates={"supervised-ce-emotion": 3e-4, "hybrid-w1": 1e-4, "carl-plus-queue": 1e-4}),
     # GPU: all-mpnet-base-v2, 3 epochs, bf16, full evaluation splits.
     "gpu": Preset("gpu.yaml", finetune_tasks=("emobank", "facebook-va", "carer", "goemotions-10"),
                   finetune_steps=1000),
@@ -290,7 +303,8 @@ def plan(preset: Preset, out: pathlib.Path, *, variants: Sequence[str] | None = 
     for seed in seeds if seeds is not None else preset.seeds:
         for variant in chosen:
             run_dir = out / "runs" / variant.name / f"seed{seed}"
-            lr = {"train.learning_rate": learning_rates[variant.name]} if variant.name in (learning_rates or {}) else {}
+            rates = {**preset.learning_rates, **(learning_rates or {})}
+            lr = {"train.learning_rate": rates[variant.name]} if variant.name in rates else {}
             cfg = base.override({**variant.overrides, **lr, "train.seed": seed, "train.output_dir": str(run_dir)})
             jobs.append(Job(variant, seed, cfg.validate(), run_dir, out / "evals" / variant.name / f"seed{seed}.json"))
     return base, jobs

@@ -20,6 +20,13 @@ evaluation must agree, which shows that their probes saw the same texts. ``--sto
 test predictions of a re-scored run beside its evaluation file, as the grid writes them now, so the next
 run reads them. A variant that is A in several pairs gets a line saying on how many tasks it is clearly
 above every one of its Bs.
+
+``VARIANT@GRID`` in ``--pairs`` reads that variant from that ``--grid`` folder, so that one variant can be compared
+with itself across grids of the same probes (issue 38, part 3: two epochs against 1,000 steps):
+
+    python scripts/paired_gaps.py --preset cpu-union-2ep --grid results/union-2ep-cpu \
+        --grid results/union-labels-cpu --tasks $TASKS \
+        --pairs hybrid-w1@results/union-2ep-cpu:hybrid-w1@results/union-labels-cpu
 """
 
 from __future__ import annotations
@@ -94,12 +101,28 @@ def store_predictions(evaluation: pathlib.Path, rows: dict) -> None:
     print(f"{predictions_path(evaluation)}: stored the re-scored test predictions")
 
 
-def grid_of(name: str, grids: list[pathlib.Path]) -> pathlib.Path:
-    """The first grid with evaluations of ``name``."""
+def grid_of(name: str, grids: list[pathlib.Path]) -> tuple[str, pathlib.Path]:
+    """(variant, grid): ``VARIANT@GRID``'s variant and grid (one of ``grids``), else ``name`` and the first grid with
+    evaluations of it."""
+    name, _, where = name.partition("@")
+    if where:
+        named = [grid for grid in grids if grid == pathlib.Path(where)]
+        if not named:
+            raise SystemExit(f"--pairs {name}@{where}: {where} is not one of the --grid folders "
+                             f"({', '.join(str(g) for g in grids)}); name it with --grid too")
+        grids = named
     for grid in grids:
         if any((grid / "evals" / name).glob("seed*.json")):
-            return grid
+            return name, grid
     raise SystemExit(f"{name}: no evaluation under {', '.join(str(g / 'evals' / name) for g in grids)}")
+
+
+def row_label(name: str) -> str:
+    """A table's name for a row: the variant's label (with its grid folder's name for ``VARIANT@GRID``)."""
+    variant, _, where = name.partition("@")
+    label = (VARIANT_BY_NAME[variant].label if variant in VARIANT_BY_NAME else FROZEN_LABEL if variant == FROZEN
+             else variant)
+    return f"{label} ({pathlib.Path(where).name})" if where else label
 
 
 def above_every(gaps: list[dict]) -> list[str]:
@@ -150,20 +173,20 @@ def main() -> None:
     differences: list[dict] = []  # re-scored runs whose metric differs from the record within --tolerance
     for name in names:
         rows[name] = []
-        grid = grid_of(name, grids)
-        for evaluation in sorted((grid / "evals" / name).glob("seed*.json")):
+        variant, grid = grid_of(name, grids)
+        for evaluation in sorted((grid / "evals" / variant).glob("seed*.json")):
             seed, record = int(evaluation.stem.removeprefix("seed")), json.loads(evaluation.read_text())
-            if name == FROZEN:
+            if variant == FROZEN:
                 model = record["result"]["_meta"]["model"]
             else:
-                folder = grid / "runs" / name / f"seed{seed}" / "model"
+                folder = grid / "runs" / variant / f"seed{seed}" / "model"
                 model = str(folder) if folder.is_dir() else None
             scored = run_rows(evaluation, record, model, tasks, preset, split_seed, store=args.store_predictions,
                               tolerance=args.tolerance, differences=differences)
             if scored is None:
                 print(f"{evaluation}: no stored test predictions and no model folder; left out")
                 continue
-            rows[name].append((None if name == FROZEN else seed, scored))
+            rows[name].append((None if variant == FROZEN else seed, scored))
         if not rows[name]:
             raise SystemExit(f"{name}: no evaluated run with test predictions under {grid}")
     comparisons = len(pairs) * len(tasks)
@@ -188,8 +211,7 @@ def main() -> None:
             verdict = ("A above B" if narrow["clearly_above"] else "B above A" if narrow["clearly_below"] else
                        "A above B at 95 % only" if wide["clearly_above"] else
                        "B above A at 95 % only" if wide["clearly_below"] else "no")
-            label = {n: VARIANT_BY_NAME[n].label if n in VARIANT_BY_NAME else FROZEN_LABEL if n == FROZEN else n
-                     for n in (a, b)}
+            label = {n: row_label(n) for n in (a, b)}
             lines.append(f"| {label[a]} | {label[b]} | {task} {metric} (n = {wide['n_test']}) | {means[a]:.3f} | "
                          f"{means[b]:.3f} | {wide['gap']:+.3f} | [{wide['interval'][0]:+.3f}, {wide['interval'][1]:+.3f}] "
                          f"| [{narrow['interval'][0]:+.3f}, {narrow['interval'][1]:+.3f}] | {verdict} |")

@@ -160,3 +160,26 @@ def test_a_rescored_run_within_tolerance_is_used_listed_and_not_stored(tmp_path,
     assert [d["task"] for d in out["rescored_differences"]] == ["emobank"]
     assert "frozen/seed0.json emobank" in (tmp_path / "paired-gaps.md").read_text()
     assert "within --tolerance" in capsys.readouterr().out and not predictions_path(record).exists()
+
+
+def test_one_variant_is_compared_with_itself_across_two_grids_by_folder(tmp_path, monkeypatch):
+    """Issue 38, part 3: the same variant trained longer in another grid; VARIANT@GRID picks the grid."""
+    rng = np.random.default_rng(5)
+    gold = rng.random((150, 2))
+    short, long = tmp_path / "short", tmp_path / "long"
+    frozen = gold + rng.normal(0, 0.6, gold.shape)
+    for grid in (short, long):
+        _store(grid, "frozen", 0, gold, frozen)
+    for seed in (0, 1):
+        _store(long, "carl", seed, gold, gold + rng.normal(0, 0.1, gold.shape))
+        _store(short, "carl", seed, gold, gold + rng.normal(0, 0.5, gold.shape))
+    argv = ["paired_gaps.py", "--preset", "cpu", "--grid", str(long), "--grid", str(short), "--tasks", "emobank",
+            "--pairs", f"carl@{long}:carl@{short}", "--replicates", "300", "--name", "longer"]
+    monkeypatch.setattr(sys, "argv", argv)
+    load_script("paired_gaps").main()
+    gap, = json.loads((long / "longer.json").read_text())["gaps"]
+    assert gap["a"] == f"carl@{long}" and gap["mean_a"] > gap["mean_b"] + 0.2 and gap["at_bonferroni"]["clearly_above"]
+    assert "| CARL (long) | CARL (short) | emobank" in (long / "longer.md").read_text()
+    argv[argv.index("--pairs") + 1] = f"carl@{tmp_path / 'elsewhere'}:carl@{short}"
+    with pytest.raises(SystemExit, match="elsewhere is not one of the --grid folders"):
+        load_script("paired_gaps").main()

@@ -17,7 +17,7 @@ import pathlib
 import statistics
 import sys
 
-from carl.evaluation.tasks import dev_scored_tasks
+from carl.evaluation.tasks import dev_scored_tasks, probe_dev_scores
 from carl.reproduce.grid import HEADLINE
 
 #: (evaluation folder, label type, loss) of every row, the square first, then the hybrid and the references.
@@ -46,7 +46,7 @@ def row_scores(records: list[dict]) -> dict[str, float]:
         return r["result"][t][HEADLINE[t]]
 
     def dev(r, t):
-        return max(r["result"]["_meta"]["details"][t]["dev_scores"].values())
+        return probe_dev_scores(r, [t])[t]
 
     return {"dev": mean_of(dev_scored_tasks(), dev), "emobank": mean_of(["emobank"], test),
             "facebook-va": mean_of(["facebook-va"], test), "emotion": mean_of(EMOTION_TASKS, test),

@@ -34,6 +34,7 @@ import sys
 from collections.abc import Sequence
 
 from carl.evaluation.tasks import dev_scored_tasks as probe_tasks
+from carl.evaluation.tasks import probe_dev_scores
 from carl.config import RECIPES
 from carl.reproduce import PRESETS, VARIANTS, Job, Variant, git_commit, plan, train_job
 
@@ -195,8 +196,9 @@ def grid_dev_task_scores(grid: pathlib.Path, seed: int = 0,
     for name in names:
         path = grid / "evals" / name / f"seed{seed}.json"
         if path.is_file():
-            details = json.loads(path.read_text())["result"]["_meta"]["details"]
-            rows[name] = {t: max(details[t]["dev_scores"].values()) for t in probe_tasks() if t in details}
+            record = json.loads(path.read_text())
+            details = record["result"]["_meta"]["details"]
+            rows[name] = probe_dev_scores(record, [t for t in probe_tasks() if t in details])
     return rows
 
 

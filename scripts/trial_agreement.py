@@ -25,14 +25,14 @@ from collections.abc import Sequence
 
 from scipy import stats
 
+from carl.evaluation.tasks import probe_dev_scores
 from carl.reproduce.grid import VARIANT_BY_NAME, probes_differ
 from carl.reproduce.lr_trial import dev_mean
 
 
 def grid_dev_mean(record: dict, tasks: list[str]) -> float:
     """Mean over ``tasks`` of the best dev score of each probe (the setting the probe chose)."""
-    details = record["result"]["_meta"]["details"]
-    return statistics.mean(max(details[task]["dev_scores"].values()) for task in tasks)
+    return statistics.mean(probe_dev_scores(record, tasks).values())
 
 
 def agreement(grids: pathlib.Path | Sequence[pathlib.Path], trial: pathlib.Path,

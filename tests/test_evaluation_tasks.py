@@ -344,3 +344,14 @@ def test_dev_only_run_never_reads_a_test_split_and_matches_the_full_runs_selecti
 def test_dev_only_refuses_tasks_without_a_dev_split(st_model, data_dir, task):
     with pytest.raises(CarlError, match=f"{task} have no dev split"):
         T.run_tasks(str(st_model), ["emobank", task], data_dir, dev_only=True)
+
+
+def test_probe_dev_scores_are_each_probes_chosen_setting_and_skip_tasks_without_dev():
+    from carl.evaluation.tasks import probe_dev_scores
+
+    record = {"result": {"emobank": {"pearson_mean": 0.9},  # a test metric: never read
+                         "_meta": {"details": {"emobank": {"dev_scores": {"alpha=1": 0.41, "alpha=10": 0.52}},
+                                               "tec": {"dev_scores": {"C=0.1": 0.30, "C=1": 0.28}},
+                                               "geometry": {"n_pairs": 10}}}}}
+    assert probe_dev_scores(record) == {"emobank": 0.52, "tec": 0.30}
+    assert probe_dev_scores(record, ["tec"]) == {"tec": 0.30}

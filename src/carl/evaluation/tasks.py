@@ -224,6 +224,15 @@ def dev_scored_tasks() -> list[str]:
     return [t for t in known_tasks() if task_spec(t).kind in DEV_SCORED_KINDS]
 
 
+def probe_dev_scores(record: Mapping, tasks: Sequence[str] | None = None) -> dict[str, float]:
+    """Each probe task's dev score in a stored evaluation (``run_tasks``' result as the grid writes it): the
+    best of the probe's ``dev_scores``, i.e. its dev selection score at the setting it chose. No test metric
+    is read. ``tasks``: only these (default: every task whose details carry dev scores)."""
+    details = record["result"]["_meta"]["details"]
+    names = tasks if tasks is not None else [t for t, detail in details.items() if "dev_scores" in detail]
+    return {task: max(details[task]["dev_scores"].values()) for task in names}
+
+
 def label_filter(spec: TaskSpec) -> Callable[[Record], bool]:
     """Which records a classification task keeps (single-label only, where the task says so)."""
     if spec.single_label_only:

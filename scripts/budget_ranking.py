@@ -6,7 +6,8 @@
 For every variant the long grid evaluated, at each budget: its seeds, the steps it ran, the checkpoint each run
 kept (``runs/VARIANT/seedS/summary.json``: the trainer keeps the step with the best dev V-A), the 12-task dev
 mean of the probes (:func:`carl.evaluation.tasks.probe_dev_scores`) and its rank among these variants, then the
-test columns of the README's table (scripts/labels_glance.py's ``row_scores``). The ranks read dev only; the
+test columns of the README's table (scripts/labels_glance.py's ``row_scores``), at the seeds the long grid has
+at both budgets (so that a row's two budgets differ in the steps only). The ranks read dev only; the
 test columns are reported, not ranked on. Writes LONG/ranking.md and prints it. The paired gaps with test noise
 counted come from scripts/paired_gaps.py (LONG/README.md has the commands).
 """
@@ -28,9 +29,11 @@ COLUMNS = (("dev", "dev mean (12 tasks)"), ("emobank", "EmoBank r"), ("facebook-
            ("emotion", "emotion tasks F1 (5)"), ("polarity", "polarity acc (5)"))
 
 
-def budget_row(grid: pathlib.Path, variant: str) -> dict | None:
-    """One variant at one grid's budget: seeds, steps, kept steps, training seconds, CPUs and the scores."""
-    evaluations = sorted((grid / "evals" / variant).glob("seed*.json"))
+def budget_row(grid: pathlib.Path, variant: str, seeds: list[int] | None = None) -> dict | None:
+    """One variant at one grid's budget (only ``seeds`` if given): seeds, steps, kept steps, training seconds,
+    CPUs and the scores."""
+    evaluations = sorted(path for path in (grid / "evals" / variant).glob("seed*.json")
+                         if seeds is None or int(path.stem.removeprefix("seed")) in seeds)
     if not evaluations:
         return None
     records = [json.loads(path.read_text()) for path in evaluations]
@@ -47,19 +50,20 @@ def ranks(rows: dict[str, dict]) -> dict[str, int]:
     return {name: order.index(name) + 1 for name in rows}
 
 
-def ranking(short: pathlib.Path, long: pathlib.Path) -> str:
-    if why := probes_differ([long, short]):
+def ranking(short: pathlib.Path, long: pathlib.Path, probe_tolerance: float = 1e-9) -> str:
+    if why := probes_differ([long, short], probe_tolerance):
         sys.exit(why)
     variants = sorted(p.name for p in (long / "evals").iterdir() if p.is_dir() and p.name in VARIANT_BY_NAME)
     if not variants:
         sys.exit(f"{long}/evals holds no evaluated variant yet")
-    budgets = {}
-    for label, grid in (("short", short), ("long", long)):
-        rows = {v: row for v in variants if (row := budget_row(grid, v)) is not None}
-        missing = sorted(set(variants) - set(rows))
-        if missing:
-            sys.exit(f"{grid}/evals has no evaluation of {', '.join(missing)}: both budgets need every variant")
-        budgets[label] = rows
+    budgets = {"long": {v: budget_row(long, v) for v in variants}}
+    # the short budget at the long one's seeds only, so that a row's two budgets differ in the steps alone
+    budgets["short"] = {v: row for v in variants if (row := budget_row(short, v, budgets["long"][v]["seeds"]))}
+    missing = sorted(v for v in variants if v not in budgets["short"]
+                     or budgets["short"][v]["seeds"] != budgets["long"][v]["seeds"])
+    if missing:
+        sys.exit(f"{short}/evals lacks the seeds {long} has of {', '.join(missing)}: both budgets need every "
+                 "variant at the same seeds")
     rank = {label: ranks(rows) for label, rows in budgets.items()}
     lines = ["| model | budget | seeds | steps | kept step (per seed) | training h (mean) | "
              + " | ".join(title for _, title in COLUMNS) + " | dev rank |", "|---" * (7 + len(COLUMNS)) + "|"]
@@ -74,9 +78,12 @@ def ranking(short: pathlib.Path, long: pathlib.Path) -> str:
     kept = [(k, max(row["steps"])) for row in budgets["long"].values() for k in row["kept"]]
     last = [k for k, steps in kept if k == steps]
     machines = sorted({m for rows in budgets.values() for row in rows.values() for m in row["machines"]})
-    lines += ["", f"Command: `python scripts/budget_ranking.py --short {short.as_posix()} --long {long.as_posix()}`. "
-              "Dev rank among these rows by the 12-task dev mean (mean over the seeds listed); test columns are the "
-              "mean over the same seeds, reported, not ranked on.",
+    tolerance = f" --probe-tolerance {probe_tolerance:g}" if probe_tolerance > 1e-9 else ""
+    lines += ["", f"Command: `python scripts/budget_ranking.py --short {short.as_posix()} --long {long.as_posix()}"
+              f"{tolerance}`. "
+              "Each row at the same seeds at both budgets (the short grid's other seeds are left out). Dev rank among "
+              "these rows by the 12-task dev mean (mean over the seeds listed); test columns are the mean over the "
+              "same seeds, reported, not ranked on. Training hours as run (CPUs and processes beside differ).",
               "", f"The dev ranking of the {len(variants)} rows is the same at both budgets for {len(same)} of "
               f"{len(variants)}" + (f" ({', '.join(same)})" if same else "") + f"; {len(last)} of {len(kept)} "
               f"{long.name} runs kept their last step. CPUs: {', '.join(machines)}."]
@@ -87,9 +94,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--short", type=pathlib.Path, default=pathlib.Path("results/union-labels-cpu"))
     parser.add_argument("--long", type=pathlib.Path, default=pathlib.Path("results/union-2ep-cpu"))
+    parser.add_argument("--probe-tolerance", type=float, default=1e-9,
+                        help="how far the two grids' frozen dev scores may differ (grids evaluated on different "
+                             "CPUs: ~5e-3; the frozen test rows must then name the same texts)")
     parser.add_argument("--out", help="default: LONG/ranking.md")
     args = parser.parse_args(argv)
-    text = ranking(args.short, args.long)
+    text = ranking(args.short, args.long, args.probe_tolerance)
     pathlib.Path(args.out or args.long / "ranking.md").write_text(text)
     print(text)
 

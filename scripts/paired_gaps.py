@@ -152,6 +152,10 @@ def main() -> None:
                         help="how far a re-scored run's metric may be from its evaluation file's (default 1e-5; "
                              "a probe fitted on another CPU or thread count can differ by ~1e-4); every such "
                              "difference is listed in the output")
+    parser.add_argument("--probe-tolerance", type=float, default=1e-9,
+                        help="with several --grid: how far their frozen encoder's dev scores may differ (grids "
+                             "evaluated on different CPUs: ~5e-3; their frozen test rows must then name the same "
+                             "texts)")
     parser.add_argument("--tasks", required=True)
     parser.add_argument("--pairs", required=True, help="A:B,C:D (variant names; 'frozen' for the frozen encoder)")
     parser.add_argument("--replicates", type=int, default=2000)
@@ -167,7 +171,7 @@ def main() -> None:
     names = sorted({name for pair in pairs for name in pair})
     split_seed = 0
     grids = args.grid
-    if len(grids) > 1 and (why := probes_differ(grids)):
+    if len(grids) > 1 and (why := probes_differ(grids, args.probe_tolerance)):
         raise SystemExit(why)
     rows: dict[str, list] = {}  # variant -> [(seed, {task: test_rows})]
     differences: list[dict] = []  # re-scored runs whose metric differs from the record within --tolerance

@@ -80,3 +80,18 @@ def test_grids_whose_frozen_probes_differ_are_refused(tmp_path, monkeypatch):
                                      str(tmp_path / "b"), "--trial", str(tmp_path / "trial")])
     with pytest.raises(SystemExit, match="differ on emobank"):
         load_script("trial_agreement").main()
+
+
+def test_a_probe_tolerance_admits_another_machines_fit_only_on_the_same_test_texts(tmp_path):
+    """The same texts scored on another CPU: V-A probes agree to ~1e-7, logistic ones up to ~5e-3."""
+    from carl.reproduce.grid import probes_differ, write_predictions
+
+    for grid, dev, ids in (("a", 0.510, ["t1", "t2"]), ("b", 0.513, ["t1", "t2"]), ("c", 0.513, ["t1", "t3"])):
+        path = tmp_path / grid / "evals" / "frozen" / "seed0.json"
+        _write(path, {"result": {"_meta": {"details": {"tec": {"dev_scores": {"C=1": dev}}}}}})
+        write_predictions(path, {"tec": {"ids": ids, "gold": ["joy", "fear"], "pred": ["joy", "joy"]}})
+    a, b, c = (tmp_path / g for g in "abc")
+    assert "(by up to 0.003, tolerance 1e-09)" in probes_differ([a, b])
+    assert probes_differ([a, b], tolerance=0.005) is None
+    assert "must name the same texts, and they differ" in probes_differ([a, c], tolerance=0.005)
+    assert "differ on tec (by up to 0.003, tolerance 0.001)" in probes_differ([a, b], tolerance=0.001)

@@ -256,3 +256,17 @@ def test_rescored_results_are_named_in_the_report_header():
     assert lines == ["- **Re-scored:** carer-mteb of CARL+ queue (seeds 0, 1) on raw pooled vectors: one output kind "
                      "(`python x.py`, commit abc)"]
     assert rescored_notes(found[:1]) == []
+
+
+def test_the_budget_line_names_epochs_or_steps_and_each_variants_fixed_rate():
+    import pathlib
+
+    from carl.reproduce.grid import PRESETS, plan
+    from carl.reproduce.report import budget_text
+
+    for name, expected in (("cpu-union-2ep", "2 epochs of batch 32, max_length 64, lr per variant: supervised-ce-emotion "
+                                             "0.0003, hybrid-w1 0.0001, carl-plus-queue 0.0001"),
+                           ("cpu-union-labels", "1000 steps of batch 32, max_length 64, lr: each variant's choice"),
+                           ("cpu-long", "1000 steps of batch 32, max_length 64, lr 3e-05")):
+        base, _ = plan(PRESETS[name], pathlib.Path("unused"), seeds=[])
+        assert budget_text(base, PRESETS[name]).startswith(expected), name

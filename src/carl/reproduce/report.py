@@ -300,10 +300,7 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
         f"- **Encoder:** `{base.model.name_or_path}`; **training data:** {', '.join(base.data.train)}"
         + (f" (train splits, at most {_caps(base.data.max_train_per_corpus, 'texts each')}, seeded sample)"
            if base.data.max_train_per_corpus else "") + "; "
-        f"**budget per run:** {base.train.max_steps or str(base.train.epochs) + ' epochs'} steps of batch "
-        f"{base.train.batch_size}, max_length {base.data.max_length}, "
-        + ("lr: each variant's choice of the learning-rate trial below" if preset.lr_trial
-           else f"lr {base.train.learning_rate:g}") + "; checkpoint "
+        f"**budget per run:** {budget_text(base, preset)}; checkpoint "
         f"chosen by dev V-A Pearson (every {base.train.eval_every} steps"
         + (f"; at most {_caps(base.data.max_dev_per_corpus, 'dev texts per corpus')}" if base.data.max_dev_per_corpus else "")
         + "), the same rule for every variant.",
@@ -403,6 +400,18 @@ def write_grid_report(out: pathlib.Path, preset_name: str, preset: Preset, base:
 def _without_details(result: Mapping) -> dict:
     meta = {k: v for k, v in result.get("_meta", {}).items() if k != "details"}
     return {**result, "_meta": meta} if "_meta" in result else dict(result)
+
+
+def budget_text(base, preset) -> str:
+    """The header's budget: steps or epochs, batch, max_length and the learning rate(s) the variants train with."""
+    budget = f"{base.train.max_steps} steps" if base.train.max_steps else f"{base.train.epochs:g} epochs"
+    if preset.lr_trial:
+        lr = "lr: each variant's choice of the learning-rate trial below"
+    elif preset.learning_rates:
+        lr = "lr per variant: " + ", ".join(f"{name} {rate:g}" for name, rate in preset.learning_rates.items())
+    else:
+        lr = f"lr {base.train.learning_rate:g}"
+    return f"{budget} of batch {base.train.batch_size}, max_length {base.data.max_length}, {lr}"
 
 
 def rescored_notes(found: Sequence[tuple[str, dict, dict]]) -> list[str]:

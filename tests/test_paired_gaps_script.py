@@ -34,6 +34,17 @@ def _run(monkeypatch, grid, *extra):
     load_script("paired_gaps").main()
 
 
+def _two_grids(tmp_path, first: str, second: str, rng_seed: int):
+    """Two grids of one preset whose frozen encoder scored the same 150 test texts alike, as the comparison requires."""
+    rng = np.random.default_rng(rng_seed)
+    gold = rng.random((150, 2))
+    frozen = gold + rng.normal(0, 0.6, gold.shape)
+    grids = tmp_path / first, tmp_path / second
+    for grid in grids:
+        _store(grid, "frozen", 0, gold, frozen)
+    return rng, gold, frozen, *grids
+
+
 def test_gaps_come_from_the_stored_predictions_without_any_model(tmp_path, monkeypatch):
     rng = np.random.default_rng(1)
     gold = rng.random((200, 2))
@@ -87,12 +98,7 @@ def test_a_row_from_outside_the_grids_variants_is_named_by_its_folder(tmp_path, 
 
 
 def test_two_grids_of_one_preset_are_compared_and_a_variant_above_every_other_is_counted(tmp_path, monkeypatch):
-    rng = np.random.default_rng(4)
-    gold = rng.random((150, 2))
-    old, new = tmp_path / "old", tmp_path / "new"
-    frozen = gold + rng.normal(0, 0.6, gold.shape)
-    for grid in (old, new):
-        _store(grid, "frozen", 0, gold, frozen)
+    rng, gold, frozen, old, new = _two_grids(tmp_path, "old", "new", rng_seed=4)
     for seed in (0, 1):
         _store(new, "carl", seed, gold, gold + rng.normal(0, 0.15, gold.shape))  # the grid with the new rows
         _store(old, "simcse", seed, gold, gold + rng.normal(0, 0.6, gold.shape))  # a row only the old grid has
@@ -164,12 +170,7 @@ def test_a_rescored_run_within_tolerance_is_used_listed_and_not_stored(tmp_path,
 
 def test_one_variant_is_compared_with_itself_across_two_grids_by_folder(tmp_path, monkeypatch):
     """Issue 38, part 3: the same variant trained longer in another grid; VARIANT@GRID picks the grid."""
-    rng = np.random.default_rng(5)
-    gold = rng.random((150, 2))
-    short, long = tmp_path / "short", tmp_path / "long"
-    frozen = gold + rng.normal(0, 0.6, gold.shape)
-    for grid in (short, long):
-        _store(grid, "frozen", 0, gold, frozen)
+    rng, gold, _, short, long = _two_grids(tmp_path, "short", "long", rng_seed=5)
     for seed in (0, 1):
         _store(long, "carl", seed, gold, gold + rng.normal(0, 0.1, gold.shape))
         _store(short, "carl", seed, gold, gold + rng.normal(0, 0.5, gold.shape))

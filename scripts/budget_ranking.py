@@ -23,7 +23,7 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from labels_glance import row_scores  # noqa: E402
 
-from carl.reproduce.grid import VARIANT_BY_NAME, probes_differ  # noqa: E402
+from carl.reproduce.grid import EXACT_PROBE_TOLERANCE, VARIANT_BY_NAME, probes_differ  # noqa: E402
 
 COLUMNS = (("dev", "dev mean (12 tasks)"), ("emobank", "EmoBank r"), ("facebook-va", "Facebook-VA r"),
            ("emotion", "emotion tasks F1 (5)"), ("polarity", "polarity acc (5)"))
@@ -50,7 +50,7 @@ def ranks(rows: dict[str, dict]) -> dict[str, int]:
     return {name: order.index(name) + 1 for name in rows}
 
 
-def ranking(short: pathlib.Path, long: pathlib.Path, probe_tolerance: float = 1e-9) -> str:
+def ranking(short: pathlib.Path, long: pathlib.Path, probe_tolerance: float = EXACT_PROBE_TOLERANCE) -> str:
     if why := probes_differ([long, short], probe_tolerance):
         sys.exit(why)
     variants = sorted(p.name for p in (long / "evals").iterdir() if p.is_dir() and p.name in VARIANT_BY_NAME)
@@ -78,7 +78,7 @@ def ranking(short: pathlib.Path, long: pathlib.Path, probe_tolerance: float = 1e
     kept = [(k, max(row["steps"])) for row in budgets["long"].values() for k in row["kept"]]
     last = [k for k, steps in kept if k == steps]
     machines = sorted({m for rows in budgets.values() for row in rows.values() for m in row["machines"]})
-    tolerance = f" --probe-tolerance {probe_tolerance:g}" if probe_tolerance > 1e-9 else ""
+    tolerance = f" --probe-tolerance {probe_tolerance:g}" if probe_tolerance > EXACT_PROBE_TOLERANCE else ""
     lines += ["", f"Command: `python scripts/budget_ranking.py --short {short.as_posix()} --long {long.as_posix()}"
               f"{tolerance}`. "
               "Each row at the same seeds at both budgets (the short grid's other seeds are left out). Dev rank among "
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--short", type=pathlib.Path, default=pathlib.Path("results/union-labels-cpu"))
     parser.add_argument("--long", type=pathlib.Path, default=pathlib.Path("results/union-2ep-cpu"))
-    parser.add_argument("--probe-tolerance", type=float, default=1e-9,
+    parser.add_argument("--probe-tolerance", type=float, default=EXACT_PROBE_TOLERANCE,
                         help="how far the two grids' frozen dev scores may differ (grids evaluated on different "
                              "CPUs: ~5e-3; the frozen test rows must then name the same texts)")
     parser.add_argument("--out", help="default: LONG/ranking.md")

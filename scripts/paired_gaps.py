@@ -41,7 +41,7 @@ import numpy as np
 from carl.evaluation.paired_bootstrap import METRICS, bonferroni, paired_gap_at
 from carl.evaluation.tasks import DEV_SCORED_KINDS, run_tasks, task_spec
 from carl.portable import portable_text
-from carl.reproduce.grid import (FROZEN, FROZEN_LABEL, HEADLINE, PRESETS, VARIANT_BY_NAME, predictions_path,
+from carl.reproduce.grid import (EXACT_PROBE_TOLERANCE, FROZEN, FROZEN_LABEL, HEADLINE, PRESETS, VARIANT_BY_NAME, predictions_path,
                                  probes_differ, read_predictions, write_predictions)
 
 
@@ -152,7 +152,7 @@ def main() -> None:
                         help="how far a re-scored run's metric may be from its evaluation file's (default 1e-5; "
                              "a probe fitted on another CPU or thread count can differ by ~1e-4); every such "
                              "difference is listed in the output")
-    parser.add_argument("--probe-tolerance", type=float, default=1e-9,
+    parser.add_argument("--probe-tolerance", type=float, default=EXACT_PROBE_TOLERANCE,
                         help="with several --grid: how far their frozen encoder's dev scores may differ (grids "
                              "evaluated on different CPUs: ~5e-3; their frozen test rows must then name the same "
                              "texts)")

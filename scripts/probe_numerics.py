@@ -20,6 +20,7 @@ Writes ``OUTPUT.md`` / ``OUTPUT.json`` (default results/probe-numerics/probe_num
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import pathlib
@@ -28,6 +29,10 @@ import sys
 import tempfile
 
 import numpy as np
+
+import carl.evaluation.tasks as evaluation_tasks
+from carl.evaluation.probes import classification_probe
+from carl.evaluation.report import cpu_model
 
 SETTINGS = {  # name: (dtype, tol, max_iter)
     "committed (float32, tol 1e-4, max_iter 1000)": ("float32", 1e-4, 1000),
@@ -39,8 +44,6 @@ THREADS = (1, 2)
 def capture(model: str, tasks: list[str], data_dir: str | None, max_train: int, max_eval: int, split_seed: int,
             out: pathlib.Path) -> None:
     """Save each task's probe inputs exactly as the evaluation passes them to the probe (one .npz per task)."""
-    import carl.evaluation.tasks as evaluation_tasks
-
     probe, current = evaluation_tasks.classification_probe, {}
 
     def recording_probe(train_x, train_y, dev_x, dev_y, *rest, **kwargs):
@@ -60,15 +63,13 @@ def capture(model: str, tasks: list[str], data_dir: str | None, max_train: int, 
 
 def fit_scores(folder: pathlib.Path, tasks: list[str]) -> dict:
     """{setting: {task: {C: dev macro-F1}}} of classification_probe on the saved inputs, in this process."""
-    from carl.evaluation.probes import classification_probe
-
-    scores: dict = {}
-    for name, (dtype, tol, max_iter) in SETTINGS.items():
-        for task in tasks:
-            d = np.load(folder / f"{task}.npz")
+    scores: dict = {name: {} for name in SETTINGS}
+    for task in tasks:
+        d = np.load(folder / f"{task}.npz")
+        for name, (dtype, tol, max_iter) in SETTINGS.items():
             result = classification_probe(d["train_x"].astype(dtype), d["train_y"], d["dev_x"].astype(dtype),
                                           d["dev_y"], None, None, max_iter=max_iter, tol=tol)
-            scores.setdefault(name, {})[task] = result.dev_scores
+            scores[name][task] = result.dev_scores
     return scores
 
 
@@ -91,7 +92,7 @@ def markdown(report: dict) -> str:
                  "threads: " + ", ".join(f"{t} {report['embedding_max_abs_diff'][t]:.3g}" for t in tasks) + ".\n")
     lines.append("**Fits.** Dev macro-F1 of `classification_probe` on the 1-thread inputs, fitted with 1 and 2 "
                  "BLAS threads:\n")
-    cs = list(next(iter(next(iter(report["fits"]["1"].values())).values())))
+    cs = list(report["fits"]["1"][next(iter(SETTINGS))][tasks[0]])  # the probe's C grid, as it named it
     lines.append("| setting | task | threads | " + " | ".join(cs) + " |")
     lines.append("|---|---|---|" + "---|" * len(cs))
     for name in SETTINGS:
@@ -129,8 +130,6 @@ def main(argv=None) -> int:
             json.dumps(fit_scores(args.fit_from, tasks)))
         return 0
 
-    import datetime
-
     common = ["--model", args.model, "--tasks", args.tasks, "--max-train", str(args.max_train),
               "--max-eval", str(args.max_eval), "--split-seed", str(args.split_seed),
               *(["--data-dir", args.data_dir] if args.data_dir else [])]
@@ -150,15 +149,12 @@ def main(argv=None) -> int:
         fits = {str(t): json.loads((folders[1] / f"fits-{t}.json").read_text()) for t in THREADS}
     gap = {name: {task: largest_gap(fits["1"][name][task], fits["2"][name][task]) for task in tasks}
            for name in SETTINGS}
-    from carl.evaluation.report import cpu_model
-    from carl.evaluation.tasks import package_versions
-
     report = {"command": "python scripts/probe_numerics.py" + (f" {' '.join(argv)}" if argv else ""),
               "model": args.model, "tasks": tasks, "max_train": args.max_train, "max_eval": args.max_eval,
               "split_seed": args.split_seed, "embedding_max_abs_diff": diff, "fits": fits, "thread_gap": gap,
               "machine": f"{cpu_model()}, {os.cpu_count()} cores",
               "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
-              "versions": package_versions()}
+              "versions": evaluation_tasks.package_versions()}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.with_suffix(".json").write_text(json.dumps(report, indent=1) + "\n")
     text = markdown(report)

@@ -380,7 +380,11 @@ def read_predictions(eval_path: pathlib.Path) -> dict | None:
     return json.loads(gzip.decompress(path.read_bytes())) if path.is_file() else None
 
 
-def probes_differ(grids: Sequence[pathlib.Path], tolerance: float = 1e-9) -> str | None:
+EXACT_PROBE_TOLERANCE = 1e-9
+"""probes_differ's default: frozen dev scores must agree to rounding (one machine, one library set)."""
+
+
+def probes_differ(grids: Sequence[pathlib.Path], tolerance: float = EXACT_PROBE_TOLERANCE) -> str | None:
     """Why grids cannot be compared row against row (their frozen encoder's probes scored differently on
     some task's dev split: they saw other texts or settings), or None when every grid's frozen evaluation
     agrees. Reads dev scores and, with a ``tolerance`` above the default, the test rows' text ids.
@@ -389,6 +393,7 @@ def probes_differ(grids: Sequence[pathlib.Path], tolerance: float = 1e-9) -> str
     version give V-A probes equal to ~1e-7 but logistic probes up to ~5e-3 apart (results/union-2ep-cpu), so
     grids evaluated on different machines need a looser one; then every task's test-row ids must be equal
     instead, which shows that the probes saw the same texts."""
+    loose = tolerance > EXACT_PROBE_TOLERANCE  # only a loose comparison reads the texts' ids (a gzip per grid)
     scores, ids = [], []
     for grid in grids:
         path = grid / "evals" / FROZEN / "seed0.json"
@@ -396,10 +401,7 @@ def probes_differ(grids: Sequence[pathlib.Path], tolerance: float = 1e-9) -> str
             return f"{path} is missing: without the frozen encoder's scores the grids' probes cannot be compared"
         details = json.loads(path.read_text())["result"]["_meta"]["details"]
         scores.append({task: detail["dev_scores"] for task, detail in details.items() if "dev_scores" in detail})
-        if tolerance > 1e-9:  # only a loose comparison needs the texts' ids (a gzip read per grid)
-            ids.append({task: rows["ids"] for task, rows in (read_predictions(path) or {}).items()})
-        else:
-            ids.append({})
+        ids.append({task: rows["ids"] for task, rows in (read_predictions(path) or {}).items()} if loose else {})
     for grid, other, other_ids in zip(grids[1:], scores[1:], ids[1:]):
         differ = [task for task in set(scores[0]) | set(other)
                   if task not in scores[0] or task not in other or scores[0][task].keys() != other[task].keys()
@@ -411,7 +413,7 @@ def probes_differ(grids: Sequence[pathlib.Path], tolerance: float = 1e-9) -> str
                     f"to {worst:.2g}, tolerance {tolerance:g}), so their probes did not see the same texts or were "
                     "fitted on another machine; compare grids of one preset only (the same texts on another CPU or "
                     "library version differ by up to ~5e-3: allow that with a probe tolerance)")
-        if tolerance > 1e-9 and (not ids[0] or ids[0] != other_ids):
+        if loose and (not ids[0] or ids[0] != other_ids):
             return (f"{grid} and {grids[0]}: with a probe tolerance of {tolerance:g} the frozen encoder's test rows "
                     "must name the same texts, and " + ("one grid stores none" if not ids[0] or not other_ids else
                                                          "they differ"))

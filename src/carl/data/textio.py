@@ -191,3 +191,17 @@ def short_repr(value: object, limit: int = 60) -> str:
     """repr of a cell, cut so that one huge bad cell cannot flood the message."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 5] + "...'"
+
+
+FIX_SURROGATE = ("drop or replace that character (it cannot be written as UTF-8; a program that cut the text "
+                 "between the two halves of an emoji wrote it)")
+
+
+def unpaired_surrogate(text: str) -> int | None:
+    """The index of the first unpaired UTF-16 surrogate in ``text``, or None. JSON carries one as an
+    escape such as "\\ud83d"; UTF-8 cannot encode it, and neither the tokenizer nor Parquet takes it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        return err.start
+    return None

@@ -27,7 +27,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from carl.errors import CarlError, ConfigError, DataError, OutputError
+from carl.errors import CarlError, ConfigError, OutputError
 from carl.io import atomic_write
 from carl.scoring.model import ChunkScorer, ModelSpec, init_worker, score_in_worker
 from carl.scoring.sinks import FOLDER, assemble, emotion_columns, output_kind, output_table, part_files, remove_work_dir, work_dir, \

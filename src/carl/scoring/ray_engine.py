@@ -35,11 +35,12 @@ import time
 import pyarrow as pa
 
 from carl.errors import CarlError, ConfigError, DataError
-from carl.scoring.job import (RESUME_HOW, SHOWN_BAD, Summary, default_threads, discard_work_dir, finish, keep_committed,
+from carl.scoring.job import (RESUME_HOW, SHOWN_BAD, Summary, default_threads, finish, keep_committed,
                               prepare_work_dir, run_local)
 from carl.scoring.model import ChunkScorer, ModelSpec
 from carl.scoring.sinks import output_kind, output_table, write_part
-from carl.scoring.sources import TEXT_SUFFIXES, Source, _check_text, chunk_digest
+from carl.scoring.rows import check_text
+from carl.scoring.sources import TEXT_SUFFIXES, Source, chunk_digest
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ class RayChunkScorer:
         texts, good, problems = [], [], []
         for i, value in enumerate(values):
             try:
-                texts.append(_check_text(value, self.text_column, pathlib.Path(self.input_name), None, "a row"))
+                texts.append(check_text(value, self.text_column, pathlib.Path(self.input_name), None, "a row"))
                 good.append(i)
                 problems.append(None)
             except DataError as err:

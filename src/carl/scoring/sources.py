@@ -35,7 +35,6 @@ import csv
 import hashlib
 import json
 import pathlib
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -43,14 +42,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from carl.data.tables import ON_BAD_ROW
-from carl.data.textio import _wrong_delimiter, field_count_problem, malformed_csv, missing_columns_message
+from carl.data.textio import (FIX_SURROGATE, _wrong_delimiter, field_count_problem, malformed_csv,
+                             missing_columns_message, unpaired_surrogate)
 from carl.io import json_line_object
 from carl.errors import ConfigError, DataError
+from carl.scoring.kept_types import column_fits, fits, infer, json_kind, shown
+from carl.scoring.rows import check_text, decoded_lines
 
 TEXT_SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl")
 INPUT_SUFFIXES = (*TEXT_SUFFIXES, ".parquet")
 _DELIMITERS = {".csv": ",", ".tsv": "\t"}
-_FIX_TEXT = "remove the line or give it text"
 
 
 @dataclass
@@ -115,141 +116,6 @@ def input_kind(path: pathlib.Path) -> str:
         raise DataError("file not found", path=path)
     suffix = path.suffix.lower()
     return suffix if suffix in INPUT_SUFFIXES else ".txt"  # as read_texts: any other name is one text per line
-
-
-def _check_text(value: object, column: str, path: pathlib.Path, line: int | None, row_label: str | None = None) -> str:
-    def error(message, fix):
-        err = DataError(f"{row_label}: {message}" if row_label else message, path=path, line=line, fix=fix)
-        err.row_label = row_label
-        return err
-
-    if value is None:
-        raise error(f"field {column!r} is missing (null)", "every row needs a text")
-    if not isinstance(value, str):
-        raise error(f"field {column!r} is not a string", "the text must be a string")
-    if not value.strip():
-        raise error("empty text", _FIX_TEXT)
-    at = unpaired_surrogate(value)
-    if at is not None:
-        raise error(f"the text holds an unpaired UTF-16 surrogate (U+{ord(value[at]):04X} at character {at + 1}): "
-                    "half of a character, such as an emoji cut in two", FIX_SURROGATE)
-    return value
-
-
-FIX_SURROGATE = ("drop or replace that character (it cannot be written as UTF-8; a program that cut the text "
-                 "between the two halves of an emoji wrote it)")
-
-
-def unpaired_surrogate(text: str) -> int | None:
-    """The index of the first unpaired UTF-16 surrogate in ``text``, or None. JSON carries one as an
-    escape such as "\\ud83d"; UTF-8 cannot encode it, and neither the tokenizer nor Parquet takes it."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as err:
-        return err.start
-    return None
-
-
-_EOL = re.compile(rb"\r\n|\r|\n")
-
-
-def _raw_lines(fh, universal: bool) -> Iterator[bytes]:
-    """A binary file's lines with their ends: split on "\\n" only, or (``universal``) on "\\r\\n", "\\r"
-    and "\\n", as Python's text mode and the csv module split them. Never inside a UTF-8 character (its
-    bytes are all >= 0x80); read in blocks, so a file without "\\n" is not read as one line."""
-    if not universal:
-        yield from fh
-        return
-    pieces: list[bytes] = []  # the current line so far
-    held_cr = False  # the last block ended in "\r": a line end of one byte, or of two if a "\n" comes next
-    while block := fh.read(1 << 20):
-        if held_cr:
-            held_cr = False
-            ending = b"\r\n" if block.startswith(b"\n") else b"\r"
-            block = block[len(ending) - 1:]
-            yield b"".join(pieces) + ending
-            pieces = []
-        start = 0
-        for match in _EOL.finditer(block):
-            if match.group() == b"\r" and match.end() == len(block):
-                pieces.append(block[start:match.start()])
-                held_cr, start = True, len(block)
-                break
-            pieces.append(block[start:match.end()])
-            yield b"".join(pieces)
-            pieces, start = [], match.end()
-        if start < len(block):
-            pieces.append(block[start:])
-    if held_cr:
-        pieces.append(b"\r")
-    if any(pieces):
-        yield b"".join(pieces)
-
-
-def _decoded_lines(path: pathlib.Path, universal: bool = False) -> Iterator[tuple[int, str, DataError | None]]:
-    """(line number, line with its end, None) per line (see :func:`_raw_lines`; U+2028 and friends stay
-    inside a line), decoded one line at a time; a leading byte-order mark is dropped. A line that is not
-    UTF-8 comes as (number, the line decoded with U+FFFD for the bad bytes, its DataError): a bad row,
-    which the reader reports or skips, never a text."""
-    offset = 0
-    with open(path, "rb") as fh:
-        for number, raw in enumerate(_raw_lines(fh, universal), start=1):
-            encoding = "utf-8-sig" if number == 1 else "utf-8"
-            try:
-                text, problem = raw.decode(encoding), None
-            except UnicodeDecodeError as err:
-                text = raw.decode(encoding, errors="replace")
-                problem = DataError(f"not valid UTF-8 ({err.reason} at byte {offset + err.start})", path=path,
-                                    line=number, fix="re-save the file as UTF-8, or pass --on-bad-row skip to "
-                                                     "skip such lines")
-            offset += len(raw)
-            yield number, text, problem
-
-
-_ARROW_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError, TypeError,
-                 ValueError)
-
-
-def _same(stored, value) -> bool:
-    return stored == value or (isinstance(value, float) and value != value and stored != stored)  # NaN
-
-
-def _fits(value, kind: pa.DataType) -> bool:
-    """``value`` is stored in a column of ``kind`` as it is (pyarrow would also cut 2.5 to 2 in an int64
-    column, or drop an object's unknown keys in a struct column: checked by reading it back)."""
-    if value is None:
-        return True
-    try:
-        return _same(pa.array([value], type=kind).to_pylist()[0], value)
-    except _ARROW_ERRORS:
-        return False
-
-
-def _column_fits(values: list, kind: pa.DataType) -> bool:
-    try:
-        return pa.array(values, type=kind).to_pylist() == values
-    except _ARROW_ERRORS:
-        return False
-
-
-def _infer(values: list) -> pa.DataType:
-    """pyarrow's type for the values; where they mix types, the first value's; string if neither works."""
-    for sample in (values, [next((v for v in values if v is not None), None)]):
-        try:
-            return pa.array(sample).type
-        except _ARROW_ERRORS:
-            continue
-    return pa.string()
-
-
-def _json_kind(value) -> str:
-    return {bool: "a boolean", int: "a number", float: "a number", str: "a string", list: "a list",
-            dict: "an object"}.get(type(value), type(value).__name__)
-
-
-def _shown(value) -> str:
-    text = json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= 40 else text[:37] + "..."
 
 
 class Source:
@@ -319,7 +185,7 @@ class Source:
         bad_lines: dict[int, DataError] = {}
 
         def texts():
-            for number, text, problem in _decoded_lines(self.path, universal=True):
+            for number, text, problem in decoded_lines(self.path, universal=True):
                 if problem is not None:
                     if number == 1:
                         raise problem  # the header names the columns: no row can be read without it
@@ -373,13 +239,13 @@ class Source:
         elif self.kind == ".jsonl":
             yield from self._jsonl_rows()
         else:
-            for number, line, problem in _decoded_lines(self.path, universal=True):
+            for number, line, problem in decoded_lines(self.path, universal=True):
                 if problem is not None:
                     yield number, None, problem, {}
                     continue
                 line = line.rstrip("\r\n")
                 try:
-                    yield number, None, _check_text(line, "text", self.path, number), {}
+                    yield number, None, check_text(line, "text", self.path, number), {}
                 except DataError as err:
                     yield number, None, err, {}
 
@@ -409,20 +275,20 @@ class Source:
                 continue
             kept = {name: row[position[name]] for name in self.keep_columns}
             try:
-                yield line, None, _check_text(row[position[self.text_column]], self.text_column, self.path, line), kept
+                yield line, None, check_text(row[position[self.text_column]], self.text_column, self.path, line), kept
             except DataError as err:
                 yield line, None, err, kept
 
     def _jsonl_rows(self):
         column = self.text_column
-        for number, content, problem in _decoded_lines(self.path):
+        for number, content, problem in decoded_lines(self.path):
             if problem is not None:
                 yield number, None, problem, {}
                 continue
             content = content.rstrip("\n").rstrip("\r")
             try:
                 obj = self._json_object(content, number)
-                text = _check_text(obj[column], column, self.path, number)
+                text = check_text(obj[column], column, self.path, number)
                 kept = {name: obj.get(name) for name in self.keep_columns}
                 for name, value in kept.items():
                     if isinstance(value, (str, list, dict)) and unpaired_surrogate(
@@ -488,22 +354,22 @@ class Source:
                     raise DataError(f"--keep-columns {absent}: no row among the first {self.chunk_rows} has "
                                     f"{'this field' if len(absent) == 1 else 'these fields'}", path=self.path,
                                     fix="correct --keep-columns (a field missing from some lines is kept as null)")
-            self._json_schema = pa.schema([pa.field(name, _infer([r[3].get(name) for r in rows]))
+            self._json_schema = pa.schema([pa.field(name, infer([r[3].get(name) for r in rows]))
                                            for name in self.keep_columns])
         types = {name: self._json_schema.field(name).type for name in self.keep_columns}
         checked = [name for name in self.keep_columns  # the whole column first; row by row only where it fails
-                   if not _column_fits([r[3].get(name) for r in rows], types[name])]
+                   if not column_fits([r[3].get(name) for r in rows], types[name])]
         if not checked:
             return rows, bad
         good = []
         for row in rows:
             position, line, _, values = row
-            wrong = next((name for name in checked if not _fits(values.get(name), types[name])), None)
+            wrong = next((name for name in checked if not fits(values.get(name), types[name])), None)
             if wrong is None:
                 good.append(row)
                 continue
             value, kind = values.get(wrong), types[wrong]
-            err = DataError(f"field {wrong!r} holds {_json_kind(value)} {_shown(value)}, but the first rows made it "
+            err = DataError(f"field {wrong!r} holds {json_kind(value)} {shown(value)}, but the first rows made it "
                             f"{kind}", path=self.path, line=line,
                             fix=f"give {wrong!r} one type on every line (e.g. write every value as a JSON string), "
                                 "or pass --on-bad-row skip to skip such lines")
@@ -524,7 +390,7 @@ class Source:
         buffered = index = first = 0
 
         def take(n: int) -> Chunk:
-            nonlocal pending, buffered, index, first
+            nonlocal buffered, index, first
             pieces, need = [], n
             while need:
                 file, start, batch = pending[0]
@@ -561,7 +427,7 @@ class Source:
             for i, value in enumerate(values):
                 label = f"row {start + i + 1}"
                 try:
-                    texts.append(_check_text(value, self.text_column, file, None, label))
+                    texts.append(check_text(value, self.text_column, file, None, label))
                     keep_rows.append(offset + i)
                 except DataError as err:
                     self._raise_or_keep(err, bad)

@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carl import __version__
+from carl.data.textio import unpaired_surrogate
 from carl.serving import schemas as s
 from carl.serving.affect import EMOTION_WORDS, FRAME, METHOD, SCALE, EmotionMap, reference_texts, similarity_reference, standardised
 from carl.serving.batching import MicroBatcher
@@ -111,16 +112,6 @@ def content_security_policy(*pages: str) -> str:
     hashes = " ".join(dict.fromkeys(h for page in pages for h in inline_hashes(page)))
     return (f"default-src 'none'; script-src {hashes}; style-src {hashes}; connect-src 'self'; img-src 'self' data:; "
             "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-
-
-def unpaired_surrogate(text: str) -> int | None:
-    """Index of the first unpaired UTF-16 surrogate (from a JSON escape such as "\\ud83d"), or None. (The
-    scoring job's readers have the same check, carl.scoring.sources; not imported: it would load pyarrow.)"""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as err:
-        return err.start
-    return None
 
 
 HOST_HEADER = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[^:\[\]]+)(?::(?P<port>[0-9]{1,5}))?")

@@ -10,7 +10,6 @@ import math
 
 import numpy as np
 import pytest
-from sklearn.metrics import f1_score
 
 from carl.errors import CarlError, DataError
 from carl.evaluation import learning_curves as LC
@@ -93,30 +92,6 @@ def test_draws_are_seeded_without_replacement_and_keep_every_class():
     assert len(draw) == len(set(draw.tolist())) == 10
     assert set(labels[draw]) == {"a", "b", "c"}  # the single "c" is always drawn
     assert np.array_equal(LC.draw_indices(7, 7, np.random.default_rng(0)), np.arange(7))
-
-
-def test_fast_bootstrap_metrics_equal_the_probe_metrics():
-    from carl.evaluation.probes import va_metrics
-
-    rng = np.random.default_rng(0)
-    gold, pred = rng.integers(0, 4, 500), rng.integers(0, 3, 500)  # class 3 is never predicted
-    assert LC._macro_f1_codes(gold, pred, 4) == pytest.approx(f1_score(gold, pred, average="macro", zero_division=0))
-    g, p = rng.normal(size=(200, 2)), rng.normal(size=(200, 2))
-    assert LC._pearson_mean(g, p) == pytest.approx(va_metrics(p, g)["pearson_mean"])
-
-
-def test_macro_f1_without_a_class_equals_the_probes_metric():
-    """DailyDialog's headline drops "no emotion"'s own F1; the bootstrap's fast version must agree."""
-    from carl.evaluation.probes import macro_f1_without
-
-    rng = np.random.default_rng(1)
-    names = np.array(["anger", "joy", "no emotion", "sadness"])
-    gold, pred = rng.integers(0, 4, 400), rng.choice([0, 1, 2], 400)  # sadness is never predicted
-    fast = LC._metric_fn("classification", "macro_f1_without_no_emotion", names, "no emotion")
-    assert fast(gold, pred) == pytest.approx(macro_f1_without(names[gold], names[pred], "no emotion"))
-    assert fast(gold, pred) != pytest.approx(LC._macro_f1_codes(gold, pred, 4))
-    assert LC._curve_metric("classification", "no emotion") == "macro_f1_without_no_emotion"
-    assert LC._curve_metric("classification", None) == "macro_f1"
 
 
 def test_a_task_that_excludes_a_label_is_drawn_in_its_headline_metric(monkeypatch, spec, data_dir):

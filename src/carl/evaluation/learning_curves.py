@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import pathlib
 import re
@@ -46,11 +45,10 @@ import numpy as np
 from carl.data import resolve_data_dir
 from carl.data.specs import is_table, parse_table_spec
 from carl.errors import CarlError, DataError
+from carl.evaluation.curve_statistics import PRIMARY_METRIC, curve_metric, metric_fn, paired_bootstrap, summarise
 from carl.evaluation.embedding_store import EmbeddingStore, read_cached, texts_hash
-from carl.evaluation.fast_metrics import macro_f1_codes
-from carl.evaluation.fast_metrics import pearson_mean as fast_pearson_mean
 from carl.evaluation.probes import (classification_metrics, classification_probe, fit_va_regressor, l2_normalise,
-                                    macro_f1_without_name, va_metrics, va_regression_probe)
+                                    va_metrics, va_regression_probe)
 from carl.evaluation.task_specs import report_metrics_of, task_spec
 from carl.evaluation.tasks import EvalData, has_va, label_filter, single_label
 
@@ -67,9 +65,6 @@ DEFAULT_BOOTSTRAP = 1000
 CONFIDENCE = 0.95
 CHUNK_SIZE = 4096
 """Texts per embedding chunk written to the memory-mapped file."""
-PRIMARY_METRIC = {"classification": "macro_f1", "va_regression": "pearson_mean"}
-"""The metric a curve is drawn in: the probe's own selection metric; a task that excludes a label
-from its macro-F1 (DailyDialog's "no emotion") is drawn in that macro-F1 instead, its headline."""
 CURVE_KINDS = tuple(PRIMARY_METRIC)
 
 
@@ -314,81 +309,6 @@ def _fit_predict(data: CurveData, x_train: np.ndarray, y_train: np.ndarray, x_de
     return classification_metrics(data.y["test"], pred, data.exclude_label), c, pred
 
 
-# ------------------------------------------------------------------ metrics on resampled test rows
-
-
-# The kernels live in carl.evaluation.fast_metrics (the paired bootstrap uses them too).
-_macro_f1_codes = macro_f1_codes
-_pearson_mean = fast_pearson_mean
-
-
-def _curve_metric(kind: str, exclude_label) -> str:
-    return macro_f1_without_name(exclude_label) if kind == "classification" and exclude_label is not None \
-        else PRIMARY_METRIC[kind]
-
-
-def _metric_fn(kind: str, metric: str, classes: np.ndarray | None,
-               exclude_label=None) -> Callable[[np.ndarray, np.ndarray], float]:
-    if kind == "va_regression":
-        if metric != "pearson_mean":
-            raise CarlError(f"bootstrap of {metric} is not implemented; the curve of a V-A task uses pearson_mean")
-        return _pearson_mean
-    k = len(classes)
-    if metric == "macro_f1":
-        return lambda g, p: _macro_f1_codes(g, p, k)
-    if exclude_label is not None and metric == macro_f1_without_name(exclude_label):
-        without = int(np.searchsorted(classes, exclude_label))
-        return lambda g, p: _macro_f1_codes(g, p, k, without)
-    if metric == "accuracy":
-        return lambda g, p: float((g == p).mean())
-    raise CarlError(f"bootstrap of {metric} is not implemented; use macro_f1 or accuracy")
-
-
-def _bootstrap(preds: Mapping[str, list[np.ndarray]], gold: np.ndarray, metric_fn, reference: str, *,
-               replicates: int, rng: np.random.Generator) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Replicates of each model's draw-mean metric, and of its gap to ``reference``: draws and
-    test rows resampled with replacement, the same resample for every model (paired)."""
-    names = list(preds)
-    n_draws = len(preds[names[0]])
-    n_test = len(gold)
-    values = {name: np.empty(replicates) for name in names}
-    for b in range(replicates):
-        chosen = rng.integers(0, n_draws, n_draws) if n_draws > 1 else np.zeros(1, dtype=int)
-        rows = rng.integers(0, n_test, n_test)
-        draws, counts = np.unique(chosen, return_counts=True)
-        g = gold[rows]
-        for name in names:
-            scores = [metric_fn(g, preds[name][d][rows]) for d in draws]
-            values[name][b] = float(np.dot(scores, counts) / counts.sum())
-    gaps = {name: values[name] - values[reference] for name in names}
-    return values, gaps
-
-
-def _percentile(values: np.ndarray, confidence: float) -> list[float]:
-    tail = (1 - confidence) / 2 * 100
-    lo, hi = np.nanpercentile(values, [tail, 100 - tail])
-    return [float(lo), float(hi)]
-
-
-def _t_interval(values: Sequence[float], confidence: float) -> list[float] | None:
-    from scipy import stats
-
-    arr = np.asarray(values, dtype=np.float64)
-    if len(arr) < 2:
-        return None
-    half = stats.t.ppf(0.5 + confidence / 2, len(arr) - 1) * arr.std(ddof=1) / math.sqrt(len(arr))
-    return [float(arr.mean() - half), float(arr.mean() + half)]
-
-
-def _summary(values: Sequence[float], boot: np.ndarray | None, confidence: float) -> dict:
-    arr = np.asarray(values, dtype=np.float64)
-    out = {"mean": float(arr.mean()), "std": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
-           "draw_values": [float(v) for v in arr], "draw_interval": _t_interval(arr, confidence)}
-    if boot is not None:
-        out["interval"] = _percentile(boot, confidence)
-    return out
-
-
 # ------------------------------------------------------------------ the curve
 
 
@@ -476,9 +396,9 @@ def learning_curve(models: Sequence[tuple[str, str]], task: str, data_dir=None, 
         classes = np.unique(np.concatenate([data.y[s] for s in ("train", "dev", "test")])) \
             if data.kind == "classification" else None
         exclude = data.exclude_label if classes is not None and data.exclude_label in set(classes.tolist()) else None
-        metric = _curve_metric(data.kind, exclude)
+        metric = curve_metric(data.kind, exclude)
         gold = np.searchsorted(classes, data.y["test"]) if classes is not None else data.y["test"]
-        metric_fn = _metric_fn(data.kind, metric, classes, exclude)
+        score_of = metric_fn(data.kind, metric, classes, exclude)
         train_labels = data.y["train"] if data.kind == "classification" else None
         out_points = []
         for n in points:
@@ -496,7 +416,7 @@ def learning_curve(models: Sequence[tuple[str, str]], task: str, data_dir=None, 
                     per_model[name]["pred"].append(np.searchsorted(classes, pred) if classes is not None else pred)
                 say(f"{data.task}: n={n:,} draw {d + 1}/{n_draws} done")
             preds = {name: v["pred"] for name, v in per_model.items()}
-            boot, boot_gap = (_bootstrap(preds, gold, metric_fn, reference, replicates=int(bootstrap),
+            boot, boot_gap = (paired_bootstrap(preds, gold, score_of, reference, replicates=int(bootstrap),
                                          rng=np.random.default_rng([int(seed), int(n), 7919]))
                               if bootstrap else (None, None))
             shown = report_metrics_of(data.task, list(per_model[reference]["metrics"][0]))
@@ -504,12 +424,12 @@ def learning_curve(models: Sequence[tuple[str, str]], task: str, data_dir=None, 
             ref_values = np.array([m[metric] for m in per_model[reference]["metrics"]])
             for name, _ in models:
                 runs = per_model[name]["metrics"]
-                entry = {m: _summary([r[m] for r in runs], boot[name] if boot is not None and m == metric else None,
+                entry = {m: summarise([r[m] for r in runs], boot[name] if boot is not None and m == metric else None,
                                      confidence) for m in dict.fromkeys([metric, *shown]) if all(m in r for r in runs)}
                 entry["chosen"] = [float(c) for c in per_model[name]["chosen"]]
                 point["models"][name] = entry
                 gap_values = np.array([r[metric] for r in runs]) - ref_values
-                gap = _summary(gap_values, boot_gap[name] if boot_gap is not None else None, confidence)
+                gap = summarise(gap_values, boot_gap[name] if boot_gap is not None else None, confidence)
                 band = gap.get("interval") or gap["draw_interval"]
                 gap["excludes_zero"] = bool(band is not None and (band[0] > 0 or band[1] < 0))
                 point["gap"][name] = gap

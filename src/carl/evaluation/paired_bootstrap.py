@@ -22,6 +22,7 @@ import numpy as np
 from scipy import stats
 from sklearn.metrics import f1_score
 
+from carl.evaluation.curve_statistics import percentile_interval
 from carl.evaluation.fast_metrics import macro_f1_codes
 from carl.evaluation.fast_metrics import pearson_mean as fast_pearson_mean
 from carl.evaluation.probes import macro_f1_without
@@ -126,8 +127,7 @@ def paired_gap_at(gold, preds_a: Sequence, preds_b: Sequence, metric: str, confi
     draws = draws[np.isfinite(draws)]
     out = []
     for confidence in confidences:
-        tail = (1 - confidence) / 2 * 100
-        low, high = (float(v) for v in np.percentile(draws, [tail, 100 - tail]))
+        low, high = percentile_interval(draws, confidence)
         out.append({"gap": gap, "mean_a": mean_a, "mean_b": mean_b, "interval": [low, high], "confidence": confidence, "clearly_above": low > 0,
                     "clearly_below": high < 0, "n_test": n, "seeds": [len(a), len(b)], "replicates": int(len(draws))})
     return out

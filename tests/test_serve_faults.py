@@ -217,7 +217,7 @@ def test_a_body_trickled_in_gets_408_and_its_connection_closed(tiny_folder):
 
 
 def test_the_host_check_takes_only_a_name_and_a_port():
-    from carl.serving.app import host_allowed
+    from carl.serving.page import host_allowed
     from carl.serving.server import LOOPBACK_NAMES, allowed_hosts
 
     for good in ("localhost", "localhost:8000", "127.0.0.1:9", "[::1]", "[::1]:8000", "LOCALHOST:80"):

@@ -13,12 +13,9 @@ Routes (all but ``/health`` need ``Authorization: Bearer KEY`` when the server h
 import asyncio
 import base64
 import concurrent.futures
-import hashlib
 import hmac
 import json
 import logging
-import pathlib
-import re
 import time
 from contextlib import asynccontextmanager
 from typing import List, Union
@@ -37,12 +34,13 @@ from carl.serving.affect import EMOTION_WORDS, FRAME, METHOD, SCALE, EmotionMap,
 from carl.serving.batching import MicroBatcher
 from carl.serving.engine import Engine, l2_normalise
 from carl.serving.errors import APIError, RequestTimeoutError, bad_request, error_body, too_large, validation_error
+from carl.serving.geometry import cosine_matrix, project_2d
 from carl.serving.limits import BodyLimitMiddleware
 from carl.serving.metrics import Metrics
+from carl.serving.page import STATIC, content_security_policy, host_allowed, page_html
 from carl.serving.settings import ServeSettings
 
 log = logging.getLogger("carl.serving")
-STATIC = pathlib.Path(__file__).parent / "static"
 MAX_COMPARE_INPUTS = 32
 OPEN_ROUTES = frozenset({"/health"})
 MODEL_ROUTES = frozenset({"/v1/embeddings", "/embeddings", "/embed", "/", "/predict", "/v1/affect", "/v1/compare", "/v1/map"})
@@ -71,15 +69,6 @@ ERRORS = {code: {"model": s.ErrorResponse, "description": text} for code, text i
     (504, "Not answered within --request-timeout")]}
 
 
-def page_html(api_key_required: bool) -> str:
-    """The explorer as one self-contained page (CSS and JS inlined): with an API key, the browser can
-    then fetch it with an Authorization header and needs no further unauthenticated request."""
-    html = (STATIC / "index.html").read_text(encoding="utf-8")
-    html = html.replace("/*INLINE:style.css*/", (STATIC / "style.css").read_text(encoding="utf-8"))
-    html = html.replace("/*INLINE:app.js*/", (STATIC / "app.js").read_text(encoding="utf-8"))
-    return html.replace("__API_KEY_REQUIRED__", "true" if api_key_required else "false")
-
-
 def is_tei(request: Request) -> bool:
     """TEI's routes: POST /embed, POST /predict, and POST / (TEI's route for clients such as huggingface_hub's InferenceClient)."""
     return request.url.path in ("/embed", "/predict") or (request.url.path == "/" and request.method == "POST")
@@ -98,31 +87,6 @@ def sends_token_ids(body) -> bool:
         return False
     first = value[0]
     return isinstance(first, int) or (isinstance(first, list) and bool(first) and isinstance(first[0], int))
-
-
-def inline_hashes(html: str) -> list[str]:
-    """CSP source expressions for the page's inline <script> and <style> blocks."""
-    return ["'sha256-" + base64.b64encode(hashlib.sha256(body.encode("utf-8")).digest()).decode("ascii") + "'"
-            for body in re.findall(r"<(?:script|style)>(.*?)</(?:script|style)>", html, flags=re.S)]
-
-
-def content_security_policy(*pages: str) -> str:
-    """Nothing but the pages' own inline code (by hash), requests to this server, and data: images; no
-    framing (clickjacking), no <base>, forms post only here."""
-    hashes = " ".join(dict.fromkeys(h for page in pages for h in inline_hashes(page)))
-    return (f"default-src 'none'; script-src {hashes}; style-src {hashes}; connect-src 'self'; img-src 'self' data:; "
-            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
-
-
-HOST_HEADER = re.compile(r"(?P<name>\[[0-9a-f:.]+\]|[^:\[\]]+)(?::(?P<port>[0-9]{1,5}))?")
-
-
-def host_allowed(host_header: str, allowed: tuple[str, ...]) -> bool:
-    """The Host header is NAME or NAME:PORT (an IPv6 address in brackets) and NAME is one of ``allowed``.
-    Nothing else passes: before, anything after an IPv6 address's "]" ("[::1]evil.example") or a port that
-    was no number went through."""
-    match = HOST_HEADER.fullmatch(host_header.strip().lower())
-    return match is not None and match["name"] in allowed
 
 
 def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI:
@@ -514,32 +478,3 @@ def create_app(settings: ServeSettings, engine: Engine | None = None) -> FastAPI
         return HTMLResponse(page, headers=page_headers)
 
     return app
-
-
-def cosine_matrix(vectors: np.ndarray) -> np.ndarray:
-    unit = l2_normalise(np.asarray(vectors, dtype=np.float32))
-    return np.clip(unit @ unit.T, -1.0, 1.0)
-
-
-def project_2d(unit: np.ndarray, method: str) -> tuple[str, np.ndarray]:
-    """2-D coordinates: PCA (always available), or UMAP when asked for or ``auto`` and umap-learn is installed."""
-    if method in ("umap", "auto") and len(unit) >= 15:
-        try:
-            import umap  # type: ignore[import-not-found]
-        except ImportError:
-            if method == "umap":
-                raise bad_request("method 'umap' needs the package umap-learn on the server; use 'pca'", "method")
-        else:
-            reducer = umap.UMAP(n_components=2, metric="cosine", random_state=0)
-            return "umap", np.asarray(reducer.fit_transform(unit), dtype=np.float64)
-    elif method == "umap":
-        raise bad_request("method 'umap' needs at least 15 texts; use 'pca'", "method")
-    centred = unit - unit.mean(axis=0, keepdims=True)
-    if len(unit) < 2 or not np.any(centred):
-        return "pca", np.zeros((len(unit), 2))
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    points = centred @ vt[:2].T
-    if points.shape[1] < 2:
-        points = np.hstack([points, np.zeros((len(points), 2 - points.shape[1]))])
-    return "pca", points
-

@@ -99,7 +99,7 @@ class Engine:
         self.emotion_head, self.emotion_problem = None, None
         fit = f"fit one with `carl fit-heads {self.folder if self.folder is not None else 'MODEL'}` and restart"
         if self.settings.affect == "off":
-            self.emotion_problem = f"emotions are off (--affect off)"
+            self.emotion_problem = "emotions are off (--affect off)"
         elif self.folder is None or not EmotionHead.exists(self.folder):
             self.emotion_problem = f"{self.name} has no emotion head ({EMOTION_HEAD_FILE}); {fit}"
         else:

@@ -34,7 +34,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 import _bench  # noqa: E402  (puts the checkout's src/ on sys.path when carl is not installed)
 import torch  # noqa: E402
 
-from carl.reproduce.grid import PRESETS, VARIANT_BY_NAME, plan  # noqa: E402
+from carl.reproduce.grid import plan  # noqa: E402
+from carl.reproduce.presets import PRESETS, VARIANT_BY_NAME  # noqa: E402
 from carl.training.trainer import train  # noqa: E402
 
 #: (preset, variant) of every trained row of the union study and of issue 38's label-type grid.

@@ -23,7 +23,8 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from labels_glance import row_scores  # noqa: E402
 
-from carl.reproduce.grid import EXACT_PROBE_TOLERANCE, VARIANT_BY_NAME, probes_differ  # noqa: E402
+from carl.reproduce.grid import EXACT_PROBE_TOLERANCE, probes_differ  # noqa: E402
+from carl.reproduce.presets import VARIANT_BY_NAME  # noqa: E402
 
 COLUMNS = (("dev", "dev mean (12 tasks)"), ("emobank", "EmoBank r"), ("facebook-va", "Facebook-VA r"),
            ("emotion", "emotion tasks F1 (5)"), ("polarity", "polarity acc (5)"))

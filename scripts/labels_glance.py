@@ -18,7 +18,7 @@ import statistics
 import sys
 
 from carl.evaluation.tasks import dev_scored_tasks, probe_dev_scores
-from carl.reproduce.grid import HEADLINE
+from carl.reproduce.presets import HEADLINE
 
 #: (evaluation folder, label type, loss) of every row, the square first, then the hybrid and the references.
 ROWS: tuple[tuple[str, str, str], ...] = (

@@ -41,8 +41,8 @@ import numpy as np
 from carl.evaluation.paired_bootstrap import METRICS, bonferroni, paired_gap_at
 from carl.evaluation.tasks import DEV_SCORED_KINDS, run_tasks, task_spec
 from carl.portable import portable_text
-from carl.reproduce.grid import (EXACT_PROBE_TOLERANCE, FROZEN, FROZEN_LABEL, HEADLINE, PRESETS, VARIANT_BY_NAME, predictions_path,
-                                 probes_differ, read_predictions, write_predictions)
+from carl.reproduce.grid import EXACT_PROBE_TOLERANCE, predictions_path, probes_differ, read_predictions, write_predictions
+from carl.reproduce.presets import FROZEN, FROZEN_LABEL, HEADLINE, PRESETS, VARIANT_BY_NAME
 
 
 #: How close a metric recomputed from test predictions must be to the evaluation file's (6-decimal rounding).

@@ -56,7 +56,8 @@ import sys
 import time
 
 from carl.evaluation.report import machine_label
-from carl.reproduce.grid import PRESETS, evaluate_job, git_commit
+from carl.reproduce.grid import evaluate_job, git_commit
+from carl.reproduce.presets import PRESETS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_SITE = "/tmp/carl-setfit/site"
@@ -91,7 +92,7 @@ def union_texts(data_dir, split_seed: int, max_per_corpus: int, *, with_va_cells
     ``with_va_cells``, all of them, rated texts in their V-A cell as the union's CE row trains them)."""
     from carl.data import resolve_data_dir
     from carl.data.emotion_classes import emotion_classes, unified
-    from carl.reproduce.grid import UNION_TRAIN
+    from carl.reproduce.presets import UNION_TRAIN
     from carl.training.trainer import capped, load_records
 
     records = load_records(UNION_TRAIN, resolve_data_dir(data_dir), "train", split_seed, max_per_spec=max_per_corpus)

@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from scipy import stats
 
 from carl.evaluation.tasks import probe_dev_scores
-from carl.reproduce.grid import VARIANT_BY_NAME, probes_differ
+from carl.reproduce.grid import probes_differ
+from carl.reproduce.presets import VARIANT_BY_NAME
 from carl.reproduce.lr_trial import dev_mean
 
 

@@ -9,7 +9,7 @@ import pytest
 from script_loading import load_script
 
 from carl.evaluation.tasks import dev_scored_tasks
-from carl.reproduce.grid import HEADLINE
+from carl.reproduce.presets import HEADLINE
 
 
 def _run(grid, name: str, seed: int, *, test: float, dev: float, steps: int, kept: int, frozen_dev: float = 0.4):

@@ -165,7 +165,7 @@ def test_run_trains_then_prints_carl_beside_the_frozen_encoder(tiny_encoder, dat
 
 
 def test_reproduce_help_names_every_preset():
-    from carl.reproduce.grid import PRESETS
+    from carl.reproduce.presets import PRESETS
 
     done = carl("reproduce", "--help")
     assert done.returncode == 0, done.stderr[-2000:]

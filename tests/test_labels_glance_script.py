@@ -11,7 +11,7 @@ import pytest
 from script_loading import load_script
 
 from carl.evaluation.tasks import dev_scored_tasks
-from carl.reproduce.grid import HEADLINE
+from carl.reproduce.presets import HEADLINE
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 

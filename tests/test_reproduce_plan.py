@@ -115,7 +115,7 @@ def test_union_preset_trains_every_contender_on_the_same_texts_with_its_trial_ra
 def test_variant_notes_name_variants_their_preset_trains():
     """A note replaces a variant's generic description in that preset's REPORT.md; one on a variant the preset
     never trains, or misspelt, would silently never show."""
-    from carl.reproduce.grid import PRESETS, VARIANT_BY_NAME
+    from carl.reproduce.presets import PRESETS, VARIANT_BY_NAME
 
     for name, preset in PRESETS.items():
         trained = set(preset.variants or VARIANT_BY_NAME)

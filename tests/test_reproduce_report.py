@@ -261,7 +261,8 @@ def test_rescored_results_are_named_in_the_report_header():
 def test_the_budget_line_names_epochs_or_steps_and_each_variants_fixed_rate():
     import pathlib
 
-    from carl.reproduce.grid import PRESETS, plan
+    from carl.reproduce.grid import plan
+    from carl.reproduce.presets import PRESETS
     from carl.reproduce.report import budget_text
 
     for name, expected in (("cpu-union-2ep", "2 epochs of batch 32, max_length 64, lr per variant: supervised-ce-emotion "

@@ -18,7 +18,7 @@ import re
 
 import pytest
 
-from carl.reproduce.grid import FROZEN_LABEL
+from carl.reproduce.presets import FROZEN_LABEL
 from carl.reproduce.report import baseline_gaps, baselines_in
 
 REPO = pathlib.Path(__file__).resolve().parents[1]

@@ -32,7 +32,7 @@ from collections.abc import Mapping, Sequence
 
 from carl.errors import ConfigError
 from carl.reproduce import lr_trial
-from carl.reproduce.grid import (  # noqa: F401  (re-exported: users, scripts and tests import them from here)
+from carl.reproduce.presets import (  # noqa: F401  (re-exported: users, scripts and tests import them from here)
     PACKAGED_CONFIGS,
     FROZEN,
     FROZEN_LABEL,
@@ -49,6 +49,8 @@ from carl.reproduce.grid import (  # noqa: F401  (re-exported: users, scripts an
     Preset,
     BUDGET_STUDY_VARIANTS,
     PRESETS,
+)
+from carl.reproduce.grid import (  # noqa: F401  (re-exported like the presets' names above)
     Job,
     plan,
     _comparable,

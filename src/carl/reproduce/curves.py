@@ -10,7 +10,8 @@ import math
 import pathlib
 from collections.abc import Sequence
 
-from carl.reproduce.grid import HEADLINE, Job
+from carl.reproduce.grid import Job
+from carl.reproduce.presets import HEADLINE
 
 DEV_KEY = "dev/va_pearson"
 

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 from carl.config import CarlConfig
 from carl.reproduce import grid
-from carl.reproduce.grid import Job, Preset, plan
+from carl.reproduce.grid import Job, plan
+from carl.reproduce.presets import Preset
 
 log = logging.getLogger("carl.reproduce")
 

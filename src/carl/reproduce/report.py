@@ -16,8 +16,9 @@ from carl.evaluation.report import machine_info, machine_label, markdown_table, 
 from carl.evaluation.task_specs import TASKS
 from carl.io import atomic_write
 from carl.reproduce.curves import dev_leader_table, grid_plots, late_ptd_losses
-from carl.reproduce.grid import (AFFECT_TASKS, FROZEN, FROZEN_LABEL, GEOMETRY, HEADLINE, POLARITY_TASKS, THESIS_METRICS,
-                                 VARIANT_BY_NAME, VARIANTS, Job, Preset, finetune_path, stale_finetune)
+from carl.reproduce.grid import Job, finetune_path, stale_finetune
+from carl.reproduce.presets import (AFFECT_TASKS, FROZEN, FROZEN_LABEL, GEOMETRY, HEADLINE, POLARITY_TASKS,
+                                    THESIS_METRICS, VARIANT_BY_NAME, VARIANTS, Preset)
 
 
 def _caps(value: int | Mapping[str, int], unit: str) -> str:

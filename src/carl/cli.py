@@ -25,7 +25,7 @@ from carl.inference.onnx_backend import export_onnx
 from carl.reproduce import reproduce as run_grid
 from carl.serving.server import serve as run_server
 from carl.serving.settings import ServeSettings
-from carl.usage_errors import context_of_words, describe, is_click_exception
+from carl.usage_errors import execute
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="CARL: emotion-aware text embeddings (MCCL + PTD). See README.md.")
@@ -464,42 +464,6 @@ app.command("plot-va", help="Picture a scored table: V-A density per group (--by
 def version_command():
     """Print the versions of carl, Python, torch, transformers, sentence-transformers and typer (for bug reports)."""
     typer.echo(version_report())
-
-
-def execute(cli, args: Optional[List[str]] = None) -> int:
-    """Run ``cli`` (a typer app or a click command) as the ``carl`` command on ``args`` (default: the
-    process's arguments) and return its exit code. An error the user can cause ends as a short
-    message on stderr, never a traceback: carl's own errors and usage errors exit with 2."""
-    try:
-        outcome = cli(args=args, prog_name="carl", standalone_mode=False)
-    except CarlError as exc:
-        typer.echo(f"carl: error: {exc}", err=True)
-        return 2
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("carl: interrupted", err=True)
-        return 130
-    except Exception as exc:
-        if not is_click_exception(exc):
-            raise
-        text, exit_code = describe(exc, fallback_ctx=_context_of_arguments(cli, args))
-        typer.echo(text, err=True)
-        return exit_code
-    # Without standalone mode click returns the code of a typer.Exit instead of exiting (carl's commands
-    # return None); typer 0.29 turns Ctrl-C into Exit(130) on the way.
-    if isinstance(outcome, int) and not isinstance(outcome, bool):
-        if outcome == 130:
-            typer.echo("carl: interrupted", err=True)
-        return outcome
-    return 0
-
-
-def _context_of_arguments(cli, args: Optional[List[str]]):
-    """The context of the (sub)command the arguments name; None where it cannot be told."""
-    command = typer.main.get_command(cli) if isinstance(cli, typer.Typer) else cli
-    try:
-        return context_of_words(command, list(sys.argv[1:] if args is None else args))
-    except Exception:  # only improves a message: never turn a usage error into a traceback
-        return None
 
 
 def main() -> None:

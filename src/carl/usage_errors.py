@@ -6,11 +6,19 @@ typer up to 0.2x raised click's own exceptions; typer 0.29 carries a copy of cli
 one of them alone turned the other's usage errors into tracebacks (issue 41). Both are checked,
 and anything shaped like one (an integer ``exit_code`` and a ``format_message``) is taken as one,
 for the next time the copy moves.
+
+:func:`execute` runs the command with those answers: what `carl` (``carl.cli.main``) and the tests call.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
+
+import typer
+
+from carl.errors import CarlError
+
 
 def click_exception_types() -> tuple[type, ...]:
     """``ClickException`` of click and of typer's vendored copy, each where it is installed."""
@@ -101,3 +109,39 @@ def describe(exc: BaseException, prog_name: str = "carl", fallback_ctx=None) -> 
     commands = _visible_subcommands(ctx)
     listing = f"; commands: {', '.join(commands)}" if commands else ""
     return f"{first}\n{usage}{listing}; '{where} --help' for more", exc.exit_code
+
+
+def execute(cli, args: list[str] | None = None) -> int:
+    """Run ``cli`` (a typer app or a click command) as the ``carl`` command on ``args`` (default: the
+    process's arguments) and return its exit code. An error the user can cause ends as a short
+    message on stderr, never a traceback: carl's own errors and usage errors exit with 2."""
+    try:
+        outcome = cli(args=args, prog_name="carl", standalone_mode=False)
+    except CarlError as exc:
+        typer.echo(f"carl: error: {exc}", err=True)
+        return 2
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("carl: interrupted", err=True)
+        return 130
+    except Exception as exc:
+        if not is_click_exception(exc):
+            raise
+        text, exit_code = describe(exc, fallback_ctx=_context_of_arguments(cli, args))
+        typer.echo(text, err=True)
+        return exit_code
+    # Without standalone mode click returns the code of a typer.Exit instead of exiting (carl's commands
+    # return None); typer 0.29 turns Ctrl-C into Exit(130) on the way.
+    if isinstance(outcome, int) and not isinstance(outcome, bool):
+        if outcome == 130:
+            typer.echo("carl: interrupted", err=True)
+        return outcome
+    return 0
+
+
+def _context_of_arguments(cli, args: list[str] | None):
+    """The context of the (sub)command the arguments name; None where it cannot be told."""
+    command = typer.main.get_command(cli) if isinstance(cli, typer.Typer) else cli
+    try:
+        return context_of_words(command, list(sys.argv[1:] if args is None else args))
+    except Exception:  # only improves a message: never turn a usage error into a traceback
+        return None
